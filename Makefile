@@ -1,0 +1,35 @@
+# Quick start: `make demo` and `make test`. Both set themselves up in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint equivalence bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/compare.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+equivalence: $(STAMP)
+	$(BIN)/python -m pytest -q -m equivalence
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/scalar_vs_micrograd.py
+	$(BIN)/python benchmarks/tensor_vs_torch.py
+	$(BIN)/python benchmarks/gpt2_vs_torch.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
