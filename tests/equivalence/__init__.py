@@ -1,0 +1,1 @@
+"""Cross-engine equivalence properties: scalar_engine, tensor_engine and PyTorch agree."""

@@ -1,0 +1,355 @@
+"""PyTorch seen through dualgrad's engine protocol (tests only).
+
+The equivalence properties are written once, against the protocol of
+``docs/architecture.md``, and then run on three backends. Two of them *are* the protocol
+(``scalar_engine``, ``tensor_engine``); this module makes PyTorch the third by wrapping each
+``torch.Tensor`` in :class:`TorchTensor`, whose methods have the protocol's names and
+meanings where torch's differ:
+
+=========================  ====================================================
+protocol                   torch
+=========================  ====================================================
+``x.max(dim)``             ``x.max(dim).values`` (torch returns values+indices)
+``x.argmax()``             an int / int ndarray instead of a tensor
+``x.grad``, ``x.numpy()``  numpy arrays instead of tensors
+``x.masked_fill(m, v)``    ``m`` is a bool ndarray instead of a bool tensor
+``x[idx]``                 index arrays are ndarrays / lists instead of tensors
+``x < y``                  a bool ndarray instead of a bool tensor
+``F.cross_entropy``        targets are int ndarrays instead of LongTensors
+=========================  ====================================================
+
+Every value is float64 unless a test asks otherwise: torch in float64 is the reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as torch_F
+
+NAME = "torch"
+DEFAULT_DTYPE = torch.float64
+
+
+def _torch_dtype(dtype: Any) -> torch.dtype:
+    """Map ``None``/numpy dtypes to torch dtypes (float64 by default: we are the reference)."""
+    if dtype is None:
+        return DEFAULT_DTYPE
+    return {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[
+        np.dtype(dtype)
+    ]
+
+
+def _unwrap(x: Any) -> Any:
+    """The torch object behind ``x``: tensors unwrap, index arrays become LongTensors."""
+    if isinstance(x, TorchTensor):
+        return x.t
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x)
+    if isinstance(x, list):
+        return torch.tensor(x)
+    if isinstance(x, tuple):
+        return tuple(_unwrap(item) for item in x)
+    return x
+
+
+def _dims(dim: int | Sequence[int] | None, ndim: int) -> int | tuple[int, ...]:
+    """torch reads ``dim=None`` as "all dims" only in some functions; spell it out."""
+    if dim is None:
+        return tuple(range(ndim))
+    return dim if isinstance(dim, int) else tuple(dim)
+
+
+class TorchTensor:
+    """A ``torch.Tensor`` with the protocol's method names and return types."""
+
+    __slots__ = ("t",)
+    engine = NAME
+    __array_ufunc__ = None  # numpy scalars on the left defer to our reflected methods
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self.t = t
+
+    # ------------------------------------------------------------------ data
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.t.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.t.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(str(self.t.dtype).removeprefix("torch."))
+
+    def numel(self) -> int:
+        return self.t.numel()
+
+    def numpy(self) -> np.ndarray:
+        return self.t.detach().numpy()
+
+    def item(self) -> float:
+        return self.t.item()
+
+    def tolist(self) -> Any:
+        return self.t.tolist()
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __repr__(self) -> str:
+        return f"TorchTensor({self.t!r})"
+
+    # ------------------------------------------------------------------ autograd
+    @property
+    def requires_grad(self) -> bool:
+        return self.t.requires_grad
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        return None if self.t.grad is None else self.t.grad.numpy()
+
+    @grad.setter
+    def grad(self, value: None) -> None:
+        self.t.grad = value
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.t.is_leaf
+
+    def backward(self, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
+        upstream = None if grad is None else torch.as_tensor(grad, dtype=self.t.dtype)
+        self.t.backward(upstream, retain_graph=retain_graph)
+
+    def retain_grad(self) -> None:
+        self.t.retain_grad()
+
+    def detach(self) -> TorchTensor:
+        return TorchTensor(self.t.detach())
+
+    def assign_(self, values: np.ndarray) -> None:
+        with torch.no_grad():
+            self.t.copy_(torch.as_tensor(values))
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> TorchTensor:
+        return TorchTensor(self.t + _unwrap(other))
+
+    def __radd__(self, other: Any) -> TorchTensor:
+        return TorchTensor(_unwrap(other) + self.t)
+
+    def __sub__(self, other: Any) -> TorchTensor:
+        return TorchTensor(self.t - _unwrap(other))
+
+    def __rsub__(self, other: Any) -> TorchTensor:
+        return TorchTensor(_unwrap(other) - self.t)
+
+    def __mul__(self, other: Any) -> TorchTensor:
+        return TorchTensor(self.t * _unwrap(other))
+
+    def __rmul__(self, other: Any) -> TorchTensor:
+        return TorchTensor(_unwrap(other) * self.t)
+
+    def __truediv__(self, other: Any) -> TorchTensor:
+        return TorchTensor(self.t / _unwrap(other))
+
+    def __rtruediv__(self, other: Any) -> TorchTensor:
+        return TorchTensor(_unwrap(other) / self.t)
+
+    def __neg__(self) -> TorchTensor:
+        return TorchTensor(-self.t)
+
+    def __pow__(self, exponent: float) -> TorchTensor:
+        return TorchTensor(self.t**exponent)
+
+    def __matmul__(self, other: TorchTensor) -> TorchTensor:
+        return TorchTensor(self.t @ other.t)
+
+    def matmul(self, other: TorchTensor) -> TorchTensor:
+        return self @ other
+
+    # comparisons give bool ndarrays, as in the protocol (== stays identity there too)
+    def __lt__(self, other: Any) -> np.ndarray:
+        return (self.t < _unwrap(other)).numpy()
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return (self.t <= _unwrap(other)).numpy()
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return (self.t > _unwrap(other)).numpy()
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return (self.t >= _unwrap(other)).numpy()
+
+    # ------------------------------------------------------------------ elementwise
+    def exp(self) -> TorchTensor:
+        return TorchTensor(self.t.exp())
+
+    def log(self) -> TorchTensor:
+        return TorchTensor(self.t.log())
+
+    def tanh(self) -> TorchTensor:
+        return TorchTensor(self.t.tanh())
+
+    def relu(self) -> TorchTensor:
+        return TorchTensor(self.t.relu())
+
+    def sigmoid(self) -> TorchTensor:
+        return TorchTensor(self.t.sigmoid())
+
+    def sqrt(self) -> TorchTensor:
+        return TorchTensor(self.t.sqrt())
+
+    def abs(self) -> TorchTensor:
+        return TorchTensor(self.t.abs())
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> TorchTensor:
+        return TorchTensor(self.t.sum(dim=_dims(dim, self.ndim), keepdim=keepdim))
+
+    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> TorchTensor:
+        return TorchTensor(self.t.mean(dim=_dims(dim, self.ndim), keepdim=keepdim))
+
+    def max(self, dim: int | None = None, keepdim: bool = False) -> TorchTensor:
+        if dim is None:  # torch's max() shares the gradient among ties; inputs have none
+            out = self.t.max()
+            return TorchTensor(out.reshape((1,) * self.ndim) if keepdim else out)
+        return TorchTensor(self.t.max(dim=dim, keepdim=keepdim).values)
+
+    def argmax(self, dim: int | None = None) -> int | np.ndarray:
+        if dim is None:
+            return int(self.t.argmax())
+        return self.t.argmax(dim=dim).numpy()
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> TorchTensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return TorchTensor(self.t.reshape(shape))
+
+    view = reshape
+
+    def transpose(self, d0: int, d1: int) -> TorchTensor:
+        return TorchTensor(self.t.transpose(d0, d1))
+
+    @property
+    def T(self) -> TorchTensor:  # noqa: N802 (the protocol's name)
+        return TorchTensor(self.t.T)
+
+    def permute(self, *dims: Any) -> TorchTensor:
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return TorchTensor(self.t.permute(dims))
+
+    def unsqueeze(self, dim: int) -> TorchTensor:
+        return TorchTensor(self.t.unsqueeze(dim))
+
+    def squeeze(self, dim: int | None = None) -> TorchTensor:
+        return TorchTensor(self.t.squeeze() if dim is None else self.t.squeeze(dim))
+
+    def split(self, size: int | Sequence[int], dim: int = 0) -> tuple[TorchTensor, ...]:
+        size = size if isinstance(size, int) else list(size)
+        return tuple(TorchTensor(part) for part in self.t.split(size, dim=dim))
+
+    def __getitem__(self, index: Any) -> TorchTensor:
+        return TorchTensor(self.t[_unwrap(index)])
+
+    # ------------------------------------------------------------------ masks
+    def masked_fill(self, mask: np.ndarray, value: float) -> TorchTensor:
+        return TorchTensor(self.t.masked_fill(torch.as_tensor(np.asarray(mask)), value))
+
+
+# ---------------------------------------------------------------------- module level
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> TorchTensor:
+    """A new leaf from numbers, lists or ndarrays (copied, so tests cannot alias inputs)."""
+    values = torch.tensor(np.asarray(data, dtype=np.float64), dtype=_torch_dtype(dtype))
+    return TorchTensor(values.requires_grad_(requires_grad))
+
+
+def zeros(shape: int | Sequence[int], requires_grad: bool = False, dtype: Any = None):
+    """Zeros of ``shape`` (an int or a tuple)."""
+    return tensor(np.zeros(shape), requires_grad=requires_grad, dtype=dtype)
+
+
+def ones(shape: int | Sequence[int], requires_grad: bool = False, dtype: Any = None):
+    """Ones of ``shape`` (an int or a tuple)."""
+    return tensor(np.ones(shape), requires_grad=requires_grad, dtype=dtype)
+
+
+def cat(tensors: Sequence[TorchTensor], dim: int = 0) -> TorchTensor:
+    return TorchTensor(torch.cat([x.t for x in tensors], dim=dim))
+
+
+def stack(tensors: Sequence[TorchTensor], dim: int = 0) -> TorchTensor:
+    return TorchTensor(torch.stack([x.t for x in tensors], dim=dim))
+
+
+def where(cond: Any, a: Any, b: Any) -> TorchTensor:
+    """``cond`` is a bool ndarray / list; ``a`` and ``b`` tensors or Python numbers."""
+    condition = torch.as_tensor(np.asarray(cond, dtype=bool))
+    like = a.t if isinstance(a, TorchTensor) else b.t if isinstance(b, TorchTensor) else None
+
+    def operand(x: Any) -> torch.Tensor:
+        if isinstance(x, TorchTensor):
+            return x.t
+        return torch.tensor(float(x), dtype=like.dtype if like is not None else DEFAULT_DTYPE)
+
+    return TorchTensor(torch.where(condition, operand(a), operand(b)))
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    with torch.no_grad():
+        yield
+
+
+def is_grad_enabled() -> bool:
+    return torch.is_grad_enabled()
+
+
+class functional:  # noqa: N801 (a namespace standing in for shared_nn.functional)
+    """``torch.nn.functional`` with shared_nn.functional's signatures."""
+
+    @staticmethod
+    def softmax(x: TorchTensor, dim: int = -1) -> TorchTensor:
+        return TorchTensor(torch_F.softmax(x.t, dim=dim))
+
+    @staticmethod
+    def log_softmax(x: TorchTensor, dim: int = -1) -> TorchTensor:
+        return TorchTensor(torch_F.log_softmax(x.t, dim=dim))
+
+    @staticmethod
+    def cross_entropy(logits: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
+        ids = torch.as_tensor(np.asarray(targets, dtype=np.int64))
+        return TorchTensor(torch_F.cross_entropy(logits.t, ids, reduction=reduction))
+
+    @staticmethod
+    def nll_loss(log_probs: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
+        ids = torch.as_tensor(np.asarray(targets, dtype=np.int64))
+        return TorchTensor(torch_F.nll_loss(log_probs.t, ids, reduction=reduction))
+
+    @staticmethod
+    def mse_loss(pred: TorchTensor, target: Any, reduction: str = "mean") -> TorchTensor:
+        return TorchTensor(torch_F.mse_loss(pred.t, _unwrap(target), reduction=reduction))
+
+    @staticmethod
+    def layer_norm(
+        x: TorchTensor,
+        weight: TorchTensor | None = None,
+        bias: TorchTensor | None = None,
+        eps: float = 1e-5,
+    ) -> TorchTensor:
+        return TorchTensor(
+            torch_F.layer_norm(x.t, (x.shape[-1],), _unwrap(weight), _unwrap(bias), eps)
+        )
+
+    @staticmethod
+    def gelu(x: TorchTensor) -> TorchTensor:
+        return TorchTensor(torch_F.gelu(x.t, approximate="tanh"))
