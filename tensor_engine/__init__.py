@@ -1,1 +1,47 @@
-"""tensor_engine (under construction)."""
+"""tensor_engine: a numpy autodiff engine with one graph node per tensor operation.
+
+>>> import tensor_engine as te
+>>> w = te.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> loss = (w @ te.tensor([1.0, 1.0])).sum()
+>>> loss.backward()
+>>> w.grad.tolist()
+[[1.0, 1.0], [1.0, 1.0]]
+
+Tensors are float32 unless you ask for float64 (see ``tensor_engine.tensor`` for the
+dtype rule). ``tensor_engine.fused`` holds softmax, log_softmax, cross_entropy,
+layer_norm and gelu as single nodes with hand-written backward rules.
+"""
+
+from . import fused
+from .tensor import (
+    NAME,
+    Tensor,
+    cat,
+    is_grad_enabled,
+    matmul,
+    no_grad,
+    nodes_created,
+    ones,
+    reset_nodes_created,
+    stack,
+    tensor,
+    where,
+    zeros,
+)
+
+__all__ = [
+    "NAME",
+    "Tensor",
+    "cat",
+    "fused",
+    "is_grad_enabled",
+    "matmul",
+    "no_grad",
+    "nodes_created",
+    "ones",
+    "reset_nodes_created",
+    "stack",
+    "tensor",
+    "where",
+    "zeros",
+]

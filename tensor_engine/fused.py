@@ -1,0 +1,172 @@
+"""Fused composite ops: one graph node each, with a hand-written backward.
+
+Composed from primitive ops, ``softmax`` costs five nodes (max, sub, exp, sum, div) and
+keeps five arrays alive for backward; fused it is one node that keeps only its output.
+The backward rules are the textbook ones:
+
+* softmax ``y``: ``dx = y * (dy - sum(dy * y))``
+* log_softmax ``y``: ``dx = dy - exp(y) * sum(dy)``
+* cross-entropy: ``dlogits = (softmax(logits) - onehot(targets)) * dloss``
+* layer_norm with ``x̂ = (x - mean) / std``: ``dx = (dx̂ - mean(dx̂) - x̂ * mean(dx̂ * x̂)) / std``
+* GELU (tanh approximation, as GPT-2): the derivative of ``x/2 * (1 + tanh(u))`` with
+  ``u = sqrt(2/pi) * (x + 0.044715 x³)``.
+
+All sums above run over the normalised dimension. shared_nn prefers these when they
+exist and can be told not to, which makes "composed vs fused" easy to measure.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor, _normalize_dim, _record
+
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu"]
+
+
+def _check_tensor(x: Any, op: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a tensor_engine Tensor, got {type(x).__name__}")
+    return x
+
+
+def _log_softmax_data(x: np.ndarray, d: int) -> np.ndarray:
+    shifted = x - x.max(axis=d, keepdims=True)  # exp never overflows
+    return shifted - np.log(np.exp(shifted).sum(axis=d, keepdims=True))
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim``."""
+    x = _check_tensor(x, "softmax")
+    d = _normalize_dim(dim, x.ndim, "softmax")
+    e = np.exp(x.data - x.data.max(axis=d, keepdims=True))
+    y = e / e.sum(axis=d, keepdims=True)
+
+    def backward(g: np.ndarray) -> tuple:
+        gy = g * y
+        return (gy - y * gy.sum(axis=d, keepdims=True),)
+
+    return _record(y, (x,), backward)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """``x - log(sum(exp(x)))`` along ``dim``, computed stably."""
+    x = _check_tensor(x, "log_softmax")
+    d = _normalize_dim(dim, x.ndim, "log_softmax")
+    y = _log_softmax_data(x.data, d)
+    return _record(y, (x,), lambda g: (g - np.exp(y) * g.sum(axis=d, keepdims=True),))
+
+
+def _check_targets(targets: Any, n: int, classes: int, logits_shape: tuple) -> np.ndarray:
+    if isinstance(targets, Tensor):
+        raise TypeError("cross_entropy: targets must be an integer ndarray or list of class "
+                        "indices, not a Tensor")
+    targets = np.asarray(targets)
+    if targets.dtype.kind not in "iu" and targets.size:
+        raise TypeError(f"cross_entropy: targets must be integers, got dtype {targets.dtype}")
+    if targets.shape != (n,):
+        raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match logits "
+                         f"of shape {logits_shape} (expected ({n},))")
+    targets = targets.astype(np.intp, copy=False)
+    bad = (targets < 0) | (targets >= classes)
+    if bad.any():
+        raise IndexError(f"cross_entropy: target {int(targets[bad][0])} is out of range for "
+                         f"{classes} classes")
+    return targets
+
+
+def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer ``targets`` (N,) under ``softmax(logits)`` (N, C).
+
+    ``reduction``: ``"mean"`` (default) or ``"sum"`` over the batch, or ``"none"`` for
+    the per-example losses.
+    """
+    logits = _check_tensor(logits, "cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    n, classes = logits.shape
+    targets = _check_targets(targets, n, classes, logits.shape)
+    rows = np.arange(n)
+    logp = _log_softmax_data(logits.data, 1)
+    losses = -logp[rows, targets]
+    if reduction == "none":
+        out = losses
+    elif reduction == "sum":
+        out = losses.sum()
+    else:
+        out = losses.mean() if n else np.asarray(np.nan, dtype=logits.dtype)
+
+    def backward(g: np.ndarray) -> tuple:
+        grad = np.exp(logp)
+        grad[rows, targets] -= 1.0
+        if reduction == "none":
+            grad *= g[:, None]
+        else:
+            grad *= g / n if reduction == "mean" else g
+        return (grad,)
+
+    return _record(out, (logits,), backward)
+
+
+def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise the last dimension to zero mean and unit variance, then scale and shift."""
+    x = _check_tensor(x, "layer_norm")
+    if x.ndim == 0:
+        raise ValueError("layer_norm: input must have at least 1 dimension, got shape ()")
+    width = x.shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and _check_tensor(p, "layer_norm").shape != (width,):
+            raise ValueError(f"layer_norm: {name} of shape {p.shape} does not match the last "
+                             f"dim of input shape {x.shape} (expected ({width},))")
+    data = x.data
+    mean = data.mean(axis=-1, keepdims=True)
+    centred = data - mean
+    rstd = 1.0 / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + float(eps))
+    xhat = centred * rstd
+    out = xhat if weight is None else xhat * weight.data
+    if bias is not None:
+        out = out + bias.data
+    parents = tuple(t for t in (x, weight, bias) if t is not None)
+    lead_axes = tuple(range(x.ndim - 1))
+
+    def backward(g: np.ndarray) -> tuple:
+        grads = []
+        if x._rg:
+            dxhat = g if weight is None else g * weight.data
+            mean_d = dxhat.mean(axis=-1, keepdims=True)
+            mean_dx = (dxhat * xhat).mean(axis=-1, keepdims=True)
+            grads.append((dxhat - mean_d - xhat * mean_dx) * rstd)
+        else:
+            grads.append(None)
+        if weight is not None:
+            grads.append((g * xhat).sum(axis=lead_axes) if weight._rg else None)
+        if bias is not None:
+            grads.append(g.sum(axis=lead_axes) if bias._rg else None)
+        return tuple(grads)
+
+    return _record(out, parents, backward)
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+
+
+def gelu(x: Tensor) -> Tensor:
+    """GELU, tanh approximation: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x³)))``."""
+    x = _check_tensor(x, "gelu")
+    data = x.data
+    t = np.tanh(_GELU_C * (data + _GELU_A * data * data * data))
+    out = 0.5 * data * (1.0 + t)
+
+    def backward(g: np.ndarray) -> tuple:
+        du = _GELU_C * (1.0 + 3.0 * _GELU_A * data * data)
+        return (g * (0.5 * (1.0 + t) + 0.5 * data * (1.0 - t * t) * du),)
+
+    return _record(out, (x,), backward)

@@ -1,0 +1,945 @@
+"""The tensor engine's ``Tensor``: one numpy array, one graph node per operation.
+
+How it works
+------------
+Every operation computes its result with numpy and, when gradients are wanted, records
+one node: the result remembers its *parents* (the input tensors) and a *backward rule*,
+a small function that takes the gradient of the result (a whole array) and returns
+the gradient of each parent. ``backward()`` walks the nodes in reverse topological
+order (iteratively, so a 10,000-step unroll is fine) and feeds each rule the sum of
+the gradients that reached its node.
+
+Two ideas carry most of the rules:
+
+* **broadcasting is undone by summing**: if ``a`` of shape ``(3, 1)`` was broadcast to
+  ``(2, 3, 4)``, its gradient is the upstream gradient summed over the axes that were
+  added or stretched (:func:`_unbroadcast`);
+* **matmul transposes**: for ``C = A @ B``, ``dA = dC @ Bᵀ`` and ``dB = Aᵀ @ dC``.
+
+dtype rule
+----------
+Tensors are always floating point: float32 by default, float64 on request
+(``dtype=np.float64``) or when built from a float64 ndarray (as ``torch.from_numpy``).
+Integer and bool data become float32. Two tensors of different dtypes combine with numpy
+promotion (float32 with float64 gives float64). Python numbers and numpy scalars never
+change a tensor's dtype: numpy scalars are turned into Python floats first, because
+under NumPy 2 (NEP 50) ``float32_array * np.float64(2)`` would be float64, while
+``float32_array * 2.0`` stays float32. A gradient always has its tensor's dtype.
+
+Graph rules
+-----------
+A node is recorded only when grad mode is on (see :class:`no_grad`) and some input
+requires grad; otherwise the result is a plain leaf that references nothing. After
+``backward()`` the graph is freed (parents and rules dropped) unless
+``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+NAME = "tensor"
+
+_grad_enabled = True
+_nodes_created = 0
+
+BackwardRule = Callable[[np.ndarray], tuple]
+
+
+# ---------------------------------------------------------------------------
+# grad mode and node counting
+
+
+class no_grad:
+    """Context manager (or decorator) that turns graph recording off.
+
+    Inside ``with no_grad():`` every op returns a plain leaf and keeps nothing alive for
+    backward, which is what evaluation loops and optimizers want.
+    """
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        def without_grad(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        without_grad.__name__ = getattr(fn, "__name__", "without_grad")
+        without_grad.__doc__ = fn.__doc__
+        return without_grad
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()``."""
+    return _grad_enabled
+
+
+def nodes_created() -> int:
+    """How many op nodes this engine has recorded since the last reset."""
+    return _nodes_created
+
+
+def reset_nodes_created() -> None:
+    """Set the node counter back to zero."""
+    global _nodes_created
+    _nodes_created = 0
+
+
+# ---------------------------------------------------------------------------
+# converting user data
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float_dtype(dtype: Any) -> np.dtype | None:
+    """Validate a ``dtype=`` argument: None, float32 or float64."""
+    if dtype is None:
+        return None
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """A fresh float ndarray from numbers, nested lists, ndarrays or Tensors."""
+    dt = _float_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    elif hasattr(data, "engine"):
+        raise TypeError(f"cannot build a tensor_engine Tensor from {type(data).__module__}."
+                        f"{type(data).__name__}; use .numpy() first")
+    keeps_float64 = isinstance(data, np.ndarray) and data.dtype == np.float64
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"tensor data must be numeric, got {type(data).__name__}: {err}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"tensor data must be numeric, got dtype {array.dtype} "
+                        f"from {type(data).__name__}")
+    if dt is None:
+        dt = _FLOAT_DTYPES[1] if keeps_float64 else _FLOAT_DTYPES[0]
+    return np.array(array, dtype=dt)
+
+
+def _operand(other: Any) -> Tensor | float:
+    """Turn the other side of an arithmetic op into a Tensor or a Python float.
+
+    Numpy scalars become Python floats so that they cannot promote a float32 tensor.
+    """
+    if isinstance(other, Tensor):
+        return other
+    if isinstance(other, numbers.Real):  # int, float, bool, numpy real scalars
+        return float(other)
+    if isinstance(other, (np.ndarray, list, tuple)):
+        return Tensor(other)
+    if hasattr(other, "engine"):
+        raise TypeError(f"cannot mix tensor_engine.Tensor with {type(other).__module__}."
+                        f"{type(other).__name__} in one op")
+    raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
+
+
+def _normalize_dim(dim: Any, ndim: int, op: str) -> int:
+    """A dim in ``[0, ndim)``, accepting negative dims; ValueError when out of range."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions "
+                         f"(expected {-ndim} <= dim < {ndim})")
+    return int(dim) % ndim
+
+
+def _normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
+    """None (all dims) or a sorted tuple of distinct non-negative dims."""
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        dims = tuple(_normalize_dim(d, ndim, op) for d in dim)
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"{op}: dim {tuple(dim)} names a dimension twice")
+        return tuple(sorted(dims))
+    return (_normalize_dim(dim, ndim, op),)
+
+
+# ---------------------------------------------------------------------------
+# graph plumbing
+
+
+def _new(data: np.ndarray) -> Tensor:
+    """Wrap an array as a leaf without copying or validating (internal fast path)."""
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)  # numpy returns scalars from 0-d ops
+    t = object.__new__(Tensor)
+    t.data = data
+    t._rg = False
+    t._grad = None
+    t._parents = ()
+    t._backward = None
+    t._retains = False
+    return t
+
+
+def _record(data: np.ndarray, parents: tuple, backward: BackwardRule) -> Tensor:
+    """The result of an op: a node with ``parents`` and ``backward`` if grads are wanted."""
+    global _nodes_created
+    out = _new(data)
+    if _grad_enabled:
+        for p in parents:
+            if p._rg:
+                out._rg = True
+                out._parents = parents
+                out._backward = backward
+                _nodes_created += 1
+                break
+    return out
+
+
+def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    return np.asarray(grad.sum(axis=axes)).reshape(shape)
+
+
+def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
+    return ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together")
+
+
+def _freed_backward(grad: np.ndarray) -> tuple:
+    raise RuntimeError("Trying to backward through the graph a second time (or to use "
+                       "intermediate values after they were freed). Pass retain_graph=True "
+                       "to the first backward() if you need to backward twice.")
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor that requires grad and leads to ``root``, parents before children.
+
+    Depth-first search with an explicit stack: each node is pushed once to be expanded
+    and once more to be emitted after all its parents.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent._rg and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+# ---------------------------------------------------------------------------
+# the Tensor
+
+
+class Tensor:
+    """An n-d float array that records the operations applied to it.
+
+    Build one with :func:`tensor`, :func:`zeros` or :func:`ones` (or ``Tensor(data)``).
+    ``.data`` is the underlying ndarray; ``.grad`` is filled in by ``backward()``.
+    """
+
+    __slots__ = ("data", "_rg", "_grad", "_parents", "_backward", "_retains", "__weakref__")
+    engine = NAME
+    __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data = _to_array(data, dtype)
+        self._rg = bool(requires_grad)
+        self._grad = None
+        self._parents = ()
+        self._backward = None
+        self._retains = False
+
+    # -- data ---------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    def numpy(self) -> np.ndarray:
+        """The values as an ndarray (shares memory: do not mutate it)."""
+        return self.data
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return float(self.data.reshape(()))
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __float__(self) -> float:
+        return self.item()
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
+        extra += ", requires_grad=True" if self._rg else ""
+        return f"tensor({body}{extra})"
+
+    # -- autograd -------------------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self._backward is not None:
+            raise RuntimeError("requires_grad can only be changed on leaf tensors; "
+                               "use detach() to get a leaf")
+        self._rg = bool(value)
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """The accumulated gradient (an ndarray of this tensor's shape and dtype) or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is None:
+            self._grad = None
+            return
+        value = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=self.dtype)
+        if value.shape != self.shape:
+            raise ValueError(f"grad of shape {value.shape} does not match tensor shape "
+                             f"{self.shape}")
+        self._grad = value
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (parameters, inputs, detached)."""
+        return self._backward is None
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this intermediate tensor during backward (leaves always do)."""
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+        self._retains = True
+
+    def detach(self) -> Tensor:
+        """A leaf sharing this tensor's values, outside the graph."""
+        return _new(self.data)
+
+    def assign_(self, value: Any) -> Tensor:
+        """Overwrite the values in place, outside the graph (what optimizers do)."""
+        value = value.data if isinstance(value, Tensor) else np.asarray(value)
+        if value.shape != self.shape:
+            raise ValueError(f"assign_: value of shape {value.shape} does not match "
+                             f"tensor shape {self.shape}")
+        if self.data.flags.writeable:
+            self.data[...] = value
+        else:
+            self.data = np.array(value, dtype=self.dtype)
+        return self
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf that requires grad.
+
+        ``grad`` is the gradient of some final scalar with respect to ``self``; it may be
+        omitted only when ``self`` has one element (then it is 1).
+        """
+        if not self._rg:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have "
+                               "a grad_fn: backward() needs a tensor that requires grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs "
+                                   f"(got shape {self.shape})")
+            grad = np.ones(self.shape, dtype=self.dtype)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: grad of shape {grad.shape} does not match "
+                                 f"tensor shape {self.shape}")
+        grads = {self: grad}
+        for node in reversed(_topological_order(self)):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            rule = node._backward
+            if rule is None or node._retains:
+                node._accumulate(g)
+            if rule is None:
+                continue
+            parents = node._parents
+            if not retain_graph:
+                node._parents, node._backward = (), _freed_backward
+            for parent, pg in zip(parents, rule(g), strict=True):
+                if pg is None or not parent._rg:
+                    continue
+                if pg.dtype != parent.data.dtype:
+                    pg = pg.astype(parent.data.dtype)
+                previous = grads.get(parent)
+                grads[parent] = pg if previous is None else previous + pg
+
+    def _accumulate(self, g: np.ndarray) -> None:
+        if self._grad is None:
+            self._grad = np.array(g, dtype=self.data.dtype)  # own copy: g may be shared
+        else:
+            self._grad = self._grad + g
+
+    # -- arithmetic -----------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        other = _operand(other)
+        if type(other) is float:
+            return _record(self.data + other, (self,), _identity_rule)
+        a, b = self.data, other.data
+        try:
+            out = a + b
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
+        sa, sb = a.shape, b.shape
+        return _record(out, (self, other),
+                       lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Tensor:
+        other = _operand(other)
+        if type(other) is float:
+            return _record(self.data - other, (self,), _identity_rule)
+        a, b = self.data, other.data
+        try:
+            out = a - b
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
+        sa, sb = a.shape, b.shape
+        return _record(out, (self, other),
+                       lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        other = _operand(other)
+        if type(other) is float:
+            return _record(other - self.data, (self,), lambda g: (-g,))
+        return other.__sub__(self)
+
+    def __neg__(self) -> Tensor:
+        return _record(-self.data, (self,), lambda g: (-g,))
+
+    def __mul__(self, other: Any) -> Tensor:
+        other = _operand(other)
+        if type(other) is float:
+            return _record(self.data * other, (self,), lambda g: (g * other,))
+        a, b = self.data, other.data
+        try:
+            out = a * b
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
+        x, y = self, other
+
+        def backward(g: np.ndarray) -> tuple:
+            ga = _unbroadcast(g * b, a.shape) if x._rg else None
+            gb = _unbroadcast(g * a, b.shape) if y._rg else None
+            return ga, gb
+
+        return _record(out, (self, other), backward)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Tensor:
+        other = _operand(other)
+        if type(other) is float:
+            return _record(self.data / other, (self,), lambda g: (g / other,))
+        a, b = self.data, other.data
+        try:
+            out = a / b
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
+        x, y = self, other
+
+        def backward(g: np.ndarray) -> tuple:
+            ga = _unbroadcast(g / b, a.shape) if x._rg else None
+            gb = _unbroadcast(-g * out / b, b.shape) if y._rg else None
+            return ga, gb
+
+        return _record(out, (self, other), backward)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        other = _operand(other)
+        if type(other) is not float:
+            return other.__truediv__(self)
+        x = self.data
+        out = other / x
+        return _record(out, (self,), lambda g: (-g * out / x,))
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
+            raise TypeError(f"Tensor ** exponent needs a Python number exponent, "
+                            f"got {type(exponent).__name__}")
+        p = float(exponent)
+        x = self.data
+        if p == 2.0:
+            return _record(x * x, (self,), lambda g: (g * (2.0 * x),))
+        return _record(x ** p, (self,), lambda g: (g * (p * x ** (p - 1.0)),))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return matmul(other, self)
+
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product with numpy/torch semantics (1-D, 2-D, batched)."""
+        return matmul(self, other)
+
+    # -- comparisons (bool ndarrays, no graph) --------------------------------
+
+    def _compare_data(self, other: Any) -> Any:
+        other = _operand(other)
+        return other if type(other) is float else other.data
+
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < self._compare_data(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= self._compare_data(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > self._compare_data(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= self._compare_data(other)
+
+    __hash__ = object.__hash__
+
+    # -- elementwise ----------------------------------------------------------
+
+    def exp(self) -> Tensor:
+        out = np.exp(self.data)
+        return _record(out, (self,), lambda g: (g * out,))
+
+    def log(self) -> Tensor:
+        x = self.data
+        if x.size and x.min() <= 0:
+            raise ValueError(f"log: input contains {float(x[x <= 0].flat[0])}; log is only "
+                             "defined for values > 0")
+        return _record(np.log(x), (self,), lambda g: (g / x,))
+
+    def sqrt(self) -> Tensor:
+        x = self.data
+        if x.size and x.min() < 0:
+            raise ValueError(f"sqrt: input contains {float(x[x < 0].flat[0])}; sqrt is only "
+                             "defined for values >= 0")
+        out = np.sqrt(x)
+        return _record(out, (self,), lambda g: (g * 0.5 / out,))
+
+    def tanh(self) -> Tensor:
+        out = np.tanh(self.data)
+        return _record(out, (self,), lambda g: (g * (1.0 - out * out),))
+
+    def relu(self) -> Tensor:
+        x = self.data
+        out = np.maximum(x, 0.0)
+        return _record(out, (self,), lambda g: (g * (x > 0),))
+
+    def sigmoid(self) -> Tensor:
+        x = self.data
+        # exp(-|x|) never overflows; the two branches are the same function.
+        e = np.exp(-np.abs(x))
+        out = np.where(x >= 0, 1.0, e) / (1.0 + e)
+        return _record(out, (self,), lambda g: (g * out * (1.0 - out),))
+
+    # -- reductions -----------------------------------------------------------
+
+    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Sum over ``dim`` (an int, a tuple of ints, or None for all)."""
+        dims = _normalize_dims(dim, self.ndim, "sum")
+        shape = self.shape
+        out = self.data.sum(axis=dims, keepdims=keepdim)
+
+        def backward(g: np.ndarray) -> tuple:
+            if not keepdim and dims is not None:
+                g = np.expand_dims(g, dims)
+            return (np.broadcast_to(g, shape),)
+
+        return _record(out, (self,), backward)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Mean over ``dim`` (an int, a tuple of ints, or None for all)."""
+        dims = _normalize_dims(dim, self.ndim, "mean")
+        shape = self.shape
+        count = self.data.size if dims is None else int(np.prod([shape[d] for d in dims]))
+        out = self.data.mean(axis=dims, keepdims=keepdim) if count else \
+            np.full(self.data.sum(axis=dims, keepdims=keepdim).shape, np.nan, self.dtype)
+
+        def backward(g: np.ndarray) -> tuple:
+            if not keepdim and dims is not None:
+                g = np.expand_dims(g, dims)
+            return (np.broadcast_to(g / max(count, 1), shape),)
+
+        return _record(out, (self,), backward)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Largest values over ``dim`` (or of everything); the gradient goes to the first
+        maximal element, as PyTorch's CPU ``max(dim)``."""
+        x, shape = self.data, self.shape
+        if x.size == 0:
+            raise ValueError(f"max: cannot reduce an empty tensor of shape {shape}")
+        if dim is None:
+            flat_index = int(x.argmax())
+            out = x.reshape(-1)[flat_index]
+            out = out.reshape((1,) * x.ndim) if keepdim else out
+
+            def backward_all(g: np.ndarray) -> tuple:
+                grad = np.zeros(x.size, dtype=x.dtype)
+                grad[flat_index] = g.reshape(())
+                return (grad.reshape(shape),)
+
+            return _record(out, (self,), backward_all)
+        d = _normalize_dim(dim, self.ndim, "max")
+        index = np.expand_dims(x.argmax(axis=d), d)
+        out = np.take_along_axis(x, index, axis=d)
+
+        def backward(g: np.ndarray) -> tuple:
+            grad = np.zeros(shape, dtype=x.dtype)
+            np.put_along_axis(grad, index, g if keepdim else np.expand_dims(g, d), axis=d)
+            return (grad,)
+
+        return _record(out if keepdim else out.squeeze(d), (self,), backward)
+
+    def argmax(self, dim: Any = None) -> Any:
+        """Index of the first maximum (no gradient): an int for dim=None, else an ndarray."""
+        if self.data.size == 0:
+            raise ValueError(f"argmax: cannot reduce an empty tensor of shape {self.shape}")
+        if dim is None:
+            return int(self.data.argmax())
+        return self.data.argmax(axis=_normalize_dim(dim, self.ndim, "argmax"))
+
+    # -- shape ----------------------------------------------------------------
+
+    def reshape(self, *shape: Any) -> Tensor:
+        """Same values in a new shape; one entry may be -1."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            out = self.data.reshape(shape)
+        except (ValueError, TypeError):
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {self.shape} "
+                             f"into shape {shape}") from None
+        in_shape = self.shape
+        return _record(out, (self,), lambda g: (g.reshape(in_shape),))
+
+    view = reshape
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swap two dimensions."""
+        d0 = _normalize_dim(dim0, self.ndim, "transpose")
+        d1 = _normalize_dim(dim1, self.ndim, "transpose")
+        return _record(self.data.swapaxes(d0, d1), (self,), lambda g: (g.swapaxes(d0, d1),))
+
+    @property
+    def T(self) -> Tensor:
+        """The transpose of a 2-D tensor (dims reversed in general)."""
+        if self.ndim < 2:
+            return self
+        return self.permute(*reversed(range(self.ndim)))
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the dimensions: result dim i is input dim ``dims[i]``."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if len(dims) != self.ndim:
+            raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor of shape "
+                             f"{self.shape}")
+        order = tuple(_normalize_dim(d, self.ndim, "permute") for d in dims)
+        if len(set(order)) != len(order):
+            raise ValueError(f"permute: dims {dims} repeat a dimension")
+        inverse = tuple(np.argsort(order))
+        return _record(self.data.transpose(order), (self,), lambda g: (g.transpose(inverse),))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a size-1 dimension at ``dim`` (``-1`` appends)."""
+        d = _normalize_dim(dim, self.ndim + 1, "unsqueeze")
+        in_shape = self.shape
+        return _record(np.expand_dims(self.data, d), (self,), lambda g: (g.reshape(in_shape),))
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        """Drop size-1 dimensions (all of them, or only ``dim`` if it has size 1)."""
+        dims = _normalize_dims(dim, self.ndim, "squeeze")
+        if dims is None:
+            dims = tuple(i for i, n in enumerate(self.shape) if n == 1)
+        dims = tuple(d for d in dims if self.shape[d] == 1)
+        in_shape = self.shape
+        return _record(self.data.squeeze(dims), (self,), lambda g: (g.reshape(in_shape),))
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        """Split into chunks of one size (the last may be smaller) or of the listed sizes."""
+        d = _normalize_dim(dim, self.ndim, "split")
+        length = self.shape[d]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            size = int(split_size_or_sections)
+            if size <= 0:
+                raise ValueError(f"split: split size must be positive, got {size}")
+            sizes = [size] * (length // size) + ([length % size] if length % size else [])
+            sizes = sizes or [0]
+        else:
+            sizes = [int(s) for s in split_size_or_sections]
+            if sum(sizes) != length or any(s < 0 for s in sizes):
+                raise ValueError(f"split: sizes {sizes} do not add up to {length}, the size of "
+                                 f"dim {dim} of shape {self.shape}")
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * d + (slice(start, start + size),)
+            pieces.append(self[index])
+            start += size
+        return tuple(pieces)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """Basic indexing (ints, slices, None, ...) gives a view; integer arrays gather."""
+        index = _normalize_index(index)
+        x = self.data
+        out = x[index]
+        gather = _is_advanced(index)
+
+        def backward(g: np.ndarray) -> tuple:
+            grad = np.zeros(x.shape, dtype=x.dtype)
+            if gather:
+                np.add.at(grad, index, g)  # repeated indices must add up
+            else:
+                grad[index] = g
+            return (grad,)
+
+        return _record(out, (self,), backward)
+
+    # -- masks ----------------------------------------------------------------
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """Replace the values where ``mask`` is True by ``value`` (mask broadcasts)."""
+        mask = _bool_array(mask, "masked_fill")
+        try:
+            ok = np.broadcast_shapes(mask.shape, self.shape) == self.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to "
+                             f"tensor shape {self.shape}")
+        out = np.where(mask, float(value), self.data)
+        return _record(out, (self,), lambda g: (np.where(mask, 0.0, g),))
+
+
+def _identity_rule(g: np.ndarray) -> tuple:
+    return (g,)
+
+
+def _bool_array(mask: Any, op: str) -> np.ndarray:
+    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be a bool array, got dtype {mask.dtype}")
+    return mask
+
+
+def _index_part(part: Any) -> Any:
+    if isinstance(part, Tensor):
+        values = part.data
+        as_int = values.astype(np.int64)
+        if not np.array_equal(as_int, values):
+            raise IndexError("tensor used as an index must hold whole numbers")
+        return as_int
+    if isinstance(part, list):
+        return np.asarray(part)
+    return part
+
+
+def _normalize_index(index: Any) -> Any:
+    if isinstance(index, tuple):
+        return tuple(_index_part(p) for p in index)
+    return _index_part(index)
+
+
+def _is_advanced(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, np.ndarray) for p in parts)
+
+
+# ---------------------------------------------------------------------------
+# functions of several tensors
+
+
+def _as_tensor(x: Any) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if hasattr(x, "engine"):
+        raise TypeError(f"cannot mix tensor_engine.Tensor with {type(x).__module__}."
+                        f"{type(x).__name__} in one op")
+    return Tensor(x)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with torch's rules: 1-D operands are promoted to a row (left) or a
+    column (right) and that dimension is removed again; batch dims broadcast."""
+    a, b = _as_tensor(a), _as_tensor(b)
+    A, B = a.data, b.data
+    if A.ndim == 0 or B.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                         f"{A.shape} and {B.shape}")
+    try:
+        out = A @ B
+    except ValueError:
+        raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
+                         f"({A.shape[-1]} != {B.shape[0 if B.ndim == 1 else -2]}) or their "
+                         "batch dims do not broadcast") from None
+    if A.ndim == 2 and B.ndim == 2:
+        return _record(out, (a, b), lambda g: (
+            g @ B.T if a._rg else None,
+            A.T @ g if b._rg else None))
+    return _record(out, (a, b), lambda g: _matmul_backward(g, a, b))
+
+
+def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
+    """dA = dC @ Bᵀ, dB = Aᵀ @ dC for 1-D and batched operands."""
+    A, B = a.data, b.data
+    A2 = A[None, :] if A.ndim == 1 else A  # 1-D left operand: a row
+    B2 = B[:, None] if B.ndim == 1 else B  # 1-D right operand: a column
+    if B.ndim == 1:
+        g = g[..., None]  # put back the removed column dim
+    if A.ndim == 1:
+        g = g[..., None, :]  # and the removed row dim
+    ga = gb = None
+    if a._rg:
+        ga = _unbroadcast(g @ np.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
+    if b._rg:
+        if B2.ndim == 2:  # one weight shared by the whole batch: fold the batch into rows
+            k, n = B2.shape
+            gb = A2.reshape(-1, k).T @ g.reshape(-1, n)
+        else:
+            gb = _unbroadcast(np.swapaxes(A2, -1, -2) @ g, B2.shape)
+        gb = gb.reshape(B.shape)
+    return ga, gb
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` is True, else ``b``; a and b are tensors or numbers."""
+    cond = _bool_array(cond, "where")
+    a, b = _operand(a), _operand(b)
+    a_data = a if type(a) is float else a.data
+    b_data = b if type(b) is float else b.data
+    try:
+        out = np.where(cond, a_data, b_data)
+    except ValueError:
+        raise ValueError(f"where: shapes {cond.shape}, {np.shape(a_data)} and "
+                         f"{np.shape(b_data)} cannot be broadcast together") from None
+    if type(a) is float and type(b) is float:
+        return _new(out.astype(np.float32))
+    parents = tuple(t for t in (a, b) if type(t) is not float)
+
+    def backward(g: np.ndarray) -> tuple:
+        grads = []
+        if type(a) is not float:
+            grads.append(_unbroadcast(np.where(cond, g, 0.0), a.shape) if a._rg else None)
+        if type(b) is not float:
+            grads.append(_unbroadcast(np.where(cond, 0.0, g), b.shape) if b._rg else None)
+        return tuple(grads)
+
+    return _record(out, parents, backward)
+
+
+def _check_tensor_list(tensors: Any, op: str) -> list[Tensor]:
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    return tensors
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension."""
+    tensors = _check_tensor_list(tensors, "cat")
+    shapes = [t.shape for t in tensors]
+    ndim = len(shapes[0])
+    d = _normalize_dim(dim, ndim, "cat")
+    for s in shapes:
+        if len(s) != ndim or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:]:
+            raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
+    out = np.concatenate([t.data for t in tensors], axis=d)
+    offsets = np.cumsum([s[d] for s in shapes])[:-1]
+    return _record(out, tuple(tensors), lambda g: tuple(np.split(g, offsets, axis=d)))
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dimension."""
+    tensors = _check_tensor_list(tensors, "stack")
+    shapes = [t.shape for t in tensors]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError(f"stack: all shapes must be equal, got {shapes}")
+    d = _normalize_dim(dim, len(shapes[0]) + 1, "stack")
+    out = np.stack([t.data for t in tensors], axis=d)
+    lead = (slice(None),) * d
+    return _record(out, tuple(tensors),
+                   lambda g: tuple(g[lead + (i,)] for i in range(len(shapes))))
+
+
+# ---------------------------------------------------------------------------
+# constructors
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (numbers, nested lists, ndarrays)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _shape_tuple(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(n) for n in shape)
+
+
+def zeros(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A leaf of zeros; ``shape`` is an int or a tuple."""
+    t = _new(np.zeros(_shape_tuple(shape), dtype=_float_dtype(dtype) or np.float32))
+    t.requires_grad = requires_grad
+    return t
+
+
+def ones(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A leaf of ones; ``shape`` is an int or a tuple."""
+    t = _new(np.ones(_shape_tuple(shape), dtype=_float_dtype(dtype) or np.float32))
+    t.requires_grad = requires_grad
+    return t
