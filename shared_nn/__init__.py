@@ -1,1 +1,46 @@
-"""shared_nn (under construction)."""
+"""shared_nn: one PyTorch-shaped neural-network interface over dualgrad's two engines.
+
+    import shared_nn as nn
+    from shared_nn import functional as F
+
+    nn.set_engine("scalar")              # or: with nn.use_engine("scalar"): ...
+    nn.manual_seed(0)                    # same seed -> same weights on both engines
+    model = nn.models.MLP([2, 16, 1])    # or MLP([2, 16, 1], engine="tensor")
+    loss = F.mse_loss(model(x), y)
+    loss.backward()
+
+The engine can also be chosen with the environment variable DUALGRAD_ENGINE; the default is
+"tensor".
+"""
+
+from typing import Any
+
+from . import functional, init, io, optim
+from . import functional as F
+from .engine import ENGINES, engine_name, get_engine, set_engine, use_engine
+from .init import manual_seed
+from .io import load_state_dict_file, save_state_dict
+from .layers import GELU, RNN, Embedding, LayerNorm, Linear, ReLU, Tanh
+from .module import Module, ModuleList, Sequential
+
+__all__ = [
+    "ENGINES", "engine_name", "get_engine", "set_engine", "use_engine", "manual_seed",
+    "tensor", "Module", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
+    "ReLU", "Tanh", "GELU", "RNN", "functional", "F", "init", "io", "optim", "models",
+    "save_state_dict", "load_state_dict_file",
+]
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, engine: str | None = None):
+    """A Tensor on ``engine`` (default: the current engine): ``get_engine(engine).tensor(...)``."""
+    return get_engine(engine).tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def __getattr__(name: str) -> Any:
+    # `models` is imported on first use so that a half-written model file can never stop
+    # `import shared_nn` from working.
+    if name == "models":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.models")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

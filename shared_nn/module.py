@@ -1,0 +1,426 @@
+"""Module, Sequential and ModuleList: PyTorch's nn.Module shape on either engine.
+
+A Module remembers which engine it was built for (``self.engine``, a name) and its dtype.
+Assigning an attribute registers it, as in PyTorch:
+
+* an engine Tensor that requires grad becomes a *parameter*;
+* a Module becomes a *child*, whose parameters are reached with dotted names
+  (``"layers.0.weight"``), exactly the keys ``torch.nn`` uses for the same structure.
+
+So ``state_dict()`` / ``load_state_dict()`` move weights 1:1 between a shared_nn model, a
+``torch.nn`` model with the same attribute names, and a safetensors file.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .engine import check_engine_name, engine_name, engine_of, get_engine, is_tensor
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_dtype(dtype: Any) -> np.dtype | None:
+    """None, or a float32/float64 numpy dtype; anything else is a TypeError."""
+    if dtype is None:
+        return None
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be None, float32 or float64, got {dtype!r}")
+    return resolved
+
+
+def effective_dtype(engine: str, requested: np.dtype | None) -> np.dtype:
+    """The dtype an engine really computes in: scalar is always float64, tensor float32 by
+    default (float64 on request)."""
+    if engine == "scalar":
+        return np.dtype(np.float64)
+    return requested if requested is not None else np.dtype(np.float32)
+
+
+def as_numpy(value: Any) -> np.ndarray:
+    """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor (for state dicts)."""
+    if is_tensor(value):
+        return np.asarray(value.numpy())
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor (torch not imported)
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` could not match (as torch returns)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class StateDictKeyError(KeyError):
+    """A checkpoint lacks some of the model's keys or has keys the model does not know."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0])
+
+
+class Module:
+    """Base class of every layer and model: subclass it, assign parts in ``__init__`` (after
+    ``super().__init__(engine=engine, dtype=dtype)``) and write ``forward``."""
+
+    def __init__(self, engine: str | None = None, dtype: Any = None) -> None:
+        name = engine_name() if engine is None else check_engine_name(engine)
+        requested = _check_dtype(dtype)
+        state = self.__dict__
+        state["_parameters"] = {}
+        state["_modules"] = {}
+        state["engine"] = name
+        state["_dtype_request"] = requested
+        state["dtype"] = effective_dtype(name, requested)
+        state["training"] = True
+
+    # --- attribute registration -------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        params, modules = self._parameters, self._modules
+        if is_tensor(value) and value.requires_grad:
+            self._check_same_engine(name, engine_of(value))
+            self.__dict__.pop(name, None)
+            modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            for p in value.parameters():
+                self._check_same_engine(name, engine_of(p))
+                break
+            self.__dict__.pop(name, None)
+            params.pop(name, None)
+            modules[name] = value
+        else:
+            params.pop(name, None)
+            modules.pop(name, None)
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: parameters and children live in two dicts.
+        if name not in ("_parameters", "_modules"):
+            state = self.__dict__
+            for registry in (state.get("_parameters", {}), state.get("_modules", {})):
+                if name in registry:
+                    return registry[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    def _check_same_engine(self, name: str, other: str | None) -> None:
+        if other != self.engine:
+            raise TypeError(
+                f"{type(self).__name__} is built on the {self.engine} engine but {name!r} "
+                f"holds {other} engine tensors; build it with engine={self.engine!r}"
+            )
+
+    def new_parameter(self, array: Any) -> Any:
+        """Wrap an initialised array as a parameter on this module's engine and dtype."""
+        values = np.array(array, dtype=self.dtype, copy=True)
+        return get_engine(self.engine).tensor(values, requires_grad=True, dtype=self.dtype)
+
+    # --- calling ----------------------------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def as_input(self, x: Any, what: str = "input") -> Any:
+        """Check that ``x`` is a Tensor of this module's engine and dtype; an ndarray or a
+        nested list is converted (a convenience PyTorch does not offer)."""
+        other = engine_of(x)
+        name = type(self).__name__
+        if other is None:
+            if isinstance(x, (np.ndarray, list, tuple, float, int)):
+                return get_engine(self.engine).tensor(np.asarray(x), dtype=self.dtype)
+            raise TypeError(f"{name} expects a Tensor as {what}, got {type(x).__name__}")
+        if other != self.engine:
+            raise TypeError(
+                f"{name} runs on the {self.engine} engine but its {what} is a {other} engine "
+                f"tensor; convert one of them (module.to_engine({other!r}) or "
+                f"shared_nn.get_engine({self.engine!r}).tensor(x.numpy()))"
+            )
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"{name} has dtype {self.dtype} but its {what} has dtype {x.dtype}; "
+                f"build the input with dtype={self.dtype.name!r}"
+            )
+        return x
+
+    # --- walking the tree -------------------------------------------------------------------
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """(name, child) for the direct children, in assignment order."""
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        """The direct children."""
+        for _, child in self.named_children():
+            yield child
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and all below it, each module once."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            below = [(_join(name, n), m) for n, m in module._modules.items() if m is not None]
+            stack.extend(reversed(below))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """(dotted name, parameter) pairs in PyTorch's order; a shared (tied) parameter is
+        listed once, under its first name."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    yield _join(module_name, name), param
+
+    def parameters(self) -> Iterator[Any]:
+        """Every parameter once (what optimizers take)."""
+        for _, param in self.named_parameters():
+            yield param
+
+    def num_parameters(self) -> int:
+        """How many numbers the parameters hold."""
+        return sum(int(np.prod(p.shape)) for p in self.parameters())
+
+    def _state_items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """Every (name, parameter) under every name it has: tied weights appear under each
+        name, as in ``torch.nn.Module.state_dict``."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield _join(prefix, name), param
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child._state_items(_join(prefix, name))
+
+    # --- state ------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """name -> a copy of the parameter's values as an ndarray."""
+        return {name: np.array(p.numpy(), copy=True) for name, p in self._state_items()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy the arrays in ``state`` into the parameters of the same names.
+
+        Values may be ndarrays, lists, engine Tensors or torch tensors; they are cast to this
+        module's dtype. With ``strict`` any missing or unexpected key is an error; a shape
+        mismatch always is. Nothing is written unless every tensor fits."""
+        own = dict(self._state_items())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            problems = []
+            if missing:
+                problems.append(f"missing keys {missing}")
+            if unexpected:
+                problems.append(f"unexpected keys {unexpected}")
+            raise StateDictKeyError(
+                f"{type(self).__name__}.load_state_dict: " + "; ".join(problems)
+            )
+        updates = []
+        for key, param in own.items():
+            if key not in state:
+                continue
+            array = as_numpy(state[key])
+            if array.dtype.kind not in "fiub":
+                raise TypeError(f"load_state_dict: {key!r} holds {array.dtype} values, not numbers")
+            if tuple(array.shape) != tuple(param.shape):
+                raise ValueError(
+                    f"load_state_dict: {key!r} has shape {tuple(array.shape)} in the checkpoint "
+                    f"but {tuple(param.shape)} in the model"
+                )
+            updates.append((param, array))
+        for param, array in updates:
+            param.assign_(np.array(array, dtype=param.dtype, copy=True))
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path: str) -> None:
+        """Write ``state_dict()`` to a safetensors file."""
+        from .io import save_state_dict
+
+        save_state_dict(self.state_dict(), path)
+
+    def load(self, path: str, strict: bool = True) -> IncompatibleKeys:
+        """Load weights saved with ``save`` (or any safetensors file with matching keys)."""
+        from .io import load_state_dict_file
+
+        return self.load_state_dict(load_state_dict_file(path), strict=strict)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``p.grad = None``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and all below it; returns self."""
+        for module in self.modules():
+            module.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (``train(False)``); returns self."""
+        return self.train(False)
+
+    def to_engine(self, name: str, dtype: Any = None) -> Module:
+        """A copy of this module on engine ``name`` with the same weights (the original is
+        untouched). ``dtype`` defaults to what this module was asked for, so a float32 tensor
+        model that visits the scalar engine comes back float32."""
+        check_engine_name(name)
+        requested = _check_dtype(dtype)
+        old_params = {id(p): p for _, p in self._state_items()}
+        # Deep-copy the structure but not the parameters: they are rebuilt below, once each,
+        # so tied weights stay tied.
+        clone = copy.deepcopy(self, memo=dict(old_params))
+        new_params: dict[int, Any] = {}
+        for module in clone.modules():
+            state = module.__dict__
+            state["engine"] = name
+            if requested is not None:
+                state["_dtype_request"] = requested
+            state["dtype"] = effective_dtype(name, state["_dtype_request"])
+            for key, param in list(module._parameters.items()):
+                if param is None:
+                    continue
+                if id(param) not in new_params:
+                    new_params[id(param)] = module.new_parameter(param.numpy())
+                module._parameters[key] = new_params[id(param)]
+            for key, value in list(state.items()):
+                if is_tensor(value):  # a non-parameter tensor attribute (a buffer or cache)
+                    state[key] = get_engine(name).tensor(value.numpy(), dtype=state["dtype"])
+        return clone
+
+    # --- printing ---------------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        """The text inside the parentheses of this module's repr (override in layers)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [
+            f"({name}): {child!r}".replace("\n", "\n  ") for name, child in self._modules.items()
+        ]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _infer_engine(
+    modules: Iterable[Module], engine: str | None, dtype: Any
+) -> tuple[str | None, Any]:
+    """A container's engine and dtype: those asked for, else those of its first child that
+    has parameters."""
+    if engine is not None:
+        return engine, dtype
+    for module in modules:
+        for p in module.parameters():
+            return engine_of(p), module._dtype_request if dtype is None else dtype
+    return None, dtype
+
+
+class Sequential(Module):
+    """Apply children in order: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``. Children
+    are named "0", "1", ... as in torch.nn.Sequential."""
+
+    def __init__(self, *modules: Module, engine: str | None = None, dtype: Any = None) -> None:
+        engine, dtype = _infer_engine(modules, engine, dtype)
+        super().__init__(engine=engine, dtype=dtype)
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> Sequential:
+        """Add a module at the end; returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential takes Modules, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered ("0.weight", "1.weight", ...)."""
+
+    def __init__(
+        self, modules: Iterable[Module] | None = None, engine: str | None = None, dtype: Any = None
+    ) -> None:
+        modules = list(modules or [])
+        engine, dtype = _infer_engine(modules, engine, dtype)
+        super().__init__(engine=engine, dtype=dtype)
+        self.extend(modules)
+
+    def append(self, module: Module) -> ModuleList:
+        """Add a module at the end; returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList takes Modules, got {type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append each module; returns self."""
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(items[index], engine=self.engine, dtype=self._dtype_request)
+        return items[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList is a container; iterate over it in forward()")

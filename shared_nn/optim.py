@@ -1,0 +1,231 @@
+"""SGD, Adam and AdamW, following torch.optim's update formulas in torch's order of operations.
+
+An optimizer never builds graph nodes: it reads each parameter's ``grad`` (a numpy array),
+computes the update with numpy in the parameter's dtype, and writes the new values with
+``p.assign_``. So the same code drives both engines, and float64 runs follow PyTorch's
+trajectory to rounding.
+
+As in torch, ``params`` is an iterable of parameters or of dicts ("parameter groups") with a
+``"params"`` entry and per-group settings, e.g.
+``AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=3e-4)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .engine import is_tensor
+
+
+def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+    """torch.lerp's formula: two forms, so that weight 0 gives start and weight 1 gives end
+    exactly."""
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state; subclasses write ``_update``."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        if hasattr(params, "parameters") and callable(params.parameters):
+            params = params.parameters()  # a Module: a convenience torch does not offer
+        items = list(params)
+        if not items:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        groups = items if isinstance(items[0], dict) else [{"params": items}]
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[int, dict[str, Any]] = {}
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own settings (missing ones from the defaults)."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError("a parameter group is a dict with a 'params' entry")
+        params = group["params"]
+        params = [params] if is_tensor(params) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if not is_tensor(p):
+                raise TypeError(
+                    f"{type(self).__name__} takes engine Tensors, got {type(p).__name__}"
+                )
+            if id(p) in seen:
+                raise ValueError("a parameter appears in more than one parameter group")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown settings {sorted(unknown)}")
+        full = {**self.defaults, **group, "params": params}
+        self._check_settings(full)
+        self.param_groups.append(full)
+
+    def _check_settings(self, group: dict[str, Any]) -> None:
+        if group["lr"] < 0:
+            raise ValueError(f"invalid learning rate {group['lr']} (must be >= 0)")
+        if group.get("weight_decay", 0.0) < 0:
+            raise ValueError(f"invalid weight_decay {group['weight_decay']} (must be >= 0)")
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``p.grad = None``, torch's default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                dtype = np.dtype(p.dtype)
+                value = np.array(p.numpy(), dtype=dtype, copy=True)
+                grad = np.asarray(p.grad, dtype=dtype)
+                if group.get("maximize", False):
+                    grad = -grad
+                state = self.state.setdefault(id(p), {})
+                p.assign_(self._update(value, grad, state, group))
+
+    def _update(
+        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and
+    (L2) weight decay, as torch.optim.SGD:
+
+        g = grad + weight_decay * p
+        b = g (first step), else momentum * b + (1 - dampening) * g
+        g = g + momentum * b  (nesterov)  or  g = b  (momentum)
+        p = p - lr * g
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        if momentum < 0:
+            raise ValueError(f"invalid momentum {momentum} (must be >= 0)")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _update(
+        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> np.ndarray:
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = grad.copy()
+            else:
+                buf = buf * momentum + (1 - group["dampening"]) * grad
+            state["momentum_buffer"] = buf
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        return param + (-group["lr"]) * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) as torch.optim.Adam, with optional L2 weight decay and AMSGrad:
+
+        g = grad + weight_decay * p          (Adam; AdamW instead shrinks p first)
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        beta1, beta2 = betas
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"invalid betas {betas} (each must be in [0, 1))")
+        if eps < 0:
+            raise ValueError(f"invalid eps {eps} (must be >= 0)")
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _update(
+        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> np.ndarray:
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(param)
+        state["step"] += 1
+        step = float(state["step"])
+        weight_decay = group["weight_decay"]
+        if weight_decay != 0:
+            if self.decoupled_weight_decay:
+                param = param * (1 - lr * weight_decay)
+            else:
+                grad = grad + weight_decay * param
+        exp_avg = state["exp_avg"] = _lerp(state["exp_avg"], grad, 1 - beta1)
+        exp_avg_sq = state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * (grad * grad)
+        step_size = lr / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        if group["amsgrad"]:
+            exp_avg_sq = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], exp_avg_sq)
+        denom = np.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+        return param + (-step_size) * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW: each step
+    first shrinks the parameter, ``p = p * (1 - lr * weight_decay)``, then takes an Adam step
+    without weight decay. Default weight_decay is 0.01, as torch's."""
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
