@@ -62,7 +62,8 @@ def arrays(
     shape: Shape, elements: st.SearchStrategy[float] | None = None, unique: bool = False
 ) -> st.SearchStrategy[np.ndarray]:
     """Float64 arrays of ``shape`` whose entries come from ``elements`` (default: general)."""
-    return hnp.arrays(np.float64, shape, elements=general() if elements is None else elements, unique=unique)
+    chosen = general() if elements is None else elements
+    return hnp.arrays(np.float64, shape, elements=chosen, unique=unique)
 
 
 def distinct(shape: Shape) -> st.SearchStrategy[np.ndarray]:
