@@ -1,0 +1,616 @@
+"""GPT-2, written once for both engines.
+
+The model is the one from "Language Models are Unsupervised Multitask Learners" (Radford et
+al., 2019), laid out with the module names of Hugging Face's ``GPT2LMHeadModel`` so that its
+checkpoints load key for key::
+
+    transformer.wte        token embedding      (vocab_size, n_embd)
+    transformer.wpe        position embedding   (block_size, n_embd)
+    transformer.h.{i}      n_layer blocks:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+        .ln_1, .ln_2         LayerNorm (eps 1e-5)
+        .attn.c_attn         Linear n_embd -> 3 n_embd   (queries, keys, values of all heads)
+        .attn.c_proj         Linear n_embd -> n_embd     (mixes the heads' outputs)
+        .mlp.c_fc            Linear n_embd -> 4 n_embd, then tanh-GELU
+        .mlp.c_proj          Linear 4 n_embd -> n_embd
+    transformer.ln_f       final LayerNorm
+    logits = ln_f(x) @ wte.weight^T      (the output layer is *tied* to the token embedding)
+
+Every Linear stores its weight as ``(out, in)``, as ``torch.nn.Linear``; GPT-2's checkpoints
+use a "Conv1D" layer that stores ``(in, out)``, so :meth:`GPT.from_pretrained` transposes.
+
+Generation keeps a *KV cache*: the keys and values of the tokens already seen, per layer.
+Each new token then needs one pass over a sequence of length 1 instead of the whole context,
+which is why batch-1 decoding costs one read of the weights per token.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..engine import get_engine
+from ..init import normal
+from ..layers import Embedding, LayerNorm, Linear
+from ..module import Module, ModuleList
+
+__all__ = [
+    "GPT",
+    "GPTConfig",
+    "KVCache",
+    "CheckpointError",
+    "convert_hf_state_dict",
+    "resolve_checkpoint_dir",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The shape of a GPT. The defaults are GPT-2 small (124M parameters)."""
+
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    vocab_size: int = 50257
+    block_size: int = 1024  # the longest context (number of learned positions)
+    layer_norm_epsilon: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> GPTConfig:
+        """A config from a dict with exactly this class's field names (extra keys are errors)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"GPTConfig: unknown fields {unknown}; known fields {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_hf(cls, hf: Mapping[str, Any]) -> GPTConfig:
+        """Read a Hugging Face ``config.json`` of a GPT-2 model, refusing variants we do not
+        implement (another activation, a non-standard MLP width, other attention scalings)."""
+        try:
+            config = cls(
+                n_layer=hf["n_layer"],
+                n_head=hf["n_head"],
+                n_embd=hf["n_embd"],
+                vocab_size=hf["vocab_size"],
+                block_size=hf["n_positions"],
+                layer_norm_epsilon=float(hf.get("layer_norm_epsilon", 1e-5)),
+            )
+        except KeyError as err:
+            raise CheckpointError(f"config.json lacks the GPT-2 field {err.args[0]!r}") from None
+        activation = hf.get("activation_function", "gelu_new")
+        if activation not in ("gelu_new", "gelu_pytorch_tanh"):
+            raise CheckpointError(
+                f"config.json: activation_function {activation!r} is not GPT-2's tanh-GELU"
+            )
+        n_inner = hf.get("n_inner")
+        if n_inner not in (None, 4 * config.n_embd):
+            raise CheckpointError(
+                f"config.json: n_inner {n_inner} is not 4 * n_embd = {4 * config.n_embd}"
+            )
+        for flag, expected in (
+            ("scale_attn_weights", True),
+            ("scale_attn_by_inverse_layer_idx", False),
+            ("reorder_and_upcast_attn", False),
+        ):
+            if hf.get(flag, expected) != expected:
+                raise CheckpointError(f"config.json: {flag}={hf[flag]} is not supported")
+        return config
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the model: missing / unexpected keys, wrong shapes, an
+    unreadable file, an unsupported configuration."""
+
+
+# ---------------------------------------------------------------------------------------
+# The layers
+# ---------------------------------------------------------------------------------------
+
+
+class KVCache:
+    """The keys and values one attention layer has computed so far, ``(B, n_head, T, hd)``.
+
+    Only used under ``no_grad`` (generation): appending is a ``cat`` along time.
+    """
+
+    def __init__(self) -> None:
+        self.k: Any = None
+        self.v: Any = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[2]
+
+    def append(self, k: Any, v: Any, cat: Any) -> tuple[Any, Any]:
+        """Add this step's keys and values; return all keys and values so far."""
+        if self.k is not None:
+            k = cat([self.k, k], dim=2)
+            v = cat([self.v, v], dim=2)
+        self.k, self.v = k, v
+        return k, v
+
+
+class CausalSelfAttention(Module):
+    """Multi-head self-attention in which position t only sees positions <= t."""
+
+    def __init__(self, config: GPTConfig, engine: str | None = None, dtype: Any = None) -> None:
+        super().__init__(engine=engine, dtype=dtype)
+        kw = {"engine": self.engine, "dtype": self.dtype}
+        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, **kw)
+        self.c_proj = Linear(config.n_embd, config.n_embd, **kw)
+        self.n_head = config.n_head
+        # A Python float: a numpy float64 scalar here would turn float32 activations into
+        # float64 ones (NumPy 2's promotion rules), and every product after it would be slow.
+        self.scale = 1.0 / math.sqrt(config.head_dim)
+
+    def forward(self, x: Any, cache: KVCache | None = None) -> Any:
+        B, T, C = x.shape
+        nh = self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, nh, T, hd): each head attends independently.
+        q, k, v = (t.reshape(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            k, v = cache.append(k, v, get_engine(self.engine).cat)
+        T_all = k.shape[2]  # past tokens (from the cache) + these T
+        att = (q @ k.transpose(-2, -1)) * self.scale  # (B, nh, T, T_all)
+        if T > 1:
+            # Query i sits at absolute position T_all - T + i and may see keys 0 .. that.
+            future = np.triu(np.ones((T, T_all), dtype=bool), k=T_all - T + 1)
+            att = att.masked_fill(future, float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = att @ v  # (B, nh, T, hd)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.c_proj(y)
+
+
+class MLP(Module):
+    """Position-wise feed-forward: widen 4x, tanh-GELU, project back."""
+
+    def __init__(self, config: GPTConfig, engine: str | None = None, dtype: Any = None) -> None:
+        super().__init__(engine=engine, dtype=dtype)
+        kw = {"engine": self.engine, "dtype": self.dtype}
+        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, **kw)
+        self.c_proj = Linear(4 * config.n_embd, config.n_embd, **kw)
+
+    def forward(self, x: Any) -> Any:
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Block(Module):
+    """One transformer block, pre-LayerNorm (GPT-2): the residual stream is never normalised,
+    only what each sub-layer reads from it."""
+
+    def __init__(self, config: GPTConfig, engine: str | None = None, dtype: Any = None) -> None:
+        super().__init__(engine=engine, dtype=dtype)
+        kw = {"engine": self.engine, "dtype": self.dtype}
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, **kw)
+        self.attn = CausalSelfAttention(config, **kw)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, **kw)
+        self.mlp = MLP(config, **kw)
+
+    def forward(self, x: Any, cache: KVCache | None = None) -> Any:
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(Module):
+    """The body of GPT-2 (``transformer.*`` in its checkpoints): embeddings, blocks, ln_f."""
+
+    def __init__(self, config: GPTConfig, engine: str | None = None, dtype: Any = None) -> None:
+        super().__init__(engine=engine, dtype=dtype)
+        kw = {"engine": self.engine, "dtype": self.dtype}
+        self.wte = Embedding(config.vocab_size, config.n_embd, **kw)
+        self.wpe = Embedding(config.block_size, config.n_embd, **kw)
+        self.h = ModuleList([Block(config, **kw) for _ in range(config.n_layer)])
+        self.ln_f = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, **kw)
+
+
+# ---------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------
+
+
+class GPT(Module):
+    """GPT-2 language model on either engine.
+
+    ``forward(idx)`` maps token ids ``(B, T)`` to next-token logits ``(B, T, vocab_size)``;
+    ``forward(idx, targets)`` also returns the mean cross-entropy loss, ``(logits, loss)``.
+    ``generate`` continues a prompt; ``from_pretrained`` loads GPT-2 checkpoints.
+    """
+
+    def __init__(self, config: GPTConfig, engine: str | None = None, dtype: Any = None) -> None:
+        super().__init__(engine=engine, dtype=dtype)
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.transformer = Transformer(config, engine=self.engine, dtype=self.dtype)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """GPT-2's initialisation: N(0, 0.02) everywhere, zero biases, and the projections
+        that write into the residual stream scaled down by sqrt(2 n_layer) so the stream's
+        variance does not grow with depth. Drawn from shared_nn's seeded generator."""
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                p.assign_(normal(p.shape, 0.0, residual_std).astype(self.dtype))
+            elif name.endswith(("wte.weight", "wpe.weight")) or (
+                name.endswith(".weight") and ".ln_" not in name
+            ):
+                p.assign_(normal(p.shape, 0.0, 0.02).astype(self.dtype))
+            elif name.endswith(".bias") and ".ln_" not in name:
+                p.assign_(np.zeros(p.shape, dtype=self.dtype))
+
+    # --- input checks -----------------------------------------------------------------------
+
+    def _check_idx(self, idx: Any, what: str = "idx") -> np.ndarray:
+        """Token ids as an int64 array of shape (B, T), T >= 1, every id in the vocabulary."""
+        if hasattr(type(idx), "engine"):
+            raise TypeError(f"{what} must be integer token ids (ndarray or list), not a Tensor")
+        arr = np.asarray(idx)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{what} must be a 2-D array of token ids (batch, time), got shape {arr.shape}"
+            )
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"{what} is empty (shape {arr.shape}); give at least one token")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{what} must hold integer token ids, got dtype {arr.dtype}")
+        V = self.config.vocab_size
+        bad = (arr < 0) | (arr >= V)
+        if bad.any():
+            raise ValueError(
+                f"{what} holds ids outside the vocabulary [0, {V}): {np.unique(arr[bad])[:5]}"
+            )
+        return arr.astype(np.int64, copy=False)
+
+    # --- forward ----------------------------------------------------------------------------
+
+    def _hidden(self, idx: np.ndarray, caches: Sequence[KVCache] | None = None) -> Any:
+        """The final-LayerNorm'd hidden states (B, T, n_embd) of ``idx``, whose first token
+        sits at position ``len(caches[0])`` (0 without a cache)."""
+        T = idx.shape[1]
+        start = len(caches[0]) if caches else 0
+        if start + T > self.config.block_size:
+            raise ValueError(
+                f"sequence of length {start + T} exceeds block_size {self.config.block_size}"
+            )
+        tr = self.transformer
+        x = tr.wte(idx) + tr.wpe(np.arange(start, start + T))
+        for i, block in enumerate(tr.h):
+            x = block(x, caches[i] if caches else None)
+        return tr.ln_f(x)
+
+    def _logits(self, h: Any) -> Any:
+        """Tied output layer: scores of every vocabulary entry, h @ wte.weight^T."""
+        return h @ self.transformer.wte.weight.T
+
+    def forward(self, idx: Any, targets: Any = None) -> Any:
+        """Logits ``(B, T, vocab_size)`` for token ids ``idx`` of shape ``(B, T)``.
+
+        With ``targets`` (ids of the same shape: the next token at every position) returns
+        ``(logits, loss)``, the loss being the mean cross-entropy over all B*T positions.
+        """
+        idx = self._check_idx(idx)
+        logits = self._logits(self._hidden(idx))
+        if targets is None:
+            return logits
+        targets = self._check_idx(targets, "targets")
+        if targets.shape != idx.shape:
+            raise ValueError(f"targets shape {targets.shape} differs from idx shape {idx.shape}")
+        B, T, V = logits.shape
+        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        return logits, loss
+
+    # --- generation -------------------------------------------------------------------------
+
+    def generate(
+        self,
+        idx: Any,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Continue each row of ``idx`` (B, T) by ``max_new_tokens`` tokens; returns the ids
+        ``(B, T + max_new_tokens)`` as an int64 array.
+
+        ``temperature == 0`` is greedy (argmax). Otherwise the logits are divided by
+        ``temperature``, cut to the ``top_k`` largest if given, and a token is drawn from
+        their softmax with ``numpy.random.default_rng(seed)``, so a seed fixes the output.
+        The model sees at most ``block_size`` tokens: longer contexts are cropped to the last
+        ``block_size``. ``use_cache`` keeps every layer's keys and values so that each step
+        only processes the newest token; once the context outgrows ``block_size`` the cache
+        cannot be shifted (positions are absolute) and each step recomputes the cropped
+        window. ``use_cache=False`` always recomputes (same tokens, slower).
+        ``progress`` shows a tqdm bar.
+        """
+        idx = self._check_idx(idx)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
+            raise TypeError(f"max_new_tokens must be an int, got {type(max_new_tokens).__name__}")
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        temperature = float(temperature)
+        if temperature < 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        if top_k is not None and (isinstance(top_k, bool) or int(top_k) != top_k or top_k < 1):
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        rng = np.random.default_rng(seed)
+        block_size = self.config.block_size
+        steps: Any = range(max_new_tokens)
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, desc="generating", unit="tok", leave=False)
+        caches: list[KVCache] | None = None
+        with get_engine(self.engine).no_grad():
+            for _ in steps:
+                if caches is not None and idx.shape[1] <= block_size:
+                    h = self._hidden(idx[:, -1:], caches)  # only the newest token
+                else:
+                    caches = [KVCache() for _ in range(self.config.n_layer)] if use_cache else None
+                    h = self._hidden(idx[:, -block_size:], caches)
+                logits = self._logits(h[:, -1, :]).numpy()  # (B, V): only the last position
+                next_ids = _pick_tokens(logits, temperature, top_k, rng)
+                idx = np.concatenate([idx, next_ids[:, None]], axis=1)
+        return idx
+
+    # --- loading and saving -----------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_name: str | os.PathLike, engine: str | None = None, dtype: Any = None
+    ) -> GPT:
+        """A GPT-2 from a Hugging Face format directory (``config.json`` + ``model.safetensors``)
+        or a model name (``"gpt2"``) found in the local Hugging Face cache (downloaded if the
+        network allows and ``HF_HUB_OFFLINE`` is not set). Never unpickles anything."""
+        directory = resolve_checkpoint_dir(path_or_name)
+        config_path = directory / "config.json"
+        try:
+            hf_config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{config_path}: cannot read the model config ({err})") from err
+        config = GPTConfig.from_hf(hf_config)
+        tensors = _load_safetensors(directory / "model.safetensors")
+        state = convert_hf_state_dict(tensors, config, source=str(directory / "model.safetensors"))
+        model = cls(config, engine=engine, dtype=dtype)
+        model.load_state_dict(state)
+        return model
+
+    def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
+        """Write ``path.safetensors`` (our key names and layouts) and ``path.json`` (the config
+        plus any JSON-serialisable ``metadata``, e.g. a tokenizer vocabulary)."""
+        from safetensors.numpy import save_file
+
+        base = Path(path)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}
+        save_file(state, str(base.with_suffix(".safetensors")))
+        info = {"config": self.config.to_dict(), **dict(metadata or {})}
+        base.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, engine: str | None = None, dtype: Any = None
+    ) -> tuple[GPT, dict[str, Any]]:
+        """Read what :meth:`save` wrote; returns ``(model, metadata)``."""
+        base = Path(path)
+        json_path, weights_path = base.with_suffix(".json"), base.with_suffix(".safetensors")
+        if not json_path.is_file():
+            raise FileNotFoundError(f"model description not found: {json_path}")
+        info = json.loads(json_path.read_text(encoding="utf-8"))
+        config = GPTConfig.from_dict(info.pop("config"))
+        tensors = _load_safetensors(weights_path)
+        model = cls(config, engine=engine, dtype=dtype)
+        _check_state(tensors, model, str(weights_path))
+        model.load_state_dict(tensors)
+        return model, info
+
+
+def _pick_tokens(
+    logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """One next token per row of ``logits`` (B, V): argmax, or a draw from the tempered,
+    top-k-cut softmax (computed in float64)."""
+    if temperature == 0.0:
+        return logits.argmax(axis=-1).astype(np.int64)
+    scores = logits.astype(np.float64) / temperature
+    if top_k is not None and top_k < scores.shape[-1]:
+        kth = np.partition(scores, -int(top_k), axis=-1)[:, -int(top_k)][:, None]
+        scores = np.where(scores < kth, -np.inf, scores)
+    probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return np.array([rng.choice(len(p), p=p) for p in probs], dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------
+
+# GPT-2's Conv1D layers store weights as (in, out); our Linear wants (out, in).
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+# Causal-mask buffers some checkpoints carry; the mask is rebuilt in forward.
+_BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
+
+# "gpt2", "openai-community/gpt2": what a Hugging Face model name looks like (not a path).
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+
+_HOW_TO_GET_WEIGHTS = (
+    "To use real GPT-2 weights without network access at run time, download them once where "
+    "there is a network:\n"
+    "    huggingface-cli download gpt2 config.json model.safetensors --local-dir DIR\n"
+    "then pass the folder: GPT.from_pretrained('DIR') / examples/gpt2.py --weights DIR"
+)
+
+
+def resolve_checkpoint_dir(path_or_name: str | os.PathLike) -> Path:
+    """The directory holding ``config.json`` + ``model.safetensors`` for a path or model name.
+
+    A path that exists is used as is. A bare name (no path separator, e.g. ``"gpt2"``) is looked
+    up in the Hugging Face cache, then downloaded unless ``HF_HUB_OFFLINE`` is set. Anything else
+    raises ``FileNotFoundError`` explaining how to obtain the weights.
+    """
+    text = os.fspath(path_or_name)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        for name in ("config.json", "model.safetensors"):
+            if not (path / name).is_file():
+                raise FileNotFoundError(
+                    f"{path} has no {name}: a Hugging Face GPT-2 folder holds config.json and "
+                    f"model.safetensors.\n{_HOW_TO_GET_WEIGHTS}"
+                )
+        return path
+    if path.exists() or not _HUB_NAME.fullmatch(text):
+        raise FileNotFoundError(f"checkpoint directory not found: {path}\n{_HOW_TO_GET_WEIGHTS}")
+    return _hub_snapshot(text)
+
+
+def _hub_snapshot(name: str) -> Path:
+    """The local snapshot of hub model ``name``; downloads only if the network is allowed."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as err:
+        raise FileNotFoundError(
+            f"no folder named {name!r} and huggingface_hub is not installed.\n{_HOW_TO_GET_WEIGHTS}"
+        ) from err
+    files = ["config.json", "model.safetensors"]
+    attempts = [True] if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") else [True, False]
+    for local_only in attempts:
+        try:
+            folder = snapshot_download(name, allow_patterns=files, local_files_only=local_only)
+        except Exception:  # noqa: BLE001 - not cached / no network / unknown repo: say how
+            continue
+        path = Path(folder)
+        if all((path / f).is_file() for f in files):
+            return path
+    raise FileNotFoundError(
+        f"GPT-2 weights {name!r} are neither a local folder nor in the Hugging Face cache, and "
+        f"could not be downloaded.\n{_HOW_TO_GET_WEIGHTS}"
+    )
+
+
+def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """All tensors of a safetensors file as numpy arrays (a clear error if unreadable)."""
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}\n{_HOW_TO_GET_WEIGHTS}")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
+
+
+def _expected_hf_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """Every key of a GPT-2 checkpoint (with ``transformer.`` prefix) and its stored shape."""
+    C, V = config.n_embd, config.vocab_size
+    shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (config.block_size, C)}
+    for i in range(config.n_layer):
+        p = f"transformer.h.{i}."
+        shapes |= {
+            p + "ln_1.weight": (C,), p + "ln_1.bias": (C,),
+            p + "attn.c_attn.weight": (C, 3 * C), p + "attn.c_attn.bias": (3 * C,),
+            p + "attn.c_proj.weight": (C, C), p + "attn.c_proj.bias": (C,),
+            p + "ln_2.weight": (C,), p + "ln_2.bias": (C,),
+            p + "mlp.c_fc.weight": (C, 4 * C), p + "mlp.c_fc.bias": (4 * C,),
+            p + "mlp.c_proj.weight": (4 * C, C), p + "mlp.c_proj.bias": (C,),
+        }  # fmt: skip
+    shapes |= {"transformer.ln_f.weight": (C,), "transformer.ln_f.bias": (C,)}
+    return shapes
+
+
+def convert_hf_state_dict(
+    tensors: Mapping[str, np.ndarray], config: GPTConfig, source: str = "checkpoint"
+) -> dict[str, np.ndarray]:
+    """Hugging Face GPT-2 tensors -> this module's state dict.
+
+    Accepts keys with or without the ``transformer.`` prefix, drops the attention-mask buffers,
+    accepts an ``lm_head.weight`` only if it equals the (tied) token embedding, checks every key
+    and shape, and transposes the Conv1D weights to Linear's (out, in). Raises
+    :class:`CheckpointError` naming the offending keys and shapes.
+    """
+    state: dict[str, np.ndarray] = {}
+    lm_head = None
+    for key, value in tensors.items():
+        if key == "lm_head.weight":
+            lm_head = value
+            continue
+        full = key if key.startswith("transformer.") else "transformer." + key
+        if _BUFFER.fullmatch(full):
+            continue
+        if full in state:
+            raise CheckpointError(f"{source}: {key!r} appears both with and without prefix")
+        state[full] = value
+    expected = _expected_hf_shapes(config)
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+        raise CheckpointError(f"{source} does not match the config {config}: " + "; ".join(parts))
+    for key, shape in expected.items():
+        got = tuple(state[key].shape)
+        if got != shape:
+            raise CheckpointError(
+                f"{source}: {key!r} has shape {got}, expected {shape} for config {config}"
+            )
+        if state[key].dtype.kind != "f":
+            raise CheckpointError(f"{source}: {key!r} holds {state[key].dtype}, not floats")
+    if lm_head is not None and not np.array_equal(lm_head, state["transformer.wte.weight"]):
+        raise CheckpointError(
+            f"{source}: lm_head.weight differs from transformer.wte.weight; this GPT ties them"
+        )
+    return {
+        key: np.ascontiguousarray(value.T) if key.endswith(_CONV1D) else value
+        for key, value in state.items()
+    }
+
+
+def _check_state(tensors: Mapping[str, np.ndarray], model: Module, source: str) -> None:
+    """Key-by-key and shape-by-shape comparison of a saved state with ``model``."""
+    own = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    missing = [k for k in own if k not in tensors]
+    unexpected = [k for k in tensors if k not in own]
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: missing keys {missing}, unexpected keys {unexpected}")
+    for key, shape in own.items():
+        if tuple(tensors[key].shape) != shape:
+            raise CheckpointError(
+                f"{source}: {key!r} has shape {tuple(tensors[key].shape)}, expected {shape}"
+            )

@@ -1,0 +1,298 @@
+"""GPT-2 on both engines against Hugging Face transformers' GPT2LMHeadModel.
+
+Every test builds small random GPT-2 models with transformers, saves them in Hugging Face
+format and loads them with ``GPT.from_pretrained``: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+from shared_nn.layers import LayerNorm, Linear
+from shared_nn.models.gpt import GPT, CheckpointError, GPTConfig
+
+transformers = pytest.importorskip("transformers")
+
+CONV1D = ("c_attn.weight", "c_proj.weight", "c_fc.weight")
+
+
+def make_hf(tmp_path, n_layer=2, n_head=2, n_embd=32, vocab_size=61, n_positions=16, seed=0,
+            std=0.2):  # fmt: skip
+    """A random GPT2LMHeadModel saved to ``tmp_path``; returned in eval mode, float32.
+
+    ``std`` larger than GPT-2's 0.02 spreads the logits, so that greedy choices are never
+    near-ties that rounding could flip."""
+    torch.manual_seed(seed)
+    config = transformers.GPT2Config(
+        n_layer=n_layer, n_head=n_head, n_embd=n_embd, vocab_size=vocab_size,
+        n_positions=n_positions, initializer_range=std, bos_token_id=None, eos_token_id=None,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+    )  # fmt: skip
+    model = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():  # random LayerNorm affine parameters, so they are exercised too
+        for name, p in model.named_parameters():
+            if ".ln_" in name or name.startswith("transformer.ln_f"):
+                p.add_(torch.randn_like(p) * 0.3)
+            elif name.endswith(".bias"):
+                p.add_(torch.randn_like(p) * 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save_pretrained(tmp_path)
+    return model
+
+
+def hf_logits(model, idx, dtype=torch.float32):
+    with torch.no_grad():
+        return model.to(dtype)(torch.as_tensor(idx)).logits.numpy()
+
+
+CONFIGS = [
+    dict(n_layer=2, n_head=2, n_embd=32, vocab_size=61, n_positions=16),
+    dict(n_layer=1, n_head=4, n_embd=24, vocab_size=50, n_positions=9),
+    dict(n_layer=3, n_head=1, n_embd=16, vocab_size=37, n_positions=12),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "L{n_layer}H{n_head}C{n_embd}".format(**c))
+def test_logits_match_transformers_float32_and_float64(tmp_path, cfg):
+    hf = make_hf(tmp_path, **cfg)
+    ours32 = GPT.from_pretrained(tmp_path, engine="tensor", dtype="float32")
+    ours64 = GPT.from_pretrained(tmp_path, engine="tensor", dtype="float64")
+    assert ours32.config == GPTConfig(
+        cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
+    )
+    rng = np.random.default_rng(1)
+    for T in range(1, cfg["n_positions"] + 1):  # every prompt length up to block_size
+        idx = rng.integers(0, cfg["vocab_size"], size=(2, T))
+        expected32 = hf_logits(hf, idx, torch.float32)
+        got32 = ours32(idx)
+        assert got32.shape == (2, T, cfg["vocab_size"]) and got32.dtype == np.float32
+        np.testing.assert_allclose(got32.numpy(), expected32, rtol=0, atol=1e-4)
+        expected64 = hf_logits(hf, idx, torch.float64)
+        np.testing.assert_allclose(ours64(idx).numpy(), expected64, rtol=0, atol=1e-9)
+        hf.float()
+
+
+def test_scalar_engine_logits_match_transformers(tmp_path):
+    hf = make_hf(tmp_path, n_layer=1, n_head=2, n_embd=8, vocab_size=11, n_positions=5)
+    ours = GPT.from_pretrained(tmp_path, engine="scalar")
+    idx = np.array([[3, 1, 4, 1, 5], [9, 2, 6, 5, 3]])
+    np.testing.assert_allclose(
+        ours(idx).numpy(), hf_logits(hf, idx, torch.float64), rtol=0, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_greedy_generation_matches_transformers(tmp_path, dtype):
+    hf = make_hf(tmp_path, n_layer=2, n_head=4, n_embd=32, vocab_size=67, n_positions=24)
+    hf.to(getattr(torch, dtype))
+    ours = GPT.from_pretrained(tmp_path, engine="tensor", dtype=dtype)
+    for prompt in ([[5]], [[7, 3, 9, 1, 2]], [[1, 2, 3], [60, 50, 40]]):
+        new = 24 - len(prompt[0])  # up to the full context
+        with torch.no_grad():
+            expected = hf.generate(
+                torch.tensor(prompt), max_new_tokens=new, do_sample=False, pad_token_id=0,
+                attention_mask=torch.ones(len(prompt), len(prompt[0]), dtype=torch.long),
+            ).numpy()  # fmt: skip
+        for use_cache in (True, False):
+            got = ours.generate(np.array(prompt), new, temperature=0.0, use_cache=use_cache)
+            np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("engine", ["tensor", "scalar"])
+def test_cache_and_no_cache_agree_past_block_size(engine):
+    """Past block_size the context is cropped: with the cache, each step then recomputes the
+    cropped window. Sampling with a seed must give the same tokens either way."""
+    config = GPTConfig(n_layer=1, n_head=2, n_embd=8, vocab_size=13, block_size=4)
+    model = GPT(config, engine=engine, dtype="float64")
+    for p in model.parameters():  # bigger weights: a peaked distribution, varied tokens
+        p.assign_(p.numpy() * 20)
+    prompt = np.array([[1, 2, 3]])
+    for kwargs in ({"temperature": 0.0}, {"temperature": 1.0, "top_k": 5, "seed": 3}):
+        cached = model.generate(prompt, 7, use_cache=True, **kwargs)
+        uncached = model.generate(prompt, 7, use_cache=False, **kwargs)
+        assert cached.shape == (1, 10)
+        np.testing.assert_array_equal(cached, uncached)
+        np.testing.assert_array_equal(cached[:, :3], prompt)
+
+
+def test_sampling_is_seeded_and_top_k_restricts():
+    config = GPTConfig(n_layer=1, n_head=2, n_embd=16, vocab_size=50, block_size=16)
+    model = GPT(config)
+    prompt = np.array([[1, 2]])
+    a = model.generate(prompt, 12, temperature=1.0, seed=7)
+    b = model.generate(prompt, 12, temperature=1.0, seed=7)
+    c = model.generate(prompt, 12, temperature=1.0, seed=8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # top_k=1 is greedy whatever the temperature.
+    greedy = model.generate(prompt, 12, temperature=0.0)
+    np.testing.assert_array_equal(model.generate(prompt, 12, temperature=5.0, top_k=1), greedy)
+
+
+def test_keys_without_transformer_prefix_and_lm_head(tmp_path):
+    hf = make_hf(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    stripped = {k.removeprefix("transformer."): v for k, v in tensors.items()}
+    stripped["lm_head.weight"] = stripped["wte.weight"]  # an explicit tied head is accepted
+    stripped["h.0.attn.bias"] = np.tril(np.ones((1, 1, 16, 16), dtype=np.float32))  # buffer
+    save_file(stripped, tmp_path / "model.safetensors")
+    ours = GPT.from_pretrained(tmp_path, dtype="float64")
+    idx = np.array([[1, 2, 3, 4]])
+    np.testing.assert_allclose(ours(idx).numpy(), hf_logits(hf, idx, torch.float64), atol=1e-9)
+
+
+def test_conv1d_weights_are_transposed_to_linear_layout(tmp_path):
+    make_hf(tmp_path, n_embd=32)
+    tensors = load_file(tmp_path / "model.safetensors")
+    state = GPT.from_pretrained(tmp_path).state_dict()
+    fc = "transformer.h.1.mlp.c_fc.weight"
+    assert tensors[fc].shape == (32, 128) and state[fc].shape == (128, 32)
+    np.testing.assert_array_equal(state[fc], tensors[fc].T)
+    assert "lm_head.weight" not in state  # tied: only the embedding is a parameter
+
+
+def test_wrong_shape_names_key_and_shapes(tmp_path):
+    make_hf(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    key = "transformer.h.1.attn.c_proj.weight"
+    tensors[key] = tensors[key][:, :31].copy()
+    save_file(tensors, tmp_path / "model.safetensors")
+    shapes = r"h\.1\.attn\.c_proj\.weight.*\(32, 31\).*\(32, 32\)"
+    with pytest.raises(CheckpointError, match=shapes):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path):
+    make_hf(tmp_path)
+    tensors = load_file(tmp_path / "model.safetensors")
+    del tensors["transformer.h.0.ln_2.bias"]
+    tensors["transformer.h.0.extra"] = np.zeros(3, dtype=np.float32)
+    save_file(tensors, tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"missing keys.*h\.0\.ln_2\.bias.*unexpected.*extra"):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_config_that_disagrees_with_weights(tmp_path):
+    make_hf(tmp_path, n_layer=2)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["n_layer"] = 3
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"missing keys.*transformer\.h\.2\."):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_corrupt_file_and_missing_directory(tmp_path):
+    make_hf(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        GPT.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"(?s)not found.*huggingface-cli download"):
+        GPT.from_pretrained(tmp_path / "no" / "such" / "dir")
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_bad_idx_is_rejected():
+    model = GPT(GPTConfig(n_layer=1, n_head=1, n_embd=8, vocab_size=10, block_size=4))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model(np.array([[1, 10]]))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.generate(np.array([[-1]]), 2)
+    with pytest.raises(ValueError, match="empty"):
+        model.generate(np.zeros((1, 0), dtype=np.int64), 2)
+    with pytest.raises(ValueError, match="2-D"):
+        model.generate(np.array([1, 2]), 2)
+    with pytest.raises(TypeError, match="integer"):
+        model(np.array([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match="block_size"):
+        model(np.zeros((1, 5), dtype=np.int64))
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(np.array([[1]]), 2, temperature=-1.0)
+    with pytest.raises(ValueError, match="top_k"):
+        model.generate(np.array([[1]]), 2, top_k=0)
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(n_layer=1, n_head=3, n_embd=8, vocab_size=10, block_size=4)
+
+
+def _torch_grads(hf, idx, targets):
+    """Gradients of the mean next-token cross-entropy in float64, in our layout."""
+    hf = hf.double()
+    hf.zero_grad()
+    logits = hf(torch.as_tensor(idx)).logits
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), torch.as_tensor(targets).reshape(-1)
+    )
+    loss.backward()
+    grads = {}
+    for name, p in hf.named_parameters():
+        if name == "lm_head.weight":
+            continue  # the same tensor as wte: its gradient already includes the head's
+        g = p.grad.numpy()
+        grads[name] = g.T if name.endswith(CONV1D) else g
+    return loss.item(), grads
+
+
+def test_lm_loss_gradients_match_across_engines_and_torch(tmp_path):
+    hf = make_hf(tmp_path, n_layer=1, n_head=2, n_embd=8, vocab_size=7, n_positions=4)
+    idx = np.array([[1, 2, 3], [4, 5, 6]])
+    targets = np.array([[2, 3, 0], [5, 6, 1]])
+    torch_loss, torch_grads = _torch_grads(hf, idx, targets)
+    for engine in ("scalar", "tensor"):
+        model = GPT.from_pretrained(tmp_path, engine=engine, dtype="float64")
+        _, loss = model(idx, targets)
+        loss.backward()
+        assert abs(loss.item() - torch_loss) <= 1e-12 * abs(torch_loss)
+        grads = dict(model.named_parameters())
+        assert set(grads) == set(torch_grads)
+        for name, expected in torch_grads.items():
+            got = grads[name].grad
+            scale = np.abs(expected).max()
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9 * scale, err_msg=name)
+
+
+def test_float32_stays_float32(monkeypatch):
+    """Activations, logits, loss, gradients and decode steps of a float32 model are float32
+    (a stray numpy float64 scalar would silently promote them: REFERENCE.md, NEP 50)."""
+    seen: list[tuple[str, np.dtype]] = []
+
+    def spy(cls):
+        original = cls.forward
+
+        def forward(self, x):
+            out = original(self, x)
+            seen.append((cls.__name__ + " in", x.dtype))
+            seen.append((cls.__name__ + " out", out.dtype))
+            return out
+
+        monkeypatch.setattr(cls, "forward", forward)
+
+    spy(Linear)
+    spy(LayerNorm)
+    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=16, vocab_size=20, block_size=8))
+    idx = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    logits, loss = model(idx, np.roll(idx, -1, axis=1))
+    loss.backward()
+    assert logits.dtype == np.float32 and loss.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+    model.generate(idx, 6, temperature=0.0)  # prefill + cached decode + cropped recompute
+    assert len(seen) > 40
+    assert {dtype for _, dtype in seen} == {np.dtype(np.float32)}, seen
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=8, vocab_size=9, block_size=6))
+    model.save(tmp_path / "tiny", metadata={"vocab": "abcdefghi"})
+    loaded, meta = GPT.load(tmp_path / "tiny")
+    assert meta == {"vocab": "abcdefghi"}
+    assert loaded.config == model.config
+    idx = np.array([[1, 2, 3]])
+    np.testing.assert_array_equal(loaded(idx).numpy(), model(idx).numpy())
