@@ -1,1 +1,35 @@
-"""scalar_engine (under construction)."""
+"""scalar_engine: the micrograd-style teaching engine of dualgrad.
+
+Every number is a ``Value`` node that knows its parents and its local derivatives; a
+``Tensor`` is an n-d container of such nodes with PyTorch's interface. Small and slow by
+design (one graph node per scalar operation), but as fast as pure Python allows.
+
+    >>> import scalar_engine as se
+    >>> x = se.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> w = se.tensor([[3.0], [4.0]], requires_grad=True)
+    >>> (x @ w).sum().backward()
+    >>> x.grad
+    array([[3., 4.]])
+"""
+
+from .tensor import NAME, Tensor, cat, ones, stack, tensor, where, zeros
+from .value import Value, is_grad_enabled, no_grad, nodes_created, reset_nodes_created
+
+fused = None  # the scalar engine has no fused ops: shared_nn composes softmax & co.
+
+__all__ = [
+    "NAME",
+    "Tensor",
+    "Value",
+    "cat",
+    "fused",
+    "is_grad_enabled",
+    "no_grad",
+    "nodes_created",
+    "ones",
+    "reset_nodes_created",
+    "stack",
+    "tensor",
+    "where",
+    "zeros",
+]

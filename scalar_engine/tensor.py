@@ -1,0 +1,949 @@
+"""``Tensor``: an n-d container of ``Value``s, with the engine protocol of docs/architecture.md.
+
+A Tensor is a flat Python list of ``Value`` objects in row-major (C) order plus a ``shape``.
+Every operation loops over those lists and creates one ``Value`` per scalar result, so the
+graph is exactly the graph micrograd would build by hand: an ``n x n`` matrix product makes
+``n * n * (2n - 1)`` nodes (``n`` products and ``n - 1`` sums per output element).
+
+Two kinds of operations:
+
+* **Arithmetic** creates new ``Value`` nodes through the primitives of ``value.py``
+  (``+``, ``*``, ``** c``, ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``). Subtraction,
+  division, ``sqrt``, ``mean`` and the matrix product are compositions of them.
+* **Selection** (reshape, transpose, indexing, broadcasting, ``cat``, ``max``, ``where``,
+  ``masked_fill`` ...) creates *no* node: the result holds the same ``Value`` objects in a new
+  arrangement. Gradients then flow through them for free, and an element selected twice
+  (a gather with repeated indices, a broadcast) simply collects the gradient of both uses,
+  which is the scatter-add that a tensor engine has to write by hand. The index bookkeeping
+  is done by numpy on integer arrays.
+
+Gradients: every ``Value`` keeps its own ``grad`` (inspect any node, micrograd style);
+``Tensor.grad`` assembles them into a float64 ndarray for leaves and ``retain_grad()``
+tensors, as in PyTorch. A tensor that does not require grad is a constant: operations
+that mix it with a tensor that does record only the edge towards the latter.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from functools import reduce
+from operator import add as _add
+from operator import attrgetter
+
+import numpy as np
+
+from . import value as _value
+from .value import _NIL, _ONE, _ZERO, Value, count_nodes, power, sigmoid
+
+__all__ = ["NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where"]
+
+NAME = "scalar"
+_FLOAT64 = np.dtype("float64")
+_data = attrgetter("data")
+_grad = attrgetter("grad")
+
+
+# -- helpers: conversion, shapes, dims --------------------------------------------------------
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) or isinstance(x, numbers.Real)
+
+
+def _check_dtype(dtype: object) -> None:
+    """float64 (and float32, computed in float64) are the only dtypes this engine knows."""
+    if dtype is None:
+        return
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype("float64"), np.dtype("float32")):
+        raise TypeError(f"scalar_engine computes in float64; unsupported dtype {dtype!r}")
+
+
+def _foreign(x: object) -> bool:
+    """A tensor of another engine (or library): something with a shape that is not ours."""
+    return not isinstance(x, Tensor) and (hasattr(x, "engine") or type(x).__name__ == "Tensor")
+
+
+def _mixing_error(op: str, other: object) -> TypeError:
+    kind = type(other)
+    return TypeError(
+        f"{op}: cannot mix a scalar_engine Tensor with {kind.__module__}.{kind.__qualname__} "
+        "(convert with .numpy() and scalar_engine.tensor(...))"
+    )
+
+
+def _float_array(data: object) -> np.ndarray:
+    """Numeric data (numbers, nested lists, ndarrays, our Tensors) as a float64 ndarray."""
+    if isinstance(data, Tensor):
+        return data.numpy()
+    if _foreign(data):
+        raise _mixing_error("tensor()", data)
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"tensor data must be a rectangular nested list of numbers: {err}"
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"tensor data must be numeric, got {type(data).__name__} with numpy dtype {arr.dtype}"
+        )
+    return arr.astype(_FLOAT64, copy=False)
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` all mean the shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(s, (int, np.integer)) for s in shape):
+        raise TypeError(f"shape entries must be integers, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _norm_dim(dim: int, ndim: int, op: str) -> int:
+    """A possibly negative dim as an index in range(ndim) (0-d tensors accept 0 and -1)."""
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    bound = max(ndim, 1)
+    if not -bound <= dim < bound:
+        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with ndim {ndim}")
+    return int(dim) % bound
+
+
+def _norm_dims(dim: int | tuple | list | None, ndim: int, op: str) -> tuple[int, ...]:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    out = tuple(sorted({_norm_dim(d, ndim, op) for d in dims}))
+    if len(out) != len(dims):
+        raise ValueError(f"{op}: dim {dim} names a dimension twice")
+    return tuple(d for d in out if d < ndim)
+
+
+def _grid(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat positions 0..n-1 arranged in ``shape``: index arithmetic for selection ops."""
+    return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
+
+
+def _gather(values: list[Value], positions: np.ndarray) -> list[Value]:
+    return list(map(values.__getitem__, positions.ravel().tolist()))
+
+
+def _broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
+
+
+def _expand(t: Tensor, shape: tuple[int, ...]) -> list[Value]:
+    """``t``'s Values broadcast to ``shape`` (an element repeated is the same Value)."""
+    if t.shape == shape:
+        return t._values
+    if len(t._values) == 1:
+        return t._values * math.prod(shape)
+    return _gather(t._values, np.broadcast_to(_grid(t.shape), shape))
+
+
+def _wrap(values: list[Value], shape: tuple[int, ...], tracked: bool) -> Tensor:
+    """A result tensor: it requires grad (and is not a leaf) iff a graph was recorded."""
+    t = Tensor.__new__(Tensor)
+    t._values = values
+    t.shape = shape
+    t._requires_grad = tracked
+    t._is_leaf = not tracked
+    t._retains_grad = False
+    return t
+
+
+def _leaves(floats: list[float]) -> list[Value]:
+    return [Value(x) for x in floats]
+
+
+# -- the tensor -------------------------------------------------------------------------------
+
+
+class Tensor:
+    """An n-d array of ``Value`` nodes with PyTorch's tensor interface (float64 only)."""
+
+    engine = NAME
+    __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray + Tensor works
+    __slots__ = ("_values", "shape", "_requires_grad", "_is_leaf", "_retains_grad")
+
+    def __init__(self, data: object, requires_grad: bool = False, dtype: object = None):
+        _check_dtype(dtype)
+        arr = _float_array(data)
+        self._values = _leaves(arr.ravel().tolist())
+        self.shape = arr.shape
+        self._requires_grad = bool(requires_grad)
+        self._is_leaf = True
+        self._retains_grad = False
+
+    # -- data ---------------------------------------------------------------------------------
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _FLOAT64
+
+    def numel(self) -> int:
+        return len(self._values)
+
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        return self.shape if dim is None else self.shape[_norm_dim(dim, self.ndim, "size")]
+
+    def numpy(self) -> np.ndarray:
+        """The values as a new float64 ndarray."""
+        return np.array(list(map(_data, self._values)), dtype=_FLOAT64).reshape(self.shape)
+
+    def item(self) -> float:
+        if len(self._values) != 1:
+            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
+        return self._values[0].data
+
+    def tolist(self) -> list | float:
+        return self.numpy().tolist()
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        grad = ", requires_grad=True" if self._requires_grad else ""
+        return f"tensor({body}{grad})"
+
+    @property
+    def values(self) -> list[Value]:
+        """The ``Value`` nodes, flat in row-major order (for inspecting the graph)."""
+        return self._values
+
+    # -- autograd -----------------------------------------------------------------------------
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if not self._is_leaf:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables (this tensor is the "
+                "result of an operation)"
+            )
+        self._requires_grad = bool(flag)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._is_leaf
+
+    def _tracked(self) -> bool:
+        return self._requires_grad and _value._grad_enabled
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """d(output)/d(self) as a float64 ndarray; None before any backward reached it.
+
+        Only leaves that require grad and tensors that called ``retain_grad()`` expose it (the
+        ``Value``s of any other tensor still hold theirs: see ``values``).
+        """
+        if not (self._requires_grad and (self._is_leaf or self._retains_grad)):
+            return None
+        grads = list(map(_grad, self._values))
+        if all(g is _ZERO for g in grads):
+            return None
+        return np.array(grads, dtype=_FLOAT64).reshape(self.shape)
+
+    @grad.setter
+    def grad(self, new: object) -> None:
+        if new is None:  # zero_grad: forget the gradient
+            for v in self._values:
+                v.grad = _ZERO
+            return
+        arr = _float_array(new)
+        if arr.shape != self.shape:
+            raise ValueError(
+                f"grad of shape {arr.shape} assigned to a tensor of shape {self.shape}"
+            )
+        for v, g in zip(self._values, arr.ravel().tolist(), strict=True):
+            v.grad = g
+
+    def retain_grad(self) -> None:
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
+        self._retains_grad = True
+
+    def backward(self, grad: object = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf: one reverse pass over the whole graph.
+
+        ``grad`` is d(loss)/d(self) (same shape); it may be omitted for one-element tensors.
+        """
+        if not self._requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if grad is None:
+            if len(self._values) != 1:
+                raise RuntimeError(
+                    "grad can be implicitly created only for scalar outputs "
+                    f"(this tensor has shape {self.shape})"
+                )
+            seeds = [1.0]
+        else:
+            arr = _float_array(grad)
+            if arr.shape != self.shape:
+                raise ValueError(
+                    f"backward: grad of shape {arr.shape} does not match the tensor's shape "
+                    f"{self.shape}"
+                )
+            seeds = arr.ravel().tolist()
+        _value.backward(self._values, seeds, retain_graph)
+
+    def detach(self) -> Tensor:
+        """A new leaf with the same values that shares no graph (fresh ``Value``s)."""
+        return _wrap(_leaves(list(map(_data, self._values))), self.shape, False)
+
+    def assign_(self, data: object) -> Tensor:
+        """Overwrite the values in place, outside the graph (what optimizers use)."""
+        arr = _float_array(data)
+        if arr.shape != self.shape:
+            raise ValueError(
+                f"assign_: data of shape {arr.shape} for a tensor of shape {self.shape}"
+            )
+        for v, x in zip(self._values, arr.ravel().tolist(), strict=True):
+            v.data = x
+        return self
+
+    # -- operand handling ---------------------------------------------------------------------
+
+    def _operand(self, other: object, op: str) -> Tensor | None:
+        """``other`` as a Tensor of this engine; None if Python should try the reflected op."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, np.ndarray):
+            return Tensor(other)
+        if _foreign(other):
+            raise _mixing_error(op, other)
+        return None
+
+    # -- primitives: + and * ------------------------------------------------------------------
+
+    def __add__(self, other: object) -> Tensor:
+        xs = self._values
+        if _is_number(other):
+            c = float(other)
+            if self._tracked():
+                out = [Value(x.data + c, x, _ONE) for x in xs]
+                count_nodes(len(out))
+                return _wrap(out, self.shape, True)
+            return _wrap(_leaves([x.data + c for x in xs]), self.shape, False)
+        t = self._operand(other, "+")
+        if t is None:
+            return NotImplemented
+        shape = _broadcast_shape("+", self.shape, t.shape)
+        xs, ys = _expand(self, shape), _expand(t, shape)
+        gx, gy = self._tracked(), t._tracked()
+        if gx and gy:
+            out = [Value(x.data + y.data, x, _ONE, y, _ONE) for x, y in zip(xs, ys, strict=True)]
+        elif gx:
+            out = [Value(x.data + y.data, x, _ONE) for x, y in zip(xs, ys, strict=True)]
+        elif gy:
+            out = [Value(x.data + y.data, y, _ONE) for x, y in zip(xs, ys, strict=True)]
+        else:
+            return _wrap(
+                _leaves([x.data + y.data for x, y in zip(xs, ys, strict=True)]), shape, False
+            )
+        count_nodes(len(out))
+        return _wrap(out, shape, True)
+
+    def __mul__(self, other: object) -> Tensor:
+        xs = self._values
+        if _is_number(other):
+            c = float(other)
+            if self._tracked():
+                out = [Value(x.data * c, x, c) for x in xs]
+                count_nodes(len(out))
+                return _wrap(out, self.shape, True)
+            return _wrap(_leaves([x.data * c for x in xs]), self.shape, False)
+        t = self._operand(other, "*")
+        if t is None:
+            return NotImplemented
+        shape = _broadcast_shape("*", self.shape, t.shape)
+        xs, ys = _expand(self, shape), _expand(t, shape)
+        gx, gy = self._tracked(), t._tracked()
+        if gx and gy:
+            out = [
+                Value(x.data * y.data, x, y.data, y, x.data) for x, y in zip(xs, ys, strict=True)
+            ]
+        elif gx:
+            out = [Value(x.data * y.data, x, y.data) for x, y in zip(xs, ys, strict=True)]
+        elif gy:
+            out = [Value(x.data * y.data, y, x.data) for x, y in zip(xs, ys, strict=True)]
+        else:
+            return _wrap(
+                _leaves([x.data * y.data for x, y in zip(xs, ys, strict=True)]), shape, False
+            )
+        count_nodes(len(out))
+        return _wrap(out, shape, True)
+
+    # -- primitives: one-input functions ------------------------------------------------------
+
+    def __pow__(self, exponent: object) -> Tensor:
+        if not _is_number(exponent) or isinstance(exponent, Tensor):
+            raise TypeError(
+                f"Tensor ** {type(exponent).__name__}: the exponent must be a Python number"
+            )
+        c = float(exponent)
+        xs = self._values
+        if not c.is_integer():
+            for x in xs:
+                if x.data < 0.0:
+                    raise ValueError(
+                        f"{x.data!r} ** {c!r}: a negative base needs an integer exponent "
+                        f"(tensor of shape {self.shape})"
+                    )
+        if not self._tracked():
+            return _wrap(_leaves([power(x.data, c) for x in xs]), self.shape, False)
+        if c == 0.0:
+            out = [Value(1.0, x, _NIL) for x in xs]
+        else:
+            cm1 = c - 1.0
+            try:
+                out = [Value(x.data**c, x, c * x.data**cm1) for x in xs]
+            except ArithmeticError:  # 0 ** negative, overflow: PyTorch's infinities instead
+                out = [Value(power(x.data, c), x, c * power(x.data, cm1)) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True)
+
+    def exp(self) -> Tensor:
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([_value.exp(x.data) for x in xs]), self.shape, False)
+        try:
+            # d/dx e^x = e^x: the output float is also the local derivative
+            out = [Value(e := math.exp(x.data), x, e) for x in xs]
+        except OverflowError:
+            out = [Value(e := _value.exp(x.data), x, e) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True)
+
+    def log(self) -> Tensor:
+        xs = self._values
+        for x in xs:
+            if not x.data > 0.0 and x.data == x.data:  # NaN passes through, as in PyTorch
+                raise ValueError(
+                    f"log of a non-positive number: {x.data!r} (tensor of shape {self.shape})"
+                )
+        if not self._tracked():
+            return _wrap(_leaves([math.log(x.data) for x in xs]), self.shape, False)
+        out = [Value(math.log(x.data), x, 1.0 / x.data) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True)
+
+    def tanh(self) -> Tensor:
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([math.tanh(x.data) for x in xs]), self.shape, False)
+        out = [Value(t := math.tanh(x.data), x, 1.0 - t * t) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True)
+
+    def relu(self) -> Tensor:
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([x.data if x.data > 0.0 else 0.0 for x in xs]), self.shape, False)
+        out = [Value(x.data, x, _ONE) if x.data > 0.0 else Value(0.0, x, _NIL) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True)
+
+    def sigmoid(self) -> Tensor:
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([sigmoid(x.data) for x in xs]), self.shape, False)
+        out = [Value(s := sigmoid(x.data), x, s * (1.0 - s)) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True)
+
+    # -- composed arithmetic ------------------------------------------------------------------
+
+    def __neg__(self) -> Tensor:
+        return self * -1.0
+
+    def __radd__(self, other: object) -> Tensor:
+        return self.__add__(other)
+
+    def __rmul__(self, other: object) -> Tensor:
+        return self.__mul__(other)
+
+    def __sub__(self, other: object) -> Tensor:
+        if _is_number(other):
+            return self + (-float(other))
+        t = self._operand(other, "-")
+        return NotImplemented if t is None else self + (-t)
+
+    def __rsub__(self, other: object) -> Tensor:
+        if _is_number(other):
+            return (-self) + other
+        t = self._operand(other, "-")
+        return NotImplemented if t is None else t + (-self)
+
+    def __truediv__(self, other: object) -> Tensor:
+        if _is_number(other):
+            return self * power(float(other), -1.0)
+        t = self._operand(other, "/")
+        return NotImplemented if t is None else self * t**-1
+
+    def __rtruediv__(self, other: object) -> Tensor:
+        if _is_number(other):
+            return self**-1 * other
+        t = self._operand(other, "/")
+        return NotImplemented if t is None else t * self**-1
+
+    def __rpow__(self, other: object) -> Tensor:
+        raise TypeError(
+            f"{type(other).__name__} ** Tensor: a tensor exponent is not supported "
+            "(the exponent must be a Python number)"
+        )
+
+    def sqrt(self) -> Tensor:
+        for x in self._values:
+            if x.data < 0.0:
+                raise ValueError(
+                    f"sqrt of a negative number: {x.data!r} (tensor of shape {self.shape})"
+                )
+        return self**0.5
+
+    # -- matrix product -----------------------------------------------------------------------
+
+    def __matmul__(self, other: object) -> Tensor:
+        t = self._operand(other, "@")
+        if t is None:
+            if _is_number(other):
+                raise ValueError("matmul: both operands need at least 1 dimension, got a number")
+            return NotImplemented
+        return _matmul(self, t)
+
+    def __rmatmul__(self, other: object) -> Tensor:
+        t = self._operand(other, "@")
+        return NotImplemented if t is None else _matmul(t, self)
+
+    def matmul(self, other: object) -> Tensor:
+        return self @ other
+
+    # -- reductions ---------------------------------------------------------------------------
+
+    def _groups(self, dim: object, keepdim: bool, op: str) -> tuple[list[list[Value]], tuple]:
+        """The Values of each output element of a reduction over ``dim``, and the out shape."""
+        dims = _norm_dims(dim, self.ndim, op)
+        kept = tuple(d for d in range(self.ndim) if d not in dims)
+        if keepdim:
+            shape = tuple(1 if d in dims else s for d, s in enumerate(self.shape))
+        else:
+            shape = tuple(self.shape[d] for d in kept)
+        values = self._values
+        size = math.prod(self.shape[d] for d in dims)
+        if size == 0:
+            groups = [[] for _ in range(math.prod(self.shape[d] for d in kept))]
+        elif dims == tuple(range(len(kept), self.ndim)):
+            # reduced dims are the trailing ones: each group is a contiguous slice
+            groups = [values[i : i + size] for i in range(0, len(values), size)]
+        else:
+            positions = _grid(self.shape).transpose(kept + dims).reshape(-1, size)
+            groups = [list(map(values.__getitem__, row)) for row in positions.tolist()]
+        return groups, shape
+
+    def sum(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
+        """Sum over ``dim`` (all dims if None): a chain of ``k - 1`` additions per output."""
+        groups, shape = self._groups(dim, keepdim, "sum")
+        if not self._tracked():
+            return _wrap(_leaves([reduce(_add, map(_data, g), 0.0) for g in groups]), shape, False)
+        out = []
+        created = 0
+        for group in groups:
+            if not group:
+                out.append(Value(0.0))
+                continue
+            it = iter(group)
+            acc = next(it)
+            for v in it:
+                acc = Value(acc.data + v.data, acc, _ONE, v, _ONE)
+            out.append(acc)
+            created += len(group) - 1
+        count_nodes(created)
+        return _wrap(out, shape, True)
+
+    def mean(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
+        n = math.prod(self.shape[d] for d in _norm_dims(dim, self.ndim, "mean"))
+        if n == 0:
+            raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
+        return self.sum(dim, keepdim) * (1.0 / n)
+
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Largest value over ``dim``; its gradient goes to the first maximal element."""
+        if dim is not None:
+            dim = _norm_dim(dim, self.ndim, "max")
+        groups, shape = self._groups(dim, keepdim, "max")
+        if any(not g for g in groups) or not self._values:
+            raise ValueError(f"max over an empty dimension (shape {self.shape}, dim {dim})")
+        # the builtin max keeps the first of equal elements: exactly PyTorch's choice
+        return _wrap([max(g, key=_data) for g in groups], shape, self._tracked())
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
+        """Index of the first maximal element (flat if ``dim`` is None); no gradient."""
+        data = self.numpy()
+        if data.size == 0:
+            raise ValueError(f"argmax of an empty tensor (shape {self.shape})")
+        if dim is None:
+            return int(np.argmax(data))
+        axis = _norm_dim(dim, self.ndim, "argmax")
+        if self.ndim == 0:
+            return 0
+        return np.argmax(data, axis=axis, keepdims=keepdim)
+
+    # -- shape: selections that create no node ------------------------------------------------
+
+    def _select(self, positions: np.ndarray) -> Tensor:
+        """A tensor of our Values picked at ``positions`` (an int array of any shape)."""
+        return _wrap(_gather(self._values, positions), positions.shape, self._tracked())
+
+    def reshape(self, *shape: int | tuple) -> Tensor:
+        target = _shape_arg(shape)
+        n = len(self._values)
+        if target.count(-1) > 1 or any(s < -1 for s in target):
+            raise ValueError(
+                f"reshape: invalid target shape {target} for a tensor of shape {self.shape}"
+            )
+        if -1 in target:
+            known = math.prod(s for s in target if s != -1)
+            if known == 0 or n % known:
+                raise ValueError(
+                    f"reshape: cannot reshape a tensor of shape {self.shape} into {target}"
+                )
+            target = tuple(n // known if s == -1 else s for s in target)
+        if math.prod(target) != n:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {self.shape} into {target}"
+            )
+        return _wrap(self._values, target, self._tracked())
+
+    view = reshape
+
+    def permute(self, *dims: int | tuple) -> Tensor:
+        order = _shape_arg(dims)
+        if len(order) != self.ndim:
+            raise ValueError(
+                f"permute: {order} does not list the {self.ndim} dims of shape {self.shape}"
+            )
+        order = tuple(_norm_dim(d, self.ndim, "permute") for d in order)
+        if sorted(order) != list(range(self.ndim)):
+            raise ValueError(
+                f"permute: {order} is not a permutation of the dims of shape {self.shape}"
+            )
+        if order == tuple(range(self.ndim)):
+            return _wrap(self._values, self.shape, self._tracked())
+        return self._select(_grid(self.shape).transpose(order))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        order = list(range(self.ndim))
+        d0, d1 = _norm_dim(dim0, self.ndim, "transpose"), _norm_dim(dim1, self.ndim, "transpose")
+        if self.ndim == 0:
+            return self.permute()
+        order[d0], order[d1] = order[d1], order[d0]
+        return self.permute(order)
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        d = _norm_dim(dim, self.ndim + 1, "unsqueeze")
+        return _wrap(self._values, self.shape[:d] + (1,) + self.shape[d:], self._tracked())
+
+    def squeeze(self, dim: int | tuple | None = None) -> Tensor:
+        if dim is None:
+            shape = tuple(s for s in self.shape if s != 1)
+        else:
+            dims = _norm_dims(dim, self.ndim, "squeeze")
+            shape = tuple(s for d, s in enumerate(self.shape) if not (d in dims and s == 1))
+        return _wrap(self._values, shape, self._tracked())
+
+    def split(self, split_size_or_sections: int | list, dim: int = 0) -> tuple[Tensor, ...]:
+        d = _norm_dim(dim, self.ndim, "split")
+        length = self.shape[d]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            step = int(split_size_or_sections)
+            if step <= 0:
+                raise ValueError(f"split: size must be positive, got {step}")
+            sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
+        else:
+            sizes = [int(s) for s in split_size_or_sections]
+            if sum(sizes) != length or any(s < 0 for s in sizes):
+                raise ValueError(
+                    f"split: sizes {sizes} do not add up to {length} "
+                    f"(dim {dim} of shape {self.shape})"
+                )
+        grid = _grid(self.shape)
+        pieces, start = [], 0
+        for s in sizes:
+            key = (slice(None),) * d + (slice(start, start + s),)
+            pieces.append(self._select(grid[key]))
+            start += s
+        return tuple(pieces)
+
+    def __getitem__(self, key: object) -> Tensor:
+        """numpy indexing: ints, slices, None, ``...``, integer arrays (gather) and bool masks.
+
+        A gather's backward is a scatter-add for free: a position picked twice is the same
+        ``Value`` twice, and that ``Value`` receives the gradient of both uses.
+        """
+        return self._select(_grid(self.shape)[_index_key(key)])
+
+    # -- masks and comparisons ----------------------------------------------------------------
+
+    def masked_fill(self, mask: object, value: float) -> Tensor:
+        """``value`` where ``mask`` is true (no gradient there), our Values elsewhere."""
+        m = _bool_array(mask)
+        try:
+            m = np.broadcast_to(m, self.shape)
+        except ValueError:
+            raise ValueError(
+                f"masked_fill: mask of shape {m.shape} does not broadcast to the tensor's shape "
+                f"{self.shape}"
+            ) from None
+        if isinstance(value, Tensor):
+            value = value.item()
+        fill = Value(float(value))
+        out = [fill if hit else v for hit, v in zip(m.ravel().tolist(), self._values, strict=True)]
+        return _wrap(out, self.shape, self._tracked())
+
+    def _compare(self, other: object) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(other, Tensor):
+            return self.numpy(), other.numpy()
+        if _foreign(other):
+            raise _mixing_error("comparison", other)
+        return self.numpy(), np.asarray(other)
+
+    def __lt__(self, other: object) -> np.ndarray:
+        a, b = self._compare(other)
+        return a < b
+
+    def __le__(self, other: object) -> np.ndarray:
+        a, b = self._compare(other)
+        return a <= b
+
+    def __gt__(self, other: object) -> np.ndarray:
+        a, b = self._compare(other)
+        return a > b
+
+    def __ge__(self, other: object) -> np.ndarray:
+        a, b = self._compare(other)
+        return a >= b
+
+    __eq__ = object.__eq__  # identity, so tensors stay hashable (as in PyTorch)
+    __hash__ = object.__hash__
+
+
+# -- matrix product ---------------------------------------------------------------------------
+
+
+def _dot(row: list[Value], col: list[Value], ga: bool, gb: bool) -> Value:
+    """``sum(row[i] * col[i])`` as the naive chain: k products, then k - 1 sums."""
+    pairs = iter(zip(row, col, strict=True))
+    x, y = next(pairs)
+    if ga and gb:
+        acc = Value(x.data * y.data, x, y.data, y, x.data)
+        for x, y in pairs:
+            p = Value(x.data * y.data, x, y.data, y, x.data)
+            acc = Value(acc.data + p.data, acc, _ONE, p, _ONE)
+    elif ga:  # col is a constant: record only the edges towards row
+        acc = Value(x.data * y.data, x, y.data)
+        for x, y in pairs:
+            p = Value(x.data * y.data, x, y.data)
+            acc = Value(acc.data + p.data, acc, _ONE, p, _ONE)
+    else:
+        acc = Value(x.data * y.data, y, x.data)
+        for x, y in pairs:
+            p = Value(x.data * y.data, y, x.data)
+            acc = Value(acc.data + p.data, acc, _ONE, p, _ONE)
+    return acc
+
+
+def _dot_data(row: list[Value], col: list[Value]) -> float:
+    """The same sum as ``_dot`` in the same order, on floats only (nothing recorded)."""
+    pairs = iter(zip(row, col, strict=True))
+    x, y = next(pairs)
+    acc = x.data * y.data
+    for x, y in pairs:
+        acc = acc + x.data * y.data
+    return acc
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    """PyTorch's matmul rules (1-D, 2-D, batched with broadcast batch dims), done naively.
+
+    Each output element is ``_dot`` of a row and a column: ``2k - 1`` new nodes when recorded.
+    """
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}"
+        )
+    a_shape = (1,) + a.shape if a.ndim == 1 else a.shape
+    b_shape = b.shape + (1,) if b.ndim == 1 else b.shape
+    (m, k), (k2, n) = a_shape[-2:], b_shape[-2:]
+    if k != k2:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k} != {k2})")
+    try:
+        batch = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast"
+        ) from None
+    av = _expand(_wrap(a._values, a_shape, False), batch + (m, k))
+    bv = _expand(_wrap(b._values, b_shape, False), batch + (k, n))
+    ga, gb = a._tracked(), b._tracked()
+    out: list[Value] = []
+    for i in range(math.prod(batch)):
+        A, B = av[i * m * k : (i + 1) * m * k], bv[i * k * n : (i + 1) * k * n]
+        rows = [A[r * k : (r + 1) * k] for r in range(m)]
+        cols = [B[c::n] for c in range(n)]
+        if k == 0:  # empty sums are 0, as in PyTorch
+            out += _leaves([0.0] * (m * n))
+        elif ga or gb:
+            out += [_dot(row, col, ga, gb) for row in rows for col in cols]
+        else:
+            out += _leaves([_dot_data(row, col) for row in rows for col in cols])
+    if (ga or gb) and k > 0:
+        count_nodes(len(out) * (2 * k - 1))
+    shape = batch + (m, n)
+    if a.ndim == 1:
+        shape = shape[:-2] + shape[-1:]
+    if b.ndim == 1:
+        shape = shape[:-1]
+    return _wrap(out, shape, ga or gb)
+
+
+# -- indexing and masks -----------------------------------------------------------------------
+
+
+def _index_key(key: object) -> object:
+    """Tensors used as indices become integer arrays; everything else goes to numpy as is."""
+    if isinstance(key, tuple):
+        return tuple(_index_key(k) for k in key)
+    if isinstance(key, Tensor):
+        data = key.numpy()
+        if not np.all(data == np.round(data)):
+            raise IndexError(f"index tensor of shape {key.shape} holds non-integer values")
+        return data.astype(np.intp)
+    if _foreign(key):
+        raise _mixing_error("indexing", key)
+    return key
+
+
+def _bool_array(mask: object) -> np.ndarray:
+    if isinstance(mask, Tensor):
+        return mask.numpy() != 0.0
+    if _foreign(mask):
+        raise _mixing_error("mask", mask)
+    arr = np.asarray(mask)
+    if arr.dtype.kind not in "biu":
+        raise TypeError(f"mask must be a bool array, got dtype {arr.dtype}")
+    return arr.astype(bool, copy=False)
+
+
+# -- module-level constructors and functions --------------------------------------------------
+
+
+def tensor(data: object, requires_grad: bool = False, dtype: object = None) -> Tensor:
+    """A new leaf tensor from numbers, nested lists or an ndarray (always float64)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _filled(shape: object, value: float, requires_grad: bool, dtype: object) -> Tensor:
+    _check_dtype(dtype)
+    dims = _shape_arg(shape if isinstance(shape, tuple) else (shape,))
+    if any(s < 0 for s in dims):
+        raise ValueError(f"negative dimension in shape {dims}")
+    t = _wrap(_leaves([value] * math.prod(dims)), dims, False)
+    t._requires_grad = bool(requires_grad)
+    return t
+
+
+def zeros(shape: int | tuple, requires_grad: bool = False, dtype: object = None) -> Tensor:
+    return _filled(shape, 0.0, requires_grad, dtype)
+
+
+def ones(shape: int | tuple, requires_grad: bool = False, dtype: object = None) -> Tensor:
+    return _filled(shape, 1.0, requires_grad, dtype)
+
+
+def _tensors(tensors: object, op: str) -> list[Tensor]:
+    items = list(tensors)
+    if not items:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for t in items:
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"{op}: expected scalar_engine Tensors, got {type(t).__module__}.{type(t).__name__}"
+            )
+    return items
+
+
+def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim (no new nodes: the result holds their Values)."""
+    items = _tensors(tensors, "cat")
+    ndim = items[0].ndim
+    d = _norm_dim(dim, ndim, "cat")
+    shapes = [t.shape for t in items]
+    for s in shapes:
+        if len(s) != ndim or s[:d] + s[d + 1 :] != shapes[0][:d] + shapes[0][d + 1 :]:
+            raise ValueError(f"cat: shapes {shapes} differ outside dim {dim}")
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+    grids, offset, values = [], 0, []
+    for t in items:
+        grids.append(_grid(t.shape) + offset)
+        offset += len(t._values)
+        values += t._values
+    positions = np.concatenate(grids, axis=d)
+    tracked = _value._grad_enabled and any(t._requires_grad for t in items)
+    return _wrap(_gather(values, positions), positions.shape, tracked)
+
+
+def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shape tensors along a new dim."""
+    items = _tensors(tensors, "stack")
+    shapes = [t.shape for t in items]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError(f"stack: all tensors need the same shape, got {shapes}")
+    d = _norm_dim(dim, items[0].ndim + 1, "stack")
+    return cat([t.unsqueeze(d) for t in items], d)
+
+
+def where(cond: object, a: object, b: object) -> Tensor:
+    """``a`` where ``cond`` is true, else ``b`` (broadcast; numbers become constants)."""
+    c = _bool_array(cond)
+    ta, tb = (x if isinstance(x, Tensor) else Tensor(_scalar_or_array(x)) for x in (a, b))
+    shape = _broadcast_shape("where", c.shape, ta.shape, tb.shape)
+    picks = np.broadcast_to(c, shape).ravel().tolist()
+    out = [
+        x if p else y for p, x, y in zip(picks, _expand(ta, shape), _expand(tb, shape), strict=True)
+    ]
+    return _wrap(out, shape, ta._tracked() or tb._tracked())
+
+
+def _scalar_or_array(x: object) -> object:
+    if _foreign(x):
+        raise _mixing_error("where", x)
+    return x
