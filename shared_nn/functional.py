@@ -233,8 +233,9 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Any:
     logits, labels, target_shape = _class_targets(input, target, "cross_entropy")
     op = _fused_op(engine, "cross_entropy")
     if op is None:
-        return nll_loss(log_softmax(logits, dim=-1), labels, reduction=reduction)
-    loss = op(logits, labels, reduction=reduction)
+        loss = nll_loss(log_softmax(logits, dim=-1), labels, reduction=reduction)
+    else:
+        loss = op(logits, labels, reduction=reduction)
     if reduction == "none" and target_shape != (logits.shape[0],):
         return loss.reshape(*target_shape)
     return loss
