@@ -517,6 +517,8 @@ class Tensor:
                             f"got {type(exponent).__name__}")
         p = float(exponent)
         x = self.data
+        if p == 0.0:  # constant 1; the general rule would give 0 * inf at x = 0
+            return _record(np.ones_like(x), (self,), lambda g: (np.zeros_like(g),))
         if p == 2.0:
             return _record(x * x, (self,), lambda g: (g * (2.0 * x),))
         return _record(x ** p, (self,), lambda g: (g * (p * x ** (p - 1.0)),))
