@@ -32,29 +32,29 @@ MAX_DIMS = 3
 # --------------------------------------------------------------------------- values
 
 
-def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
+def floats(lo: float, hi: float) -> st.SearchStrategy[float]:
     """Finite float64 numbers in ``[lo, hi]`` without subnormals (they only test the FPU)."""
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 def general() -> st.SearchStrategy[float]:
     """Any moderate number: the domain of ``+ - *``, ``tanh``, ``sigmoid``, shape ops."""
-    return _floats(-3.0, 3.0)
+    return floats(-3.0, 3.0)
 
 
 def positive() -> st.SearchStrategy[float]:
     """Numbers in ``[0.1, 5]``: the domain of ``log``, ``sqrt`` and non-integer powers."""
-    return _floats(0.1, 5.0)
+    return floats(0.1, 5.0)
 
 
 def bounded() -> st.SearchStrategy[float]:
     """Numbers in ``[-5, 5]``: ``exp`` stays below 150, so relative errors stay meaningful."""
-    return _floats(-5.0, 5.0)
+    return floats(-5.0, 5.0)
 
 
 def away_from_zero() -> st.SearchStrategy[float]:
     """Numbers with ``0.1 <= |v| <= 3``: divisors, and ``relu``/``abs`` away from their kink."""
-    magnitude = _floats(0.1, 3.0)
+    magnitude = floats(0.1, 3.0)
     return st.tuples(magnitude, st.booleans()).map(lambda ms: -ms[0] if ms[1] else ms[0])
 
 

@@ -315,7 +315,24 @@ def is_grad_enabled() -> bool:
 
 
 class functional:  # noqa: N801 (a namespace standing in for shared_nn.functional)
-    """``torch.nn.functional`` with shared_nn.functional's signatures."""
+    """``torch.nn.functional`` with shared_nn.functional's signatures.
+
+    The one real difference: shared_nn's ``cross_entropy``/``nll_loss`` accept language-model
+    shaped input ``(B, T, C)`` with targets ``(B, T)``, where torch wants the class dim
+    second; the adapter flattens to ``(B*T, C)`` and reshapes a ``"none"`` result back.
+    """
+
+    @staticmethod
+    def relu(x: TorchTensor) -> TorchTensor:
+        return TorchTensor(torch_F.relu(x.t))
+
+    @staticmethod
+    def tanh(x: TorchTensor) -> TorchTensor:
+        return TorchTensor(torch.tanh(x.t))
+
+    @staticmethod
+    def sigmoid(x: TorchTensor) -> TorchTensor:
+        return TorchTensor(torch.sigmoid(x.t))
 
     @staticmethod
     def softmax(x: TorchTensor, dim: int = -1) -> TorchTensor:
@@ -326,30 +343,47 @@ class functional:  # noqa: N801 (a namespace standing in for shared_nn.functiona
         return TorchTensor(torch_F.log_softmax(x.t, dim=dim))
 
     @staticmethod
-    def cross_entropy(logits: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
+    def _class_loss(loss: Any, x: TorchTensor, targets: Any, reduction: str) -> TorchTensor:
         ids = torch.as_tensor(np.asarray(targets, dtype=np.int64))
-        return TorchTensor(torch_F.cross_entropy(logits.t, ids, reduction=reduction))
+        inputs = x.t
+        if inputs.ndim == 3:
+            inputs, ids = inputs.reshape(-1, inputs.shape[-1]), ids.reshape(-1)
+        out = loss(inputs, ids, reduction=reduction)
+        if reduction == "none" and x.ndim == 3:
+            out = out.reshape(x.shape[:2])
+        return TorchTensor(out)
+
+    @staticmethod
+    def cross_entropy(logits: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
+        return functional._class_loss(torch_F.cross_entropy, logits, targets, reduction)
 
     @staticmethod
     def nll_loss(log_probs: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
-        ids = torch.as_tensor(np.asarray(targets, dtype=np.int64))
-        return TorchTensor(torch_F.nll_loss(log_probs.t, ids, reduction=reduction))
+        return functional._class_loss(torch_F.nll_loss, log_probs, targets, reduction)
 
     @staticmethod
     def mse_loss(pred: TorchTensor, target: Any, reduction: str = "mean") -> TorchTensor:
-        return TorchTensor(torch_F.mse_loss(pred.t, _unwrap(target), reduction=reduction))
+        if not isinstance(target, TorchTensor):
+            target = tensor(np.broadcast_to(np.asarray(target, np.float64), pred.shape))
+        return TorchTensor(torch_F.mse_loss(pred.t, target.t, reduction=reduction))
+
+    @staticmethod
+    def linear(x: TorchTensor, weight: TorchTensor, bias: TorchTensor | None = None):
+        return TorchTensor(torch_F.linear(x.t, weight.t, _unwrap(bias)))
 
     @staticmethod
     def layer_norm(
         x: TorchTensor,
+        normalized_shape: int | tuple[int, ...],
         weight: TorchTensor | None = None,
         bias: TorchTensor | None = None,
         eps: float = 1e-5,
     ) -> TorchTensor:
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
         return TorchTensor(
-            torch_F.layer_norm(x.t, (x.shape[-1],), _unwrap(weight), _unwrap(bias), eps)
+            torch_F.layer_norm(x.t, tuple(shape), _unwrap(weight), _unwrap(bias), eps)
         )
 
     @staticmethod
-    def gelu(x: TorchTensor) -> TorchTensor:
-        return TorchTensor(torch_F.gelu(x.t, approximate="tanh"))
+    def gelu(x: TorchTensor, approximate: str = "tanh") -> TorchTensor:
+        return TorchTensor(torch_F.gelu(x.t, approximate=approximate))
