@@ -349,6 +349,8 @@ def _infer_engine(
     if engine is not None:
         return engine, dtype
     for module in modules:
+        if not isinstance(module, Module):
+            continue  # append() reports it
         for p in module.parameters():
             return engine_of(p), module._dtype_request if dtype is None else dtype
     return None, dtype
