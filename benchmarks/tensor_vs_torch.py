@@ -1,0 +1,363 @@
+"""tensor_engine vs PyTorch (CPU), side by side in one process, float32.
+
+Workloads (each a full training-style step: forward, backward and, for the MLPs, an SGD
+update), with the same weights on both sides:
+
+* ``mlp-tiny``: MLP(2, 16, 16, 1), ReLU, MSE loss on 100 points (micrograd's demo size);
+* ``mlp-mnist``: MLP 784-256-128-10, ReLU, cross-entropy, batch 64;
+* ``gpt2-block``: one GPT-2-sized transformer block, forward + backward: batch 1, 64 tokens,
+  width 768, 12 heads, pre-LayerNorm, causal attention, tanh-GELU MLP 4x; once with the
+  fused ops (softmax, layer_norm, gelu as single nodes) and once composed from primitives.
+
+The models are written here directly with tensor_engine ops, and with ``torch.nn`` layers
+for PyTorch. Timings alternate between the two sides in rounds and report medians, so
+machine noise hits both alike; the ratio column is what to read.
+
+Usage::
+
+    python benchmarks/tensor_vs_torch.py            # full run, writes docs/benchmarks.md
+    python benchmarks/tensor_vs_torch.py --quick    # tiny sizes, 1 repeat, prints only
+
+OpenBLAS picks its kernel from the environment (``OPENBLAS_CORETYPE``); the table records
+the kernel in use and the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as TF
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from _report import blas_info, markdown_table, median_time, write_section  # noqa: E402
+
+import tensor_engine as te  # noqa: E402
+from tensor_engine import fused  # noqa: E402
+
+# ---------------------------------------------------------------------------- tensor_engine models
+
+
+class Linear:
+    """``x @ W.T + b`` with torch's layout (weight is (out, in)) and init scheme."""
+
+    def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> None:
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight = te.tensor(rng.uniform(-bound, bound, (fan_out, fan_in)),
+                                requires_grad=True, dtype=np.float32)
+        self.bias = te.tensor(rng.uniform(-bound, bound, fan_out),
+                              requires_grad=True, dtype=np.float32)
+
+    def __call__(self, x: te.Tensor) -> te.Tensor:
+        return x @ self.weight.T + self.bias
+
+    def parameters(self) -> list[te.Tensor]:
+        return [self.weight, self.bias]
+
+
+class MLP:
+    def __init__(self, sizes: list[int], rng: np.random.Generator) -> None:
+        self.layers = [Linear(a, b, rng) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+    def __call__(self, x: te.Tensor) -> te.Tensor:
+        for layer in self.layers[:-1]:
+            x = layer(x).relu()
+        return self.layers[-1](x)
+
+    def parameters(self) -> list[te.Tensor]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+
+class LayerNorm:
+    def __init__(self, width: int) -> None:
+        self.weight = te.ones(width, requires_grad=True)
+        self.bias = te.zeros(width, requires_grad=True)
+
+    def __call__(self, x: te.Tensor, use_fused: bool) -> te.Tensor:
+        if use_fused:
+            return fused.layer_norm(x, self.weight, self.bias)
+        centred = x - x.mean(-1, keepdim=True)
+        var = (centred * centred).mean(-1, keepdim=True)
+        return centred / (var + 1e-5).sqrt() * self.weight + self.bias
+
+    def parameters(self) -> list[te.Tensor]:
+        return [self.weight, self.bias]
+
+
+def softmax(x: te.Tensor, use_fused: bool) -> te.Tensor:
+    if use_fused:
+        return fused.softmax(x, -1)
+    e = (x - x.max(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def gelu(x: te.Tensor, use_fused: bool) -> te.Tensor:
+    if use_fused:
+        return fused.gelu(x)
+    inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+    return x * 0.5 * (inner.tanh() + 1.0)
+
+
+class Block:
+    """GPT-2 block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, width: int, heads: int, context: int, rng: np.random.Generator) -> None:
+        self.width, self.heads = width, heads
+        self.ln_1, self.ln_2 = LayerNorm(width), LayerNorm(width)
+        self.c_attn = Linear(width, 3 * width, rng)
+        self.c_proj = Linear(width, width, rng)
+        self.c_fc = Linear(width, 4 * width, rng)
+        self.mlp_proj = Linear(4 * width, width, rng)
+        self.future = np.triu(np.ones((context, context), dtype=bool), k=1)
+
+    def attention(self, x: te.Tensor, use_fused: bool) -> te.Tensor:
+        batch, tokens, width = x.shape
+        head = width // self.heads
+        q, k, v = self.c_attn(x).split(width, dim=2)
+        q, k, v = (t.reshape(batch, tokens, self.heads, head).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(head))
+        scores = scores.masked_fill(self.future[:tokens, :tokens], float("-inf"))
+        mixed = softmax(scores, use_fused) @ v
+        return self.c_proj(mixed.transpose(1, 2).reshape(batch, tokens, width))
+
+    def __call__(self, x: te.Tensor, use_fused: bool = True) -> te.Tensor:
+        x = x + self.attention(self.ln_1(x, use_fused), use_fused)
+        return x + self.mlp_proj(gelu(self.c_fc(self.ln_2(x, use_fused)), use_fused))
+
+    def parameters(self) -> list[te.Tensor]:
+        parts = (self.ln_1, self.c_attn, self.c_proj, self.ln_2, self.c_fc, self.mlp_proj)
+        return [p for part in parts for p in part.parameters()]
+
+
+def sgd_step(params: list[te.Tensor], lr: float) -> None:
+    for p in params:
+        p.assign_(p.numpy() - lr * p.grad)
+        p.grad = None
+
+
+# ---------------------------------------------------------------------------- torch twins
+
+
+def torch_linear(layer: Linear) -> nn.Linear:
+    out_features, in_features = layer.weight.shape
+    twin = nn.Linear(in_features, out_features)
+    with torch.no_grad():
+        twin.weight.copy_(torch.from_numpy(layer.weight.numpy().copy()))
+        twin.bias.copy_(torch.from_numpy(layer.bias.numpy().copy()))
+    return twin
+
+
+def torch_mlp(mlp: MLP) -> nn.Sequential:
+    parts: list[nn.Module] = []
+    for layer in mlp.layers:
+        parts += [torch_linear(layer), nn.ReLU()]
+    return nn.Sequential(*parts[:-1])
+
+
+class TorchBlock(nn.Module):
+    def __init__(self, block: Block, context: int) -> None:
+        super().__init__()
+        self.heads = block.heads
+        self.ln_1, self.ln_2 = nn.LayerNorm(block.width), nn.LayerNorm(block.width)
+        self.c_attn, self.c_proj = torch_linear(block.c_attn), torch_linear(block.c_proj)
+        self.c_fc, self.mlp_proj = torch_linear(block.c_fc), torch_linear(block.mlp_proj)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.register_buffer("future", torch.from_numpy(block.future))
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, width = x.shape
+        head = width // self.heads
+        q, k, v = self.c_attn(x).split(width, dim=2)
+        q, k, v = (t.view(batch, tokens, self.heads, head).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(head))
+        scores = scores.masked_fill(self.future[:tokens, :tokens], float("-inf"))
+        mixed = torch.softmax(scores, dim=-1) @ v
+        return self.c_proj(mixed.transpose(1, 2).reshape(batch, tokens, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.ln_1(x))
+        return x + self.mlp_proj(self.gelu(self.c_fc(self.ln_2(x))))
+
+
+# ---------------------------------------------------------------------------- workloads
+
+Step = Callable[[], float]
+
+
+def mlp_tiny(rng: np.random.Generator, points: int) -> tuple[Step, Step]:
+    mlp = MLP([2, 16, 16, 1], rng)
+    twin = torch_mlp(mlp)
+    x_np = rng.standard_normal((points, 2)).astype(np.float32)
+    y_np = (x_np[:, :1] * x_np[:, 1:] > 0).astype(np.float32)
+    x, y = te.tensor(x_np), te.tensor(y_np)
+    xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    opt = torch.optim.SGD(twin.parameters(), lr=0.05)
+
+    def ours() -> float:
+        diff = mlp(x) - y
+        loss = (diff * diff).mean()
+        loss.backward()
+        sgd_step(mlp.parameters(), 0.05)
+        return loss.item()
+
+    def theirs() -> float:
+        opt.zero_grad()
+        loss = TF.mse_loss(twin(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return ours, theirs
+
+
+def mlp_mnist(rng: np.random.Generator, batch: int, sizes: list[int]) -> tuple[Step, Step]:
+    mlp = MLP(sizes, rng)
+    twin = torch_mlp(mlp)
+    x_np = rng.random((batch, sizes[0])).astype(np.float32)
+    labels = rng.integers(0, sizes[-1], batch)
+    x, xt, yt = te.tensor(x_np), torch.from_numpy(x_np), torch.from_numpy(labels)
+    opt = torch.optim.SGD(twin.parameters(), lr=0.01)
+
+    def ours() -> float:
+        loss = fused.cross_entropy(mlp(x), labels)
+        loss.backward()
+        sgd_step(mlp.parameters(), 0.01)
+        return loss.item()
+
+    def theirs() -> float:
+        opt.zero_grad()
+        loss = TF.cross_entropy(twin(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return ours, theirs
+
+
+def gpt2_block(rng: np.random.Generator, tokens: int, width: int, heads: int,
+               use_fused: bool) -> tuple[Step, Step]:
+    block = Block(width, heads, tokens, rng)
+    twin = TorchBlock(block, tokens)
+    x_np = rng.standard_normal((1, tokens, width)).astype(np.float32)
+    upstream = rng.standard_normal((1, tokens, width)).astype(np.float32)
+    x = te.tensor(x_np, requires_grad=True)
+    xt = torch.from_numpy(x_np.copy()).requires_grad_(True)
+    up_t = torch.from_numpy(upstream)
+    params = block.parameters()
+
+    def ours() -> float:
+        for p in params + [x]:
+            p.grad = None
+        out = block(x, use_fused)
+        out.backward(upstream)
+        return float(out.numpy()[0, 0, 0])
+
+    def theirs() -> float:
+        twin.zero_grad(set_to_none=True)
+        xt.grad = None
+        out = twin(xt)
+        out.backward(up_t)
+        return float(out.detach()[0, 0, 0])
+
+    return ours, theirs
+
+
+# ---------------------------------------------------------------------------- timing
+
+
+def side_by_side(ours: Step, theirs: Step, rounds: int, steps: int) -> tuple[float, float]:
+    """Median seconds per step for each side, alternating sides round by round."""
+    first = ours(), theirs()  # warm-up, and a sanity check that both compute the same
+    if not math.isclose(first[0], first[1], rel_tol=1e-3, abs_tol=1e-4):
+        raise AssertionError(f"the two models disagree: {first[0]} vs {first[1]}")
+    ours_times, theirs_times = [], []
+    for _ in range(rounds):
+        ours_times.append(median_time(lambda: [ours() for _ in range(steps)], 1, 0) / steps)
+        theirs_times.append(median_time(lambda: [theirs() for _ in range(steps)], 1, 0) / steps)
+    return statistics.median(ours_times), statistics.median(theirs_times)
+
+
+def workloads(quick: bool) -> list[tuple[str, Callable[[], tuple[Step, Step]], str, int, int]]:
+    """(name, builder, target, rounds, steps per round)."""
+    rng = np.random.default_rng(0)
+    if quick:
+        return [
+            ("mlp-tiny", lambda: mlp_tiny(rng, 10), "≤ 1.5×", 1, 1),
+            ("mlp-mnist", lambda: mlp_mnist(rng, 4, [16, 8, 8, 3]), "≤ 1.0×", 1, 1),
+            ("gpt2-block fused", lambda: gpt2_block(rng, 8, 16, 2, True), "≤ 1.0×", 1, 1),
+            ("gpt2-block composed", lambda: gpt2_block(rng, 8, 16, 2, False), "-", 1, 1),
+        ]
+    return [
+        ("MLP(2,16,16,1) SGD step, 100 points", lambda: mlp_tiny(rng, 100), "≤ 1.5×", 15, 40),
+        ("MLP 784-256-128-10 SGD step, batch 64, cross-entropy",
+         lambda: mlp_mnist(rng, 64, [784, 256, 128, 10]), "≤ 1.0×", 15, 10),
+        ("GPT-2 block fwd+bwd (1×64 tokens, 768 wide, 12 heads), fused ops",
+         lambda: gpt2_block(rng, 64, 768, 12, True), "≤ 1.0×", 11, 2),
+        ("same block, composed from primitive ops",
+         lambda: gpt2_block(rng, 64, 768, 12, False), "-", 11, 2),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat, no docs")
+    args = parser.parse_args()
+
+    blas = blas_info()
+    numpy_threads = _numpy_blas_threads()
+    torch.set_num_threads(numpy_threads)
+    rows = []
+    for name, build, target, rounds, steps in workloads(args.quick):
+        ours, theirs = build()
+        t_ours, t_theirs = side_by_side(ours, theirs, rounds, steps)
+        ratio = t_ours / t_theirs
+        rows.append([name, f"{t_ours * 1e3:.3f}", f"{t_theirs * 1e3:.3f}", f"{ratio:.2f}×",
+                     target])
+        print(f"{name}: tensor_engine {t_ours * 1e3:.3f} ms, torch {t_theirs * 1e3:.3f} ms, "
+              f"ratio {ratio:.2f}", flush=True)
+    table = markdown_table(
+        ["workload (float32)", "tensor_engine ms", "PyTorch ms", "ratio", "target"], rows)
+    env = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    command = "python benchmarks/tensor_vs_torch.py"
+    if "unset" in env.values():
+        command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + command
+    notes = (
+        "## tensor_engine vs PyTorch (CPU)\n\n"
+        "Median time per step, both sides alternating in the same process, same weights. "
+        "ratio = tensor_engine / PyTorch (below 1 means faster than PyTorch).\n\n"
+        f"{table}\n\n"
+        f"- numpy BLAS: {blas}\n"
+        f"- environment: OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
+        f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}\n"
+        f"- PyTorch {torch.__version__}, {torch.get_num_threads()} threads (= numpy's BLAS "
+        f"threads); numpy {np.__version__}; Python {platform.python_version()}; "
+        f"{os.cpu_count()} CPUs\n"
+        f"- command: `{command}`"
+    )
+    print(notes)
+    if not args.quick:
+        write_section("tensor_vs_torch", notes)
+
+
+def _numpy_blas_threads() -> int:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return torch.get_num_threads()
+    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return counts[0] if counts else torch.get_num_threads()
+
+
+if __name__ == "__main__":
+    main()
