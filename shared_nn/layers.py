@@ -255,10 +255,13 @@ class RNN(Module):
         for k in range(self.num_layers):
             w_ih, w_hh, b_ih, b_hh = self._layer(k)
             projected = F.linear(x, w_ih, b_ih)  # every step's input term in one product
+            w_hh_t = w_hh.T  # transposed once, not once per step
             h = h0[k]
             outputs = []
             for t in range(steps):
-                pre = projected[t] + F.linear(h, w_hh, b_hh)
+                pre = projected[t] + h @ w_hh_t
+                if b_hh is not None:
+                    pre = pre + b_hh
                 h = pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
                 outputs.append(h)
             x = get_engine(self.engine).stack(outputs, dim=0)

@@ -96,10 +96,11 @@ class CharRNN(Module):
         ids = list(prompt)
         with get_engine(self.engine).no_grad():
             logits, h = self.forward([prompt], return_hidden=True)
-            for _ in range(length):
+            for step in range(length):
                 last = np.asarray(logits.numpy(), dtype=np.float64)[0, -1]
                 ids.append(_pick(last, temperature, rng))
-                logits, h = self.forward([[ids[-1]]], h, return_hidden=True)
+                if step + 1 < length:  # feed only the new id; h carries the rest
+                    logits, h = self.forward([[ids[-1]]], h, return_hidden=True)
         return ids
 
 
