@@ -41,6 +41,7 @@ from ..engine import get_engine
 from ..init import normal
 from ..layers import Embedding, LayerNorm, Linear
 from ..module import Module, ModuleList
+from ..tokenizer import CharTokenizer
 
 __all__ = [
     "GPT",
@@ -48,6 +49,7 @@ __all__ = [
     "KVCache",
     "CheckpointError",
     "convert_hf_state_dict",
+    "load_pydoc_model",
     "resolve_checkpoint_dir",
 ]
 
@@ -440,6 +442,18 @@ class GPT(Module):
         return model, info
 
 
+PYDOC_MODEL = Path(__file__).resolve().parent.parent / "data" / "gpt_pydoc"
+
+
+def load_pydoc_model(
+    engine: str | None = None, dtype: Any = None
+) -> tuple[GPT, CharTokenizer]:
+    """The small character-level GPT that ships with dualgrad (trained by
+    ``examples/train_gpt_pydoc.py`` on Python's documentation) and its tokenizer."""
+    model, info = GPT.load(PYDOC_MODEL, engine=engine, dtype=dtype)
+    return model, CharTokenizer(info["vocab"])
+
+
 def _pick_tokens(
     logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
 ) -> np.ndarray:
@@ -469,10 +483,9 @@ _BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 _HOW_TO_GET_WEIGHTS = (
-    "To use real GPT-2 weights without network access at run time, download them once where "
-    "there is a network:\n"
-    "    huggingface-cli download gpt2 config.json model.safetensors --local-dir DIR\n"
-    "then pass the folder: GPT.from_pretrained('DIR') / examples/gpt2.py --weights DIR"
+    "To use real GPT-2 weights offline, download them once where there is a network with "
+    "`huggingface-cli download gpt2 config.json model.safetensors --local-dir DIR`, then "
+    "pass that folder: GPT.from_pretrained('DIR') or examples/gpt2.py --weights DIR"
 )
 
 
@@ -490,11 +503,11 @@ def resolve_checkpoint_dir(path_or_name: str | os.PathLike) -> Path:
             if not (path / name).is_file():
                 raise FileNotFoundError(
                     f"{path} has no {name}: a Hugging Face GPT-2 folder holds config.json and "
-                    f"model.safetensors.\n{_HOW_TO_GET_WEIGHTS}"
+                    f"model.safetensors. {_HOW_TO_GET_WEIGHTS}"
                 )
         return path
     if path.exists() or not _HUB_NAME.fullmatch(text):
-        raise FileNotFoundError(f"checkpoint directory not found: {path}\n{_HOW_TO_GET_WEIGHTS}")
+        raise FileNotFoundError(f"checkpoint directory not found: {path}. {_HOW_TO_GET_WEIGHTS}")
     return _hub_snapshot(text)
 
 
@@ -504,7 +517,7 @@ def _hub_snapshot(name: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError as err:
         raise FileNotFoundError(
-            f"no folder named {name!r} and huggingface_hub is not installed.\n{_HOW_TO_GET_WEIGHTS}"
+            f"no folder named {name!r} and huggingface_hub is not installed. {_HOW_TO_GET_WEIGHTS}"
         ) from err
     files = ["config.json", "model.safetensors"]
     attempts = [True] if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") else [True, False]
@@ -518,7 +531,7 @@ def _hub_snapshot(name: str) -> Path:
             return path
     raise FileNotFoundError(
         f"GPT-2 weights {name!r} are neither a local folder nor in the Hugging Face cache, and "
-        f"could not be downloaded.\n{_HOW_TO_GET_WEIGHTS}"
+        f"could not be downloaded. {_HOW_TO_GET_WEIGHTS}"
     )
 
 
@@ -527,7 +540,7 @@ def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
     if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}\n{_HOW_TO_GET_WEIGHTS}")
+        raise FileNotFoundError(f"weights file not found: {path}. {_HOW_TO_GET_WEIGHTS}")
     try:
         return load_file(str(path))
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types

@@ -1,0 +1,295 @@
+"""GPT-2 124M on the tensor engine vs PyTorch + transformers, in one process, same weights.
+
+Workloads (float32, batch 1):
+
+- forward of 64 tokens (full logits), under no_grad / torch.no_grad;
+- greedy generation of 32 tokens with the KV cache (prompt: 8 tokens);
+- the same without the cache (every step recomputes the whole context).
+
+Weights: real GPT-2 from ``--weights DIR`` (a Hugging Face folder) when given, otherwise
+random N(0, 0.02) arrays drawn with numpy, written once as a Hugging Face folder, and loaded
+from it by *both* ``GPT.from_pretrained`` and ``GPT2LMHeadModel.from_pretrained``.
+
+Timings are medians of ``--repeats`` runs, taken alternately (ours, torch, ours, ...), so
+both sides see the same machine load. Memory: the growth of the process's peak resident set
+during one run of the workload (Linux: the peak is reset through /proc/self/clear_refs
+before it), for both sides; for ours also tracemalloc's peak, which counts every numpy
+buffer allocated during the run.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gpt2_vs_torch.py
+    python benchmarks/gpt2_vs_torch.py --quick   # tiny config, a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import blas_info, markdown_table, write_section  # noqa: E402
+
+PROMPT = [15496, 11, 314, 1101, 257, 3303, 2746, 11]  # "Hello, I'm a language model,"
+
+
+# ---------------------------------------------------------------------------------------
+# Weights shared by both sides
+# ---------------------------------------------------------------------------------------
+
+
+def write_random_gpt2(directory: Path, n_layer: int, n_head: int, n_embd: int,
+                      vocab_size: int, n_positions: int, seed: int = 0) -> None:  # fmt: skip
+    """A Hugging Face GPT-2 folder with N(0, 0.02) float32 weights (LayerNorms at 1 / 0)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)).astype(
+            np.float32
+        )
+
+    C = n_embd
+    t = {"transformer.wte.weight": normal(vocab_size, C),
+         "transformer.wpe.weight": normal(n_positions, C)}  # fmt: skip
+    for i in range(n_layer):
+        p = f"transformer.h.{i}."
+        for ln in ("ln_1", "ln_2"):
+            t[p + ln + ".weight"] = np.ones(C, np.float32)
+            t[p + ln + ".bias"] = np.zeros(C, np.float32)
+        for name, (n_in, n_out) in {"attn.c_attn": (C, 3 * C), "attn.c_proj": (C, C),
+                                    "mlp.c_fc": (C, 4 * C), "mlp.c_proj": (4 * C, C)}.items():
+            t[p + name + ".weight"] = normal(n_in, n_out)  # Conv1D layout (in, out)
+            t[p + name + ".bias"] = normal(n_out)
+    t["transformer.ln_f.weight"] = np.ones(C, np.float32)
+    t["transformer.ln_f.bias"] = np.zeros(C, np.float32)
+    save_file(t, str(directory / "model.safetensors"))
+    config = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_layer": n_layer,
+              "n_head": n_head, "n_embd": n_embd, "vocab_size": vocab_size,
+              "n_positions": n_positions, "n_ctx": n_positions,
+              "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+              "bos_token_id": None, "eos_token_id": None}  # fmt: skip
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring
+# ---------------------------------------------------------------------------------------
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_growth_mib(fn: Callable[[], object]) -> float | None:
+    """How far the resident set's peak rose above its starting point while ``fn`` ran."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back, so it counts again
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    except OSError:
+        return None
+    before = _status_kib("VmRSS")
+    fn()
+    peak = _status_kib("VmHWM")
+    if before is None or peak is None:
+        return None
+    return (peak - before) / 1024
+
+
+def tracemalloc_peak_mib(fn: Callable[[], object]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def alternate_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, run round-robin after one warm-up each."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny config (a smoke test)")
+    p.add_argument("--weights", type=Path, default=None, help="a Hugging Face GPT-2 folder")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS threads for numpy and torch (default: each library's own)")
+    p.add_argument("--forward-tokens", type=int, default=64)
+    p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--no-write", action="store_true", help="print only, leave docs alone")
+    p.add_argument("--profile", action="store_true", help="cProfile one cached generation")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.forward_tokens < 1 or args.new_tokens < 1:
+        p.error("--repeats, --forward-tokens and --new-tokens must be positive")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be positive")
+    if args.weights is not None and not args.weights.is_dir():
+        p.error(f"--weights: no such folder {args.weights}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
+    args = parse_args(argv)
+    import torch
+    import transformers
+
+    from shared_nn.models.gpt import GPT
+
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads, user_api="blas")
+        torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()
+
+    tmp = None
+    if args.weights is not None:
+        folder, source = args.weights, f"real weights from {args.weights.name}"
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="gpt2_bench_")
+        folder = Path(tmp.name)
+        if args.quick:
+            shape = dict(n_layer=2, n_head=2, n_embd=64, vocab_size=512, n_positions=128)
+        else:
+            shape = dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, n_positions=1024)
+        write_random_gpt2(folder, **shape)
+        source = "random N(0, 0.02) weights (numpy), loaded by both"
+
+    ours = GPT.from_pretrained(folder, engine="tensor", dtype="float32")
+    theirs = transformers.GPT2LMHeadModel.from_pretrained(folder, torch_dtype=torch.float32)
+    theirs.eval()
+    if tmp is not None:
+        tmp.cleanup()
+    cfg = ours.config
+    name = "GPT-2 124M" if cfg.n_layer == 12 and cfg.n_embd == 768 else (
+        f"tiny GPT-2 (L{cfg.n_layer} H{cfg.n_head} C{cfg.n_embd} V{cfg.vocab_size})")
+
+    rng = np.random.default_rng(0)
+    T = min(args.forward_tokens, cfg.block_size)
+    fwd_idx = rng.integers(0, cfg.vocab_size, size=(1, T))
+    prompt = np.array([[i % cfg.vocab_size for i in PROMPT]])
+    N = min(args.new_tokens, cfg.block_size - prompt.shape[1])
+    fwd_t = torch.as_tensor(fwd_idx)
+    prompt_t = torch.as_tensor(prompt)
+    mask_t = torch.ones_like(prompt_t)
+
+    def ours_forward() -> np.ndarray:
+        import tensor_engine
+
+        with tensor_engine.no_grad():
+            return ours(fwd_idx).numpy()
+
+    def torch_forward() -> np.ndarray:
+        with torch.no_grad():
+            return theirs(fwd_t).logits.numpy()
+
+    def ours_generate(use_cache: bool) -> Callable[[], np.ndarray]:
+        return lambda: ours.generate(prompt, N, temperature=0.0, use_cache=use_cache)
+
+    def torch_generate(use_cache: bool) -> Callable[[], np.ndarray]:
+        def run() -> np.ndarray:
+            with torch.no_grad():
+                return theirs.generate(prompt_t, attention_mask=mask_t, max_new_tokens=N,
+                                       min_new_tokens=N, do_sample=False, use_cache=use_cache,
+                                       pad_token_id=0).numpy()  # fmt: skip
+
+        return run
+
+    # Sanity: the two models compute the same function.
+    max_diff = float(np.abs(ours_forward() - torch_forward()).max())
+    same_tokens = np.array_equal(ours_generate(True)(), torch_generate(True)())
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        cProfile.runctx("fn()", {"fn": ours_generate(True)}, {}, "/tmp/gpt2_decode.prof")
+        pstats.Stats("/tmp/gpt2_decode.prof").sort_stats("tottime").print_stats(20)
+
+    workloads = {
+        f"forward 1x{T}": (ours_forward, torch_forward, T),
+        f"greedy {N} tokens, KV cache": (ours_generate(True), torch_generate(True), N),
+        f"greedy {N} tokens, no cache": (ours_generate(False), torch_generate(False), N),
+    }
+    rows = []
+    for label, (mine, peer, n_tokens) in workloads.items():
+        med = alternate_medians({"ours": mine, "torch": peer}, args.repeats)
+        rss_ours, rss_torch = peak_rss_growth_mib(mine), peak_rss_growth_mib(peer)
+        traced = tracemalloc_peak_mib(mine)
+        fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
+        rows.append([
+            label, f"{med['ours'] * 1e3:.1f}", f"{med['torch'] * 1e3:.1f}",
+            f"{n_tokens / med['ours']:.1f}", f"{n_tokens / med['torch']:.1f}",
+            f"{med['torch'] / med['ours']:.2f}x",
+            f"{fmt(rss_ours)} / {traced:.0f}", fmt(rss_torch),
+        ])  # fmt: skip
+        print(rows[-1], flush=True)
+
+    env_note = ", ".join(
+        f"{v}={os.environ[v]}" if v in os.environ else f"{v} unset"
+        for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    )
+    command = "python benchmarks/gpt2_vs_torch.py " + " ".join(sys.argv[1:])
+    header = ["workload", "ours ms", "torch ms", "ours tok/s", "torch tok/s",
+              "speed-up (torch time / ours)", "ours peak MiB (RSS / tracemalloc)",
+              "torch peak MiB (RSS)"]  # fmt: skip
+    text = "\n".join([
+        f"## {name}: tensor engine vs PyTorch {torch.__version__} + transformers "
+        f"{transformers.__version__}",
+        "",
+        f"float32, batch 1, {source}. Medians of {args.repeats} alternating runs. "
+        "tok/s = tokens processed (forward) or generated (greedy, prompt of "
+        f"{prompt.shape[1]}) per second. Peak memory: growth of the process's peak RSS "
+        "during one run (VmHWM after resetting it via /proc/self/clear_refs); for ours also "
+        "tracemalloc's peak (every numpy buffer).",
+        "",
+        markdown_table(header, rows),
+        "",
+        f"- Check: max |logits ours - torch| = {max_diff:.2e}; identical greedy tokens: "
+        f"{'yes' if same_tokens else 'no'}",
+        f"- BLAS (numpy): {blas_info()}; torch threads: {torch.get_num_threads()}",
+        f"- Command: `{command.strip()}` ({env_note}); {os.cpu_count()} CPUs, shared with "
+        "other work, so compare ratios within this table only.",
+    ])  # fmt: skip
+    print(text)
+    if not args.no_write and not args.quick:
+        write_section("gpt2_vs_torch", text)
+
+
+if __name__ == "__main__":
+    main()
