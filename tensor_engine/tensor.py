@@ -36,6 +36,7 @@ requires grad; otherwise the result is a plain leaf that references nothing. Aft
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,6 +47,7 @@ NAME = "tensor"
 
 _grad_enabled = True
 _nodes_created = 0
+_sequence = itertools.count(1)  # creation order of recorded nodes: a topological order
 
 BackwardRule = Callable[[np.ndarray], tuple]
 
@@ -204,6 +206,7 @@ def _record(data: np.ndarray, parents: tuple, backward: BackwardRule) -> Tensor:
                 out._rg = True
                 out._parents = parents
                 out._backward = backward
+                out._seq = next(_sequence)
                 _nodes_created += 1
                 break
     return out
@@ -229,28 +232,27 @@ def _freed_backward(grad: np.ndarray) -> tuple:
                        "to the first backward() if you need to backward twice.")
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor that requires grad and leads to ``root``, parents before children.
+def _creation_order(node: Tensor) -> int:
+    return node._seq
 
-    Depth-first search with an explicit stack: each node is pushed once to be expanded
-    and once more to be emitted after all its parents.
+
+def _nodes_leading_to(root: Tensor) -> list[Tensor]:
+    """The recorded (non-leaf) nodes that require grad and lead to ``root``, newest first.
+
+    A node is always created after its inputs, so sorting by creation order, newest
+    first, is a topological order for backward: every node comes before its parents.
+    The search uses an explicit stack, never recursion.
     """
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    nodes, seen, stack = [], {root}, [root]
     while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
+        node = stack.pop()
+        nodes.append(node)
         for parent in node._parents:
-            if parent._rg and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
+            if parent._backward is not None and parent._rg and parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    nodes.sort(key=_creation_order, reverse=True)
+    return nodes
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +266,8 @@ class Tensor:
     ``.data`` is the underlying ndarray; ``.grad`` is filled in by ``backward()``.
     """
 
-    __slots__ = ("data", "_rg", "_grad", "_parents", "_backward", "_retains", "__weakref__")
+    __slots__ = ("data", "_rg", "_grad", "_parents", "_backward", "_retains", "_seq",
+                 "__weakref__")
     engine = NAME
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
 
@@ -399,17 +402,18 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad of shape {grad.shape} does not match "
                                  f"tensor shape {self.shape}")
-        grads = {self: grad}
-        for node in reversed(_topological_order(self)):
+        handed_out = {id(grad)}  # arrays some tensor's .grad (or the caller) holds
+        if self._backward is None:
+            self._accumulate(grad, handed_out)
+            return
+        grads = {self: grad}  # pending gradient of each node not yet processed
+        for node in _nodes_leading_to(self):
             g = grads.pop(node, None)
             if g is None:
                 continue
-            rule = node._backward
-            if rule is None or node._retains:
-                node._accumulate(g)
-            if rule is None:
-                continue
-            parents = node._parents
+            if node._retains:
+                node._accumulate(g, handed_out)
+            rule, parents = node._backward, node._parents
             if not retain_graph:
                 node._parents, node._backward = (), _freed_backward
             for parent, pg in zip(parents, rule(g), strict=True):
@@ -417,14 +421,21 @@ class Tensor:
                     continue
                 if pg.dtype != parent.data.dtype:
                     pg = pg.astype(parent.data.dtype)
-                previous = grads.get(parent)
-                grads[parent] = pg if previous is None else previous + pg
+                if parent._backward is None:  # a leaf: nothing to propagate, just add
+                    parent._accumulate(pg, handed_out)
+                else:
+                    previous = grads.get(parent)
+                    grads[parent] = pg if previous is None else previous + pg
 
-    def _accumulate(self, g: np.ndarray) -> None:
-        if self._grad is None:
-            self._grad = np.array(g, dtype=self.data.dtype)  # own copy: g may be shared
-        else:
+    def _accumulate(self, g: np.ndarray, handed_out: set[int]) -> None:
+        """Add ``g`` into ``.grad``, taking ``g`` itself when nobody else can see it."""
+        if self._grad is not None:
             self._grad = self._grad + g
+            return
+        if type(g) is not np.ndarray or g.base is not None or id(g) in handed_out:
+            g = np.array(g)  # a view, a scalar, or an array another holder may mutate
+        handed_out.add(id(g))
+        self._grad = g
 
     # -- arithmetic -----------------------------------------------------------
 
@@ -683,6 +694,8 @@ class Tensor:
         """The transpose of a 2-D tensor (dims reversed in general)."""
         if self.ndim < 2:
             return self
+        if self.ndim == 2:
+            return _record(self.data.T, (self,), _transpose_rule)
         return self.permute(*reversed(range(self.ndim)))
 
     def permute(self, *dims: Any) -> Tensor:
@@ -770,6 +783,10 @@ class Tensor:
 
 def _identity_rule(g: np.ndarray) -> tuple:
     return (g,)
+
+
+def _transpose_rule(g: np.ndarray) -> tuple:
+    return (g.T,)
 
 
 def _bool_array(mask: Any, op: str) -> np.ndarray:
