@@ -610,9 +610,7 @@ class Tensor:
         out = self.data.sum(axis=dims, keepdims=keepdim)
 
         def backward(g: np.ndarray) -> tuple:
-            if not keepdim and dims is not None:
-                g = np.expand_dims(g, dims)
-            return (np.broadcast_to(g, shape),)
+            return (_spread(g, shape, dims, keepdim),)
 
         return _record(out, (self,), backward)
 
@@ -625,9 +623,7 @@ class Tensor:
             np.full(self.data.sum(axis=dims, keepdims=keepdim).shape, np.nan, self.dtype)
 
         def backward(g: np.ndarray) -> tuple:
-            if not keepdim and dims is not None:
-                g = np.expand_dims(g, dims)
-            return (np.broadcast_to(g / max(count, 1), shape),)
+            return (_spread(g / max(count, 1), shape, dims, keepdim),)
 
         return _record(out, (self,), backward)
 
@@ -779,6 +775,15 @@ class Tensor:
                              f"tensor shape {self.shape}")
         out = np.where(mask, float(value), self.data)
         return _record(out, (self,), lambda g: (np.where(mask, 0.0, g),))
+
+
+def _spread(g: np.ndarray, shape: tuple, dims: tuple | None, keepdim: bool) -> np.ndarray:
+    """Copy a reduction's gradient back over the reduced axes (the backward of sum)."""
+    if not keepdim and dims is not None:
+        g = g.reshape([1 if i in dims else n for i, n in enumerate(shape)])
+    out = np.empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 def _identity_rule(g: np.ndarray) -> tuple:
