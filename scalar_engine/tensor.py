@@ -34,7 +34,7 @@ from operator import attrgetter
 import numpy as np
 
 from . import value as _value
-from .value import _NIL, _ONE, _ZERO, Value, count_nodes, power, sigmoid
+from .value import _NIL, _ONE, _ZERO, Value, count_nodes, pausing_gc, power, sigmoid
 
 __all__ = ["NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where"]
 
@@ -161,6 +161,7 @@ def _wrap(values: list[Value], shape: tuple[int, ...], tracked: bool) -> Tensor:
     return t
 
 
+@pausing_gc
 def _leaves(floats: list[float]) -> list[Value]:
     return [Value(x) for x in floats]
 
@@ -340,6 +341,7 @@ class Tensor:
 
     # -- primitives: + and * ------------------------------------------------------------------
 
+    @pausing_gc
     def __add__(self, other: object) -> Tensor:
         xs = self._values
         if _is_number(other):
@@ -368,6 +370,7 @@ class Tensor:
         count_nodes(len(out))
         return _wrap(out, shape, True)
 
+    @pausing_gc
     def __mul__(self, other: object) -> Tensor:
         xs = self._values
         if _is_number(other):
@@ -400,6 +403,7 @@ class Tensor:
 
     # -- primitives: one-input functions ------------------------------------------------------
 
+    @pausing_gc
     def __pow__(self, exponent: object) -> Tensor:
         if not _is_number(exponent) or isinstance(exponent, Tensor):
             raise TypeError(
@@ -427,6 +431,7 @@ class Tensor:
         count_nodes(len(out))
         return _wrap(out, self.shape, True)
 
+    @pausing_gc
     def exp(self) -> Tensor:
         xs = self._values
         if not self._tracked():
@@ -439,6 +444,7 @@ class Tensor:
         count_nodes(len(out))
         return _wrap(out, self.shape, True)
 
+    @pausing_gc
     def log(self) -> Tensor:
         xs = self._values
         for x in xs:
@@ -452,6 +458,7 @@ class Tensor:
         count_nodes(len(out))
         return _wrap(out, self.shape, True)
 
+    @pausing_gc
     def tanh(self) -> Tensor:
         xs = self._values
         if not self._tracked():
@@ -460,6 +467,7 @@ class Tensor:
         count_nodes(len(out))
         return _wrap(out, self.shape, True)
 
+    @pausing_gc
     def relu(self) -> Tensor:
         xs = self._values
         if not self._tracked():
@@ -468,6 +476,7 @@ class Tensor:
         count_nodes(len(out))
         return _wrap(out, self.shape, True)
 
+    @pausing_gc
     def sigmoid(self) -> Tensor:
         xs = self._values
         if not self._tracked():
@@ -564,6 +573,7 @@ class Tensor:
             groups = [list(map(values.__getitem__, row)) for row in positions.tolist()]
         return groups, shape
 
+    @pausing_gc
     def sum(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
         """Sum over ``dim`` (all dims if None): a chain of ``k - 1`` additions per output."""
         groups, shape = self._groups(dim, keepdim, "sum")
@@ -790,6 +800,7 @@ def _dot_data(row: list[Value], col: list[Value]) -> float:
     return acc
 
 
+@pausing_gc
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     """PyTorch's matmul rules (1-D, 2-D, batched with broadcast batch dims), done naively.
 

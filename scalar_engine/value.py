@@ -29,6 +29,8 @@ Memory and speed notes (why the code looks the way it does):
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
 import numbers
 from contextlib import ContextDecorator
@@ -308,6 +310,13 @@ def sigmoid(x: float) -> float:
 # -- the backward pass ------------------------------------------------------------------------
 
 
+# While a pass orders the graph, the grad of every node it has visited is this object: a float
+# equal to 0.0 (so the pass can accumulate into it) but a different object from _ZERO, which
+# makes it a visited-marker that costs no extra slot and no set lookup. Every node the pass
+# visits then receives at least one ``+=`` and so ends with a new float object.
+_VISITED = float("0")
+
+
 def _topological_order(roots: list[Value]) -> tuple[list[Value], list[tuple[Value, float]]]:
     """Interior nodes reachable from ``roots``, each after all the nodes it depends on.
 
@@ -315,39 +324,51 @@ def _topological_order(roots: list[Value]) -> tuple[list[Value], list[tuple[Valu
     parents a ``None`` marker tells us to emit it. Leaves are left out (they pass nothing on).
 
     Also returns the nodes that already carry a gradient from an earlier pass: their grad is
-    set aside and reset to zero, so that this pass propagates only its own gradient.
+    set aside, so that this pass propagates only its own gradient.
     """
     order: list[Value] = []
     carried: list[tuple[Value, float]] = []
-    seen: set[Value] = set()
     stack: list[Value | None] = [r for r in roots if r._a is not None]
-    append, pop = stack.append, stack.pop
+    append, pop, emit = stack.append, stack.pop, order.append
     while stack:
         v = pop()
         if v is None:  # all parents of the node below the marker are ordered
-            order.append(pop())
+            emit(pop())
             continue
-        if v in seen:
+        grad = v.grad
+        if grad is _VISITED:
             continue
-        seen.add(v)
         a = v._a
         if a is _FREED:
+            _unmark(roots, carried)
             raise RuntimeError(
                 "Trying to backward through the graph a second time (or directly access "
                 "saved values after they have already been freed). Specify "
                 "retain_graph=True if you need to backward through the graph a second time."
             )
-        if v.grad is not _ZERO:
-            carried.append((v, v.grad))
-            v.grad = _ZERO
+        if grad is not _ZERO:
+            carried.append((v, grad))
+        v.grad = _VISITED
         append(v)
         append(None)
-        if a._a is not None and a not in seen:
+        if a._a is not None and a.grad is not _VISITED:
             append(a)
         b = v._b
-        if b is not None and b._a is not None and b not in seen:
+        if b is not None and b._a is not None and b.grad is not _VISITED:
             append(b)
     return order, carried
+
+
+def _unmark(roots: list[Value], carried: list[tuple[Value, float]]) -> None:
+    """Undo the visited-markers of an ordering that stopped at a freed node."""
+    stack = [r for r in roots if r.grad is _VISITED]
+    while stack:
+        v = stack.pop()
+        if v.grad is _VISITED:
+            v.grad = _ZERO
+            stack += [p for p in (v._a, v._b) if p is not None and p.grad is _VISITED]
+    for v, grad in carried:
+        v.grad = grad
 
 
 def backward(roots: list[Value], seeds: list[float], retain_graph: bool = False) -> None:
@@ -376,3 +397,26 @@ def backward(roots: list[Value], seeds: list[float], retain_graph: bool = False)
             v._a = _FREED  # release the parents: the graph can be garbage-collected
     for v, old in carried:  # grads accumulate across passes, as in PyTorch
         v.grad += old
+
+
+def pausing_gc(op):
+    """Decorator: run ``op`` with Python's cyclic garbage collector paused.
+
+    Building a graph allocates one GC-tracked object per node, and every few hundred of them
+    the collector walks the young objects, and from time to time *every* object in the
+    process (with PyTorch imported, over 150,000 of them). That walking cost more than the
+    graph building itself. The nodes need no cycle collector (each one only refers to older
+    nodes, so reference counting frees them), so the ops that create nodes in bulk pause it.
+    """
+
+    @functools.wraps(op)
+    def run(*args, **kwargs):
+        if not gc.isenabled():
+            return op(*args, **kwargs)
+        gc.disable()
+        try:
+            return op(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return run
