@@ -196,20 +196,28 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Any]]:
         """(dotted name, parameter) pairs in PyTorch's order; a shared (tied) parameter is
-        listed once, under its first name."""
+        listed once, under its first name. ``recurse=False``: this module's own only."""
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
             for name, param in module._parameters.items():
                 if param is not None and id(param) not in seen:
                     seen.add(id(param))
                     yield _join(module_name, name), param
 
-    def parameters(self) -> Iterator[Any]:
+    def parameters(self, recurse: bool = True) -> Iterator[Any]:
         """Every parameter once (what optimizers take)."""
-        for _, param in self.named_parameters():
+        for _, param in self.named_parameters(recurse=recurse):
             yield param
+
+    def apply(self, fn: Any) -> Module:
+        """Call ``fn(module)`` on every child (depth first), then on self; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def num_parameters(self) -> int:
         """How many numbers the parameters hold."""

@@ -72,6 +72,43 @@ class Optimizer:
         if group.get("weight_decay", 0.0) < 0:
             raise ValueError(f"invalid weight_decay {group['weight_decay']} (must be >= 0)")
 
+    def _params(self) -> list[Any]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state in torch's layout: ``{"state": {index: {...}}, "param_groups":
+        [{settings, "params": [index, ...]}]}``, parameters numbered in group order. Arrays are
+        copies."""
+        index = {id(p): i for i, p in enumerate(self._params())}
+        state = {
+            index[key]: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+                         for k, v in values.items()}
+            for key, values in self.state.items() if key in index
+        }
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned, for an optimizer over the same parameters."""
+        params = self._params()
+        groups = state_dict["param_groups"]
+        sizes = [len(g["params"]) for g in groups]
+        if sizes != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError(
+                f"optimizer state has parameter groups of sizes {sizes}, this optimizer "
+                f"{[len(g['params']) for g in self.param_groups]}"
+            )
+        for group, saved in zip(self.param_groups, groups, strict=True):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, values in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[id(p)] = {
+                k: np.array(v, dtype=p.dtype, copy=True) if isinstance(v, np.ndarray) else v
+                for k, v in values.items()
+            }
+
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``p.grad = None``, torch's default)."""
         for group in self.param_groups:

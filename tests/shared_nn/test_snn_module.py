@@ -49,6 +49,10 @@ def test_parameters_have_torch_style_dotted_names():
         "Block", "LayerNorm", "ModuleList", "Linear", "Linear"]
     assert [n for n, _ in block.named_children()] == ["norm", "layers"]
     assert block.num_parameters() == 3 + 6 + 2 * 12
+    assert [n for n, _ in block.named_parameters(recurse=False)] == ["scale"]
+    visited = []
+    assert block.apply(lambda m: visited.append(type(m).__name__)) is block
+    assert visited == ["LayerNorm", "Linear", "Linear", "ModuleList", "Block"]  # as torch
 
 
 def test_reassigning_an_attribute_moves_it_between_registries():

@@ -122,3 +122,31 @@ def test_bad_settings_are_clear_errors():
         optim.Adam([{"params": params, "momentum": 0.9}])
     with pytest.raises(ValueError, match="more than one parameter group"):
         optim.SGD([{"params": params}, {"params": params[:1]}], lr=0.1)
+
+
+@pytest.mark.parametrize("name,options", [CONFIGS[1], CONFIGS[9]], ids=str)
+def test_state_dict_resumes_the_same_trajectory(name, options):
+    def run(model, opt, steps):
+        x = np.random.default_rng(1).normal(size=(4, 3))
+        for _ in range(steps):
+            opt.zero_grad()
+            F.mse_loss(model(x), np.zeros((4, 2))).backward()
+            opt.step()
+
+    shared_nn.manual_seed(0)
+    model = MLP([3, 4, 2], dtype="float64")
+    opt = getattr(optim, name)(model.parameters(), **options)
+    run(model, opt, 3)
+    saved_weights, saved_state = model.state_dict(), opt.state_dict()
+    run(model, opt, 3)
+
+    resumed = MLP([3, 4, 2], dtype="float64")
+    resumed.load_state_dict(saved_weights)
+    resumed_opt = getattr(optim, name)(resumed.parameters(), lr=123.0)
+    resumed_opt.load_state_dict(saved_state)
+    assert resumed_opt.param_groups[0]["lr"] == options["lr"]
+    run(resumed, resumed_opt, 3)
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, resumed.state_dict()[key]), key
+    with pytest.raises(ValueError, match=r"groups of sizes \[4\], this optimizer \[2\]"):
+        optim.SGD(list(resumed.parameters())[:2], lr=0.1).load_state_dict(saved_state)
