@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as TF
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
@@ -299,50 +300,55 @@ def workloads(quick: bool) -> list[tuple[str, Callable[[], tuple[Step, Step]], s
             ("gpt2-block composed", lambda: gpt2_block(rng, 8, 16, 2, False), "-", 1, 1),
         ]
     return [
-        ("MLP(2,16,16,1) SGD step, 100 points", lambda: mlp_tiny(rng, 100), "≤ 1.5×", 15, 40),
+        ("MLP(2,16,16,1) SGD step, 100 points", lambda: mlp_tiny(rng, 100), "≤ 1.5×", 31, 20),
         ("MLP 784-256-128-10 SGD step, batch 64, cross-entropy",
-         lambda: mlp_mnist(rng, 64, [784, 256, 128, 10]), "≤ 1.0×", 15, 10),
+         lambda: mlp_mnist(rng, 64, [784, 256, 128, 10]), "≤ 1.0×", 31, 5),
         ("GPT-2 block fwd+bwd (1×64 tokens, 768 wide, 12 heads), fused ops",
-         lambda: gpt2_block(rng, 64, 768, 12, True), "≤ 1.0×", 11, 2),
+         lambda: gpt2_block(rng, 64, 768, 12, True), "≤ 1.0×", 21, 1),
         ("same block, composed from primitive ops",
-         lambda: gpt2_block(rng, 64, 768, 12, False), "-", 11, 2),
+         lambda: gpt2_block(rng, 64, 768, 12, False), "-", 21, 1),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat, no docs")
+    parser.add_argument("--threads", type=int, nargs="*",
+                        help="thread counts to measure (default: 1 and numpy's BLAS default)")
     args = parser.parse_args()
 
+    default_threads = _numpy_blas_threads()
+    thread_counts = args.threads or sorted({1, default_threads})
     blas = blas_info()
-    numpy_threads = _numpy_blas_threads()
-    torch.set_num_threads(numpy_threads)
     rows = []
-    for name, build, target, rounds, steps in workloads(args.quick):
-        ours, theirs = build()
-        t_ours, t_theirs = side_by_side(ours, theirs, rounds, steps)
-        ratio = t_ours / t_theirs
-        rows.append([name, f"{t_ours * 1e3:.3f}", f"{t_theirs * 1e3:.3f}", f"{ratio:.2f}×",
-                     target])
-        print(f"{name}: tensor_engine {t_ours * 1e3:.3f} ms, torch {t_theirs * 1e3:.3f} ms, "
-              f"ratio {ratio:.2f}", flush=True)
-    table = markdown_table(
-        ["workload (float32)", "tensor_engine ms", "PyTorch ms", "ratio", "target"], rows)
+    for threads in thread_counts:
+        torch.set_num_threads(threads)  # the same count for numpy's BLAS and for torch
+        with threadpool_limits(limits=threads, user_api="blas"):
+            for name, build, target, rounds, steps in workloads(args.quick):
+                ours, theirs = build()
+                t_ours, t_theirs = side_by_side(ours, theirs, rounds, steps)
+                ratio = t_ours / t_theirs
+                rows.append([name, threads, f"{t_ours * 1e3:.3f}", f"{t_theirs * 1e3:.3f}",
+                             f"{ratio:.2f}×", target])
+                print(f"[{threads} thread(s)] {name}: tensor_engine {t_ours * 1e3:.3f} ms, "
+                      f"torch {t_theirs * 1e3:.3f} ms, ratio {ratio:.2f}", flush=True)
+    table = markdown_table(["workload (float32)", "threads", "tensor_engine ms", "PyTorch ms",
+                            "ratio", "target"], rows)
     env = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     command = "python benchmarks/tensor_vs_torch.py"
     if "unset" in env.values():
         command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + command
     notes = (
         "## tensor_engine vs PyTorch (CPU)\n\n"
-        "Median time per step, both sides alternating in the same process, same weights. "
+        "Median time per step, both sides alternating in the same process, same weights, "
+        "numpy's BLAS and PyTorch limited to the same number of threads. "
         "ratio = tensor_engine / PyTorch (below 1 means faster than PyTorch).\n\n"
         f"{table}\n\n"
         f"- numpy BLAS: {blas}\n"
         f"- environment: OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
         f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}\n"
-        f"- PyTorch {torch.__version__}, {torch.get_num_threads()} threads (= numpy's BLAS "
-        f"threads); numpy {np.__version__}; Python {platform.python_version()}; "
-        f"{os.cpu_count()} CPUs\n"
+        f"- PyTorch {torch.__version__}; numpy {np.__version__}; Python "
+        f"{platform.python_version()}; {os.cpu_count()} CPUs\n"
         f"- command: `{command}`"
     )
     print(notes)
@@ -351,10 +357,8 @@ def main() -> None:
 
 
 def _numpy_blas_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return torch.get_num_threads()
+    from threadpoolctl import threadpool_info
+
     counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
     return counts[0] if counts else torch.get_num_threads()
 
