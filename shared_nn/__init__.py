@@ -31,7 +31,9 @@ __all__ = [
 ]
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, engine: str | None = None):
+def tensor(
+    data: Any, requires_grad: bool = False, dtype: Any = None, engine: str | None = None
+) -> Any:
     """A Tensor on ``engine`` (default: the current engine): ``get_engine(engine).tensor(...)``."""
     return get_engine(engine).tensor(data, requires_grad=requires_grad, dtype=dtype)
 
