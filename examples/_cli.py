@@ -105,7 +105,7 @@ def resolve_engine(requested: str | None) -> str:
     """The engine to use: the ``--engine`` value, else ``$DUALGRAD_ENGINE``, else tensor."""
     if requested is not None:
         return requested
-    from_env = os.environ.get("DUALGRAD_ENGINE", "").strip()
+    from_env = os.environ.get("DUALGRAD_ENGINE", "").strip().lower()
     if not from_env:
         return "tensor"
     if from_env not in ENGINES:

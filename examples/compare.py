@@ -122,11 +122,8 @@ def gpt_workload(steps: int, batch: int, seed: int, block: int = 16) -> Workload
     def build(engine: str) -> shared_nn.Module:
         return GPT(config, engine=engine, dtype=DTYPE)
 
-    def loss(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
-        return F.cross_entropy(model(x), y)
-
     return Workload(f"GPT 1 layer, 2 heads, width 16, {block} chars, batch {batch}",
-                    build, batches, loss)
+                    build, batches)
 
 
 WORKLOADS = {"mlp": mlp_workload, "rnn": rnn_workload, "gpt": gpt_workload}
@@ -246,13 +243,13 @@ def measure(engine: str, step: Callable[[Any], None], budget_s: float = 0.3,
             max_repeats: int = 5) -> tuple[float, int]:
     """(median seconds, graph nodes of one run) of ``step(engine_module)``.
 
-    Cheap steps are repeated (at most ``max_repeats`` times, until ``budget_s`` is spent);
-    the garbage of the previous run is collected before each, so no run pays for another."""
+    Cheap steps are repeated (at most ``max_repeats`` times, until ``budget_s`` is spent).
+    Garbage left by earlier measurements is collected first, so this one does not pay for it."""
     backend = shared_nn.get_engine(engine)
     times: list[float] = []
     nodes = 0
+    gc.collect()
     while len(times) < max_repeats and (not times or sum(times) < budget_s):
-        gc.collect()
         backend.reset_nodes_created()
         start = time.perf_counter()
         step(backend)
