@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat, no docs")
     parser.add_argument("--threads", type=int, nargs="*",
                         help="thread counts to measure (default: 1 and numpy's BLAS default)")
+    parser.add_argument("--only", default="", help="run the workloads whose name contains this "
+                        "text (case-insensitive); does not write docs")
     args = parser.parse_args()
 
     default_threads = _numpy_blas_threads()
@@ -325,6 +327,8 @@ def main() -> None:
         torch.set_num_threads(threads)  # the same count for numpy's BLAS and for torch
         with threadpool_limits(limits=threads, user_api="blas"):
             for name, build, target, rounds, steps in workloads(args.quick):
+                if args.only.lower() not in name.lower():
+                    continue
                 ours, theirs = build()
                 t_ours, t_theirs = side_by_side(ours, theirs, rounds, steps)
                 ratio = t_ours / t_theirs
@@ -352,7 +356,7 @@ def main() -> None:
         f"- command: `{command}`"
     )
     print(notes)
-    if not args.quick:
+    if not args.quick and not args.only:
         write_section("tensor_vs_torch", notes)
 
 

@@ -432,8 +432,12 @@ class Tensor:
         if self._grad is not None:
             self._grad = self._grad + g
             return
-        if type(g) is not np.ndarray or g.base is not None or id(g) in handed_out:
-            g = np.array(g)  # a view, a scalar, or an array another holder may mutate
+        if (type(g) is not np.ndarray or g.base is not None or id(g) in handed_out
+                or not g.flags.c_contiguous):
+            # A view, a scalar, an array another holder may mutate, or a transposed layout
+            # (the weight of `x @ W.T` gets one) that would make every optimizer update
+            # against the C-ordered weight several times slower: take a C-ordered copy.
+            g = np.array(g, order="C")
         handed_out.add(id(g))
         self._grad = g
 
