@@ -39,24 +39,11 @@ def _root_value(root: Any) -> Any:
                 f"draw_graph needs a single number; got a tensor of shape {tuple(root.shape)} "
                 "(draw its .sum() or one element)"
             )
-        values = _tensor_values(root)
-        if values is not None:
-            return values.reshape(-1)[0]
+        return root.values[0]  # the scalar engine's Tensor exposes its Value nodes
     raise TypeError(
         f"draw_graph expects a scalar_engine Value (or a one-element scalar-engine Tensor), "
         f"got {type(root).__name__}"
     )
-
-
-def _tensor_values(tensor: Any) -> Any:
-    """The object array of Values inside a scalar-engine Tensor (whatever the slot is called)."""
-    import numpy as np
-
-    for name in ("values", "_values", "data", "_data", "storage"):
-        candidate = getattr(tensor, name, None)
-        if isinstance(candidate, np.ndarray) and candidate.dtype == object:
-            return candidate
-    return None
 
 
 def graph_of(root: Any) -> tuple[list[Any], list[tuple[Any, Any, float]]]:

@@ -197,3 +197,10 @@ def test_minibatches_cover_every_index_once():
     assert sorted(np.concatenate(batches).tolist()) == list(range(10))
     with pytest.raises(ValueError, match="batch_size"):
         next(minibatches(10, 0, np.random.default_rng(0)))
+
+
+def test_shared_nn_data_is_this_module_even_beside_a_data_folder():
+    # shared_nn/data/ (a plain folder of model files) must never shadow shared_nn/data.py.
+    import shared_nn.data
+
+    assert shared_nn.data.__file__.endswith("data.py")

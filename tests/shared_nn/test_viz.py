@@ -49,3 +49,20 @@ def test_draw_graph_refuses_big_graphs_and_wrong_types():
         draw_graph(total, max_nodes=60)
     with pytest.raises(TypeError, match="Value"):
         draw_graph(3.0)
+
+
+def test_draw_graph_of_a_scalar_engine_tensor(tmp_path):
+    import scalar_engine as se
+
+    w = se.tensor([[0.5, -1.0]], requires_grad=True)
+    x = se.tensor([[2.0], [1.0]])
+    loss = (w @ x).tanh().sum()
+    loss.backward(retain_graph=True)
+    nodes, _ = graph_of(loss)
+    assert any(v is w.values[0] for v in nodes) and any(v is w.values[1] for v in nodes)
+    fig = draw_graph(loss, path=tmp_path / "t.png")
+    boxes = [t.get_text() for t in fig.axes[0].texts if "data" in t.get_text()]
+    assert len(boxes) == len(nodes)
+    assert f"grad {w.grad[0, 0]:.4g}" in "".join(boxes)
+    with pytest.raises(ValueError, match=r"\(1, 2\)"):
+        draw_graph(w)
