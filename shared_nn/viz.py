@@ -85,6 +85,11 @@ def _layers(nodes: list[Any], edges: list[tuple[Any, Any, float]]) -> dict[int, 
     return column
 
 
+def _mean(xs: Any) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -112,13 +117,23 @@ def draw_graph(
 
     names = {id(k): v for k, v in (names or {}).items()}
     column = _layers(nodes, edges)
+    children: dict[int, list[int]] = {id(n): [] for n in nodes}
+    for parent, child, _ in edges:
+        children[id(parent)].append(id(child))
+    for n in nodes:  # a leaf sits just left of its first consumer: short arrows
+        if not n.parents and children[id(n)]:
+            column[id(n)] = min(column[k] for k in children[id(n)]) - 1
     by_column: dict[int, list[Any]] = {}
     for n in nodes:
         by_column.setdefault(column[id(n)], []).append(n)
     position: dict[int, tuple[float, float]] = {}
-    for c, members in by_column.items():  # each column centred vertically
-        for i, n in enumerate(members):
-            position[id(n)] = (c * 2.7, ((len(members) - 1) / 2 - i) * 1.5)
+    rank = {c: i for i, c in enumerate(sorted(by_column))}  # columns without gaps
+    for c in sorted(by_column, reverse=True):  # right to left: children are placed first
+        members = by_column[c]
+        # Put each node level with its children (their mean height): fewer crossing arrows.
+        members.sort(key=lambda n: -_mean(position[k][1] for k in children[id(n)]))
+        for i, n in enumerate(members):  # each column centred vertically
+            position[id(n)] = (rank[c] * 2.7, ((len(members) - 1) / 2 - i) * 1.5)
     depth = len(by_column)
     height = max(len(m) for m in by_column.values())
     fig = Figure(figsize=(1.2 + 2.0 * depth, 0.9 + 0.95 * height))
@@ -127,7 +142,7 @@ def draw_graph(
         (x0, y0), (x1, y1) = position[id(parent)], position[id(child)]
         ax.annotate("", xy=(x1 - 0.85, y1), xytext=(x0 + 0.85, y0),
                     arrowprops=dict(arrowstyle="->", color="0.45", lw=1.0))
-        ax.text(0.4 * x0 + 0.6 * x1, 0.4 * y0 + 0.6 * y1 + 0.1, f"∂={_fmt(local)}", ha="center",
+        ax.text(0.6 * x0 + 0.4 * x1, 0.6 * y0 + 0.4 * y1 + 0.1, f"∂={_fmt(local)}", ha="center",
                 va="bottom", fontsize=7, color="tab:purple")
     for n in nodes:
         x, y = position[id(n)]
