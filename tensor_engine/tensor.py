@@ -226,6 +226,13 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     return ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
+def _memory_owner(array: np.ndarray) -> Any:
+    """The object that owns ``array``'s memory (the end of its chain of views)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
 def _freed_backward(grad: np.ndarray) -> tuple:
     raise RuntimeError("Trying to backward through the graph a second time (or to use "
                        "intermediate values after they were freed). Pass retain_graph=True "
@@ -402,7 +409,7 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad of shape {grad.shape} does not match "
                                  f"tensor shape {self.shape}")
-        handed_out = {id(grad)}  # arrays some tensor's .grad (or the caller) holds
+        handed_out = {id(_memory_owner(grad))}  # memory some .grad (or the caller) holds
         if self._backward is None:
             self._accumulate(grad, handed_out)
             return
@@ -428,16 +435,23 @@ class Tensor:
                     grads[parent] = pg if previous is None else previous + pg
 
     def _accumulate(self, g: np.ndarray, handed_out: set[int]) -> None:
-        """Add ``g`` into ``.grad``, taking ``g`` itself when nobody else can see it."""
+        """Add ``g`` into ``.grad``, taking ``g`` itself when nobody else can see its memory.
+
+        Backward rules return fresh arrays or views of the gradient flowing in, never of
+        forward values, so ``g`` may be kept without a copy unless its memory is already
+        held by another ``.grad`` (or by the caller). A copy is C-ordered: a transposed
+        layout would make every optimizer update against the C-ordered weight slower.
+        """
         if self._grad is not None:
             self._grad = self._grad + g
             return
-        if (type(g) is not np.ndarray or g.base is not None or id(g) in handed_out
-                or not g.flags.c_contiguous):
-            # A view, a scalar, an array another holder may mutate, or a transposed layout
-            # (the weight of `x @ W.T` gets one) that would make every optimizer update
-            # against the C-ordered weight several times slower: take a C-ordered copy.
-            g = np.array(g, order="C")
+        if type(g) is np.ndarray and g.flags.c_contiguous and g.flags.writeable:
+            owner = _memory_owner(g)
+            if id(owner) not in handed_out and owner.nbytes == g.nbytes:
+                handed_out.add(id(owner))
+                self._grad = g
+                return
+        g = np.array(g, order="C")
         handed_out.add(id(g))
         self._grad = g
 
@@ -857,9 +871,22 @@ def matmul(a: Any, b: Any) -> Tensor:
                          "batch dims do not broadcast") from None
     if A.ndim == 2 and B.ndim == 2:
         return _record(out, (a, b), lambda g: (
-            g @ B.T if a._rg else None,
-            A.T @ g if b._rg else None))
+            _product_laid_out_like(A, g, B.T) if a._rg else None,
+            _product_laid_out_like(B, A.T, g) if b._rg else None))
     return _record(out, (a, b), lambda g: _matmul_backward(g, a, b))
+
+
+def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
+                           right: np.ndarray) -> np.ndarray:
+    """``left @ right``, in the memory layout of ``operand`` (whose gradient it is).
+
+    The weight of ``x @ W.T`` enters as a transposed (Fortran-ordered) view; computing its
+    gradient as ``(rightᵀ @ leftᵀ)ᵀ`` hands back the transpose of a C-ordered array, which
+    the ``.T`` node turns into a C-ordered gradient for ``W`` with no copy at all.
+    """
+    if operand.flags.f_contiguous and not operand.flags.c_contiguous:
+        return (right.T @ left.T).T
+    return left @ right
 
 
 def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
@@ -877,7 +904,7 @@ def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
     if b._rg:
         if B2.ndim == 2:  # one weight shared by the whole batch: fold the batch into rows
             k, n = B2.shape
-            gb = A2.reshape(-1, k).T @ g.reshape(-1, n)
+            gb = _product_laid_out_like(B2, A2.reshape(-1, k).T, g.reshape(-1, n))
         else:
             gb = _unbroadcast(np.swapaxes(A2, -1, -2) @ g, B2.shape)
         gb = gb.reshape(B.shape)

@@ -180,3 +180,29 @@ def test_data_accessors():
     comparisons = [x < 2, x <= 2, x > 2.0, x >= te.tensor([2.0])]
     assert all(c.dtype == np.bool_ for c in comparisons)
     np.testing.assert_array_equal(x > 2.0, [[False, False, True]])
+
+
+def test_grads_that_share_memory_are_copied_apart():
+    a, b = leaf((2, 3), 1), leaf(6, 2)
+    (a.reshape(6) + b).sum().backward()  # b gets the upstream array, a a view of it
+    b.grad *= 10.0
+    np.testing.assert_array_equal(a.grad, np.ones((2, 3)))
+    c, d = leaf(2, 3), leaf(3, 4)
+    (te.cat([c, d]) * 1.0).sum().backward()  # both get pieces of one array
+    assert not np.shares_memory(c.grad, d.grad)
+
+
+def test_upstream_grad_argument_is_not_kept_by_reference():
+    x = leaf(3)
+    upstream = np.ones(3)
+    (x + 0.0).backward(upstream)
+    x.grad *= 5.0
+    np.testing.assert_array_equal(upstream, np.ones(3))
+
+
+def test_weight_of_x_at_w_transposed_gets_a_c_ordered_grad():
+    """Optimizers update W against W.grad; a Fortran-ordered grad would slow that down."""
+    x, w = leaf((5, 4), 1), leaf((3, 4), 2)
+    (x @ w.T).sum().backward()
+    assert w.grad.flags.c_contiguous and x.grad.flags.c_contiguous
+    np.testing.assert_allclose(w.grad, np.ones((5, 3)).T @ x.numpy())
