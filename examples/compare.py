@@ -500,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def _rows_markdown(title: str, rows: list[tuple[str, ...]]) -> str:
     lines = [f"### {title}", "", "| | scalar engine | tensor engine | scalar / tensor or "
              "\\|diff\\| |", "|---|---:|---:|---:|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
