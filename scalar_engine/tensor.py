@@ -141,13 +141,20 @@ def _broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
 
 
+def _broadcast_values(
+    values: list[Value], shape: tuple[int, ...], target: tuple[int, ...]
+) -> list[Value]:
+    """Values of ``shape`` broadcast to ``target`` (an element repeated is the same Value)."""
+    if shape == target:
+        return values
+    if len(values) == 1:
+        return values * math.prod(target)
+    return _gather(values, np.broadcast_to(_grid(shape), target))
+
+
 def _expand(t: Tensor, shape: tuple[int, ...]) -> list[Value]:
-    """``t``'s Values broadcast to ``shape`` (an element repeated is the same Value)."""
-    if t.shape == shape:
-        return t._values
-    if len(t._values) == 1:
-        return t._values * math.prod(shape)
-    return _gather(t._values, np.broadcast_to(_grid(t.shape), shape))
+    """``t``'s Values broadcast to ``shape``."""
+    return _broadcast_values(t._values, t.shape, shape)
 
 
 def _wrap(values: list[Value], shape: tuple[int, ...], tracked: bool) -> Tensor:
@@ -204,6 +211,11 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The values as a new float64 ndarray."""
         return np.array(list(map(_data, self._values)), dtype=_FLOAT64).reshape(self.shape)
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        """``np.asarray(t)`` gives the values (as for a CPU torch tensor)."""
+        data = self.numpy()
+        return data if dtype is None else data.astype(dtype)
 
     def item(self) -> float:
         if len(self._values) != 1:
@@ -821,8 +833,8 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(
             f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast"
         ) from None
-    av = _expand(_wrap(a._values, a_shape, False), batch + (m, k))
-    bv = _expand(_wrap(b._values, b_shape, False), batch + (k, n))
+    av = _broadcast_values(a._values, a_shape, batch + (m, k))
+    bv = _broadcast_values(b._values, b_shape, batch + (k, n))
     ga, gb = a._tracked(), b._tracked()
     out: list[Value] = []
     for i in range(math.prod(batch)):
