@@ -50,6 +50,7 @@ from shared_nn.data import CharVocab, load_digits, pydoc_text
 ENGINES = ("scalar", "tensor")
 DTYPE = np.float64  # both engines in float64, so the differences shown are rounding noise
 DEFAULT_SIZES = [4, 8, 12, 16, 24, 32, 48, 64]
+MAX_SIZE = 128  # 2 * 128^3 = 4.2M Values, already about a gigabyte on the scalar engine
 MODEL_DEFAULTS = {  # (steps, batch): small enough for the scalar engine to take seconds
     "mlp": (5, 32),
     "rnn": (5, 16),
@@ -447,6 +448,10 @@ def parse_args(argv: Sequence[str] | None):
     args.steps = args.steps or default_steps
     args.batch = args.batch or default_batch
     args.sizes = sorted(set(args.sizes))
+    if args.sizes[-1] > MAX_SIZE:
+        n = args.sizes[-1]
+        parser.error(f"--sizes: n = {n} would make the scalar engine build ~{2 * n**3:,} "
+                     f"Values for one matmul; use n <= {MAX_SIZE}")
     return args
 
 

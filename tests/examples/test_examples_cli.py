@@ -40,6 +40,7 @@ def assert_one_line_error(proc, *fragments: str) -> None:
         ("rnn.py", ["--engine", "gpu"], ["--engine", "gpu"]),
         ("compare.py", ["--sizes", "0"], ["--sizes", "0 must be at least 1"]),
         ("compare.py", ["--sizes", "4,x"], ["--sizes", "'x'"]),
+        ("compare.py", ["--sizes", "8,5000"], ["--sizes", "n = 5000"]),
         ("compare.py", ["--batch", "-3"], ["--batch", "-3"]),
         ("compare.py", ["--model", "lstm"], ["--model", "lstm"]),
         ("mlp.py", ["--epochs", "0"], ["--epochs"]),

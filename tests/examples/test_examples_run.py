@@ -130,7 +130,7 @@ def test_compare_tiny_run_agrees_and_writes_outputs(tmp_path, capsys):
     assert result["plot"].read_bytes()[:4] == b"\x89PNG"
     table = result["scaling_md"].read_text()
     assert "growth exponent" in table and "| 4 |" in table
-    assert "largest |gradient difference|" in result["training_md"].read_text()
+    assert r"largest \|gradient difference\|" in result["training_md"].read_text()
     printed = capsys.readouterr().out
     assert "loss, step 2" in printed and "Growth exponents" in printed
 
