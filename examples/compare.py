@@ -67,9 +67,11 @@ class Workload:
     description: str
     build: Callable[[str], shared_nn.Module]
     batches: list[tuple[np.ndarray, np.ndarray]]
-    loss: Callable[[Any, np.ndarray, np.ndarray], Any] = field(
-        default=lambda model, x, y: F.cross_entropy(model(x), y)
-    )
+
+    @staticmethod
+    def loss(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
+        """Cross-entropy of the model's logits against integer targets (per token for GPT)."""
+        return F.cross_entropy(model(x), y)
 
 
 def _digit_batches(x: np.ndarray, y: np.ndarray, steps: int, batch: int, seed: int):
@@ -105,10 +107,8 @@ def rnn_workload(steps: int, batch: int, seed: int) -> Workload:
 
 def gpt_workload(steps: int, batch: int, seed: int, block: int = 16) -> Workload:
     """A tiny GPT (1 layer, 2 heads, width 16) predicting the next character of Python's docs."""
-    try:
-        from shared_nn.models.gpt import GPT, GPTConfig
-    except ImportError as err:
-        raise UsageError(f"--model gpt needs shared_nn.models.gpt ({err})") from None
+    from shared_nn.models import GPT, GPTConfig
+
     text = pydoc_text()
     vocab = CharVocab.from_text(text)
     ids = vocab.encode(text)
