@@ -35,8 +35,8 @@ from _cli import (  # noqa: E402
     run,
 )
 
-# The scalar engine builds one Python object per multiply-add: about 2 seconds per generated
-# character for the small model on one core, so it generates fewer tokens by default.
+# The scalar engine builds one Python object per multiply-add (about a million per generated
+# character for the small model): a few characters per second, so fewer tokens by default.
 DEFAULT_NEW_TOKENS = {"tensor": 300, "scalar": 20}
 
 
@@ -70,7 +70,19 @@ def parse_args(argv: Sequence[str] | None) -> object:
                    help="recompute the whole context for every token (no KV cache)")  # fmt: skip
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="tensor-engine dtype (the scalar engine is always float64)")  # fmt: skip
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="BLAS threads (default: 1 for the shipped model, whose 128-wide "
+                        "matrices gain nothing from threads; BLAS's own default for GPT-2)")
     return p.parse_args(argv)
+
+
+def limit_blas_threads(n: int) -> None:
+    """Cap numpy's BLAS threads (threadpoolctl, if installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=n, user_api="blas")
 
 
 def load(args: object, engine: str) -> tuple[object, object]:
@@ -95,6 +107,9 @@ def load(args: object, engine: str) -> tuple[object, object]:
 def main(argv: Sequence[str] | None = None) -> str:
     args = parse_args(argv)
     engine = resolve_engine(args.engine)
+    threads = args.threads or (1 if args.weights is None else None)
+    if threads is not None:
+        limit_blas_threads(threads)
     model, tok = load(args, engine)
     try:
         prompt = tok.encode(args.prompt)

@@ -1,0 +1,113 @@
+"""The shipped small GPT (shared_nn/data/gpt_pydoc.*), examples/gpt2.py and the benchmark's
+smoke mode."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scalar_engine
+from shared_nn.data import pydoc_text
+from shared_nn.models.gpt import GPT, PYDOC_MODEL, load_pydoc_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_script(relative: str):
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_files_are_small_and_describe_the_model():
+    weights = PYDOC_MODEL.with_suffix(".safetensors")
+    info = json.loads(PYDOC_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    assert weights.stat().st_size <= 4 * 2**20
+    assert info["tokenizer"] == "char"
+    assert info["config"]["vocab_size"] == len(info["vocab"])
+    assert info["training"]["val_loss"] < 2.5  # a uniform guess would be ln(vocab) ~ 4.6
+
+
+def test_shipped_model_has_learned_python_docs():
+    """Its loss on a slice of the text is far below a uniform guess, on both engines alike."""
+    model, tok = load_pydoc_model(engine="tensor", dtype="float64")
+    text = pydoc_text()
+    ids = np.array([tok.encode(text[-5000:])])  # the held-out end of the text
+    T = model.config.block_size
+    windows = np.concatenate([ids[:, i : i + T + 1] for i in range(0, 4 * T, T)])
+    _, loss = model(windows[:, :-1], windows[:, 1:])
+    assert loss.item() < 2.5 < np.log(tok.vocab_size)
+    scalar, _ = load_pydoc_model(engine="scalar")
+    short = ids[:, :3]
+    with scalar_engine.no_grad():  # ~a million Values per token: no graph needed here
+        got = scalar(short).numpy()
+    np.testing.assert_allclose(got, model(short).numpy(), rtol=0, atol=1e-9)
+
+
+def test_example_generates_on_the_tensor_engine(capsys):
+    gpt2 = _load_script("examples/gpt2.py")
+    text = gpt2.main(["--prompt", "The for statement", "--max-new-tokens", "40", "--seed", "1"])
+    assert text.startswith("The for statement") and len(text) == len("The for statement") + 40
+    again = gpt2.main(["--prompt", "The for statement", "--max-new-tokens", "40", "--seed", "1",
+                       "--no-cache"])  # fmt: skip
+    assert again == text
+    assert "tokens/s" in capsys.readouterr().err
+
+
+def test_example_generates_on_the_scalar_engine():
+    gpt2 = _load_script("examples/gpt2.py")
+    text = gpt2.main(["--prompt", "def", "--engine", "scalar", "--max-new-tokens", "2",
+                      "--temperature", "0"])  # fmt: skip
+    model, tok = load_pydoc_model(engine="tensor", dtype="float64")
+    expected = model.generate(np.array([tok.encode("def")]), 2, temperature=0.0)
+    assert text == tok.decode(expected[0])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--temperature", "-1"], "--temperature"),
+        (["--max-new-tokens", "0"], "--max-new-tokens"),
+        (["--engine", "gpu"], "--engine"),
+        (["--prompt", "\u2603 snowman"], "not in this model's vocabulary"),
+        (["--prompt", ""], "empty"),
+        (["--weights", "no/such/folder"], "huggingface-cli download"),
+    ],
+)
+def test_example_bad_input_is_one_line_and_nonzero(args, message):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "gpt2.py"), *args],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_benchmark_quick_smoke(capsys):
+    bench = _load_script("benchmarks/gpt2_vs_torch.py")
+    bench.main(["--quick", "--repeats", "1", "--new-tokens", "4", "--forward-tokens", "8",
+                "--threads", "1", "--no-write"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "identical greedy tokens: yes" in out
+    assert "greedy 4 tokens, KV cache" in out and "forward 1x8" in out
+
+
+def test_save_load_rejects_mismatched_weights(tmp_path):
+    model, _ = load_pydoc_model()
+    model.save(tmp_path / "m", metadata={"vocab": "x"})
+    info = json.loads((tmp_path / "m.json").read_text())
+    info["config"]["n_embd"] = 64
+    info["config"]["n_head"] = 4
+    (tmp_path / "m.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"has shape \(\d+, 128\), expected \(\d+, 64\)"):
+        GPT.load(tmp_path / "m")
