@@ -25,6 +25,7 @@ import datetime
 import gc
 import platform
 import random
+import statistics
 import sys
 import tracemalloc
 from pathlib import Path
@@ -39,6 +40,38 @@ from micrograd.engine import Value as MGValue  # noqa: E402
 from micrograd.nn import MLP as MGMLP  # noqa: E402
 
 import scalar_engine as se  # noqa: E402
+
+
+def alternating_medians(runs: list, rounds: int, gc_off: bool = False) -> list[float]:
+    """Median wall time of each run, measured in alternating rounds (one warm-up each).
+
+    The machine is shared: alternating spreads any background load evenly over both engines.
+    With ``gc_off`` the cyclic garbage collector is disabled during each timed run, and the
+    garbage it left (micrograd's graphs are reference cycles) is collected between runs.
+    """
+    if gc_off:
+        runs = [_without_gc(run) for run in runs]
+    for run in runs:
+        run()
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for run, record in zip(runs, times, strict=True):
+            if gc_off:
+                gc.collect()
+            record.append(median_time(run, repeats=1, warmup=0))
+    return [statistics.median(record) for record in times]
+
+
+def _without_gc(run):
+    def run_without_gc() -> None:
+        gc.disable()
+        try:
+            run()
+        finally:
+            gc.enable()
+
+    return run_without_gc
+
 
 # -- workload 1: matmul graph -----------------------------------------------------------------
 
@@ -115,8 +148,10 @@ def bench_matmul(n: int, repeats: int) -> dict:
         out = micrograd_matmul_sum(micrograd_leaves(a), micrograd_leaves(b))
         micrograd_backward(out)
 
-    t_scalar = median_time(run_scalar, repeats=repeats)
-    t_micro = median_time(run_micrograd, repeats=repeats)
+    t_scalar, t_micro = alternating_medians([run_scalar, run_micrograd], repeats)
+    t_scalar_nogc, t_micro_nogc = alternating_medians(
+        [run_scalar, run_micrograd], repeats, gc_off=True
+    )
 
     # memory of the forward graph only (leaves built outside the traced region)
     A2, B2 = se.tensor(a, requires_grad=True), se.tensor(b, requires_grad=True)
@@ -132,6 +167,8 @@ def bench_matmul(n: int, repeats: int) -> dict:
         "micro_nps": nodes / t_micro,
         "scalar_bpn": mem_scalar,
         "micro_bpn": mem_micro,
+        "scalar_nps_nogc": nodes / t_scalar_nogc,
+        "micro_nps_nogc": nodes / t_micro_nogc,
     }
 
 
@@ -213,8 +250,9 @@ def bench_mlp(points: int, repeats: int) -> dict:
     for (w, b), (wt, bt) in zip(micrograd_weights(mg), ours.layers, strict=True):
         assert np.allclose(w, wt.numpy(), atol=1e-10) and np.allclose(b, bt.numpy(), atol=1e-10)
 
-    t_micro = median_time(lambda: micrograd_step(mg, Xl, yl, lr), repeats=repeats)
-    t_scalar = median_time(lambda: scalar_step(ours, Xt, yt, lr), repeats=repeats)
+    t_micro, t_scalar = alternating_medians(
+        [lambda: micrograd_step(mg, Xl, yl, lr), lambda: scalar_step(ours, Xt, yt, lr)], repeats
+    )
     se.reset_nodes_created()
     scalar_step(ours, Xt, yt, lr)
     return {
@@ -255,6 +293,18 @@ def report(matmul: list[dict], mlp: dict, command: str, repeats: int) -> str:
         ],
         rows,
     )
+    table_nogc = markdown_table(
+        ["n", "micrograd M nodes/s", "scalar_engine M nodes/s", "speed-up"],
+        [
+            [
+                r["n"],
+                f"{r['micro_nps_nogc'] / 1e6:.3f}",
+                f"{r['scalar_nps_nogc'] / 1e6:.3f}",
+                f"{r['scalar_nps_nogc'] / r['micro_nps_nogc']:.1f}x",
+            ]
+            for r in matmul
+        ],
+    )
     table2 = markdown_table(
         ["workload", "micrograd ms", "scalar_engine ms", "speed-up"],
         [
@@ -271,7 +321,7 @@ def report(matmul: list[dict], mlp: dict, command: str, repeats: int) -> str:
     return f"""## scalar_engine vs micrograd 0.1.0
 
 Produced by `{command}` on {date} (Python {platform.python_version()}, {platform.machine()},
-medians of {repeats} repeats, both engines in the same process).
+medians of {repeats} alternating rounds, both engines in the same process).
 
 Graph of `(A @ B).sum()` for n x n inputs, forward + backward (nodes = n²(2n−1) + n²−1, the
 same graph on both). Bytes per node: tracemalloc of the forward graph, measured separately from
@@ -280,6 +330,19 @@ the timing.
 {table1}
 
 {table2}
+
+Where the gap comes from. The same graph timed with Python's cyclic garbage collector
+switched off during each run (`gc.disable()`, garbage collected between runs):
+
+{table_nogc}
+
+With the collector off, what remains is the engines' own work: `__slots__` nodes with stored
+local derivatives, no closures, no per-node sets, an iterative topological sort. With the
+collector on (the default, and the first table), micrograd pays far more: every node carries a
+closure that refers back to it, so each node is a reference cycle of about six GC-tracked
+objects that the collector must walk, again and again as the graph grows, and that only the
+collector can free. scalar_engine's graph is acyclic (a node refers only to older nodes), so
+reference counting frees it, and its node-building ops pause the collector while they run.
 
 Targets: at n = 48 at least 10x micrograd's throughput and at most 1/4 of its bytes per node;
 the MLP step at least 10x faster.

@@ -320,8 +320,9 @@ _VISITED = float("0")
 def _topological_order(roots: list[Value]) -> tuple[list[Value], list[tuple[Value, float]]]:
     """Interior nodes reachable from ``roots``, each after all the nodes it depends on.
 
-    Iterative depth-first search with an explicit stack: a node is pushed, and after its
-    parents a ``None`` marker tells us to emit it. Leaves are left out (they pass nothing on).
+    Iterative depth-first search with an explicit stack: a node whose parents still need
+    ordering is pushed back under a ``None`` marker, which tells us to emit it once they are
+    done. Leaves are left out (they pass nothing on to anyone).
 
     Also returns the nodes that already carry a gradient from an earlier pass: their grad is
     set aside, so that this pass propagates only its own gradient.
@@ -349,13 +350,22 @@ def _topological_order(roots: list[Value]) -> tuple[list[Value], list[tuple[Valu
         if grad is not _ZERO:
             carried.append((v, grad))
         v.grad = _VISITED
-        append(v)
-        append(None)
-        if a._a is not None and a.grad is not _VISITED:
-            append(a)
+        # Parents still to order are interior nodes not yet visited. If there are any, v
+        # goes back on the stack under a marker and is emitted after them; if not (a
+        # product of two leaves, say), v is emitted at once.
         b = v._b
-        if b is not None and b._a is not None and b.grad is not _VISITED:
+        if a._a is not None and a.grad is not _VISITED:
+            append(v)
+            append(None)
+            append(a)
+            if b is not None and b._a is not None and b.grad is not _VISITED:
+                append(b)
+        elif b is not None and b._a is not None and b.grad is not _VISITED:
+            append(v)
+            append(None)
             append(b)
+        else:
+            emit(v)
     return order, carried
 
 

@@ -277,3 +277,44 @@ def test_requires_grad_can_only_change_on_leaves() -> None:
     y = x * 2.0
     with pytest.raises(RuntimeError, match="leaf"):
         y.requires_grad = False
+
+
+# -- internals worth pinning down -------------------------------------------------------------
+
+
+def test_topological_order_puts_every_node_after_its_parents() -> None:
+    """A random DAG with shared subexpressions and leaves used many times."""
+    rng = np.random.default_rng(11)
+    nodes = [se.Value(float(x)) for x in rng.standard_normal(5)]
+    for _ in range(300):
+        i, j = rng.integers(0, len(nodes), size=2)
+        a, b = nodes[i], nodes[j]
+        nodes.append([a + b, a * b, a.tanh(), (a * a + 1.0).log()][rng.integers(0, 4)])
+    root = nodes[-1]
+    for v in nodes[-40:-1]:
+        root = root + v
+    order, carried = value_module._topological_order([root])
+    position = {id(v): i for i, v in enumerate(order)}
+    assert len(position) == len(order) and not carried
+    assert order[-1] is root
+    for v in order:
+        for parent, _ in v.parents:
+            if not parent.is_leaf:
+                assert position[id(parent)] < position[id(v)]
+    for v in order:  # leave the graph as it was
+        v.grad = value_module._ZERO
+
+
+def test_ops_pause_and_restore_the_cyclic_gc() -> None:
+    import gc
+
+    x = leaf((3, 3))
+    assert gc.isenabled()
+    (x @ x).tanh().sum()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        (x @ x).sum()
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
