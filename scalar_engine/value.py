@@ -76,7 +76,15 @@ class no_grad(ContextDecorator):
     """Context manager (and decorator) under which operations record no graph.
 
     Results are plain leaves: they reference no parents, so nothing is kept alive.
+    ``@no_grad()`` and ``@no_grad`` both decorate a function.
     """
+
+    def __new__(cls, func=None):
+        manager = super().__new__(cls)
+        return manager if func is None else manager(func)
+
+    def _recreate_cm(self) -> no_grad:
+        return type(self)()  # a fresh manager per call: decorated functions may nest
 
     def __enter__(self) -> no_grad:
         global _grad_enabled
@@ -208,7 +216,7 @@ class Value:
     def __truediv__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
             return self * other**-1
-        return self * (1.0 / _number(other, "/"))
+        return self * power(_number(other, "/"), -1.0)
 
     def __rtruediv__(self, other: float) -> Value:
         return self**-1 * other

@@ -250,7 +250,13 @@ def test_no_grad_restores_state_after_an_exception_and_works_as_decorator() -> N
     def infer(t: se.Tensor) -> se.Tensor:
         return t * 2.0
 
-    assert not infer(leaf((2,))).requires_grad
+    @se.no_grad  # without parentheses too, and nested calls restore the right state
+    def outer(t: se.Tensor) -> tuple[se.Tensor, bool]:
+        return infer(t), se.is_grad_enabled()
+
+    result, enabled_inside = outer(leaf((2,)))
+    assert not result.requires_grad and not enabled_inside
+    assert se.is_grad_enabled()
 
 
 def test_detach_shares_no_graph() -> None:
