@@ -74,6 +74,10 @@ CASES: list[tuple[str, Callable[[Backend], Any], type[Exception], list[str]]] = 
     ("backward without grad", lambda E: zeros(E, 2).sum().backward(), RuntimeError, []),
     ("backward twice", _backward_twice, RuntimeError, ["retain_graph"]),
     ("tensor exponent", lambda E: zeros(E, 2) ** zeros(E, 2), TypeError, []),
+    ("number ** tensor", lambda E: 2.0 ** zeros(E, 2), TypeError, []),
+    ("split sizes", lambda E: zeros(E, 5).split([2, 2]), ValueError, ["5"]),
+    ("squeeze dim", lambda E: zeros(E, 2, 1).squeeze(2), ValueError, ["2"]),
+    ("permute length", lambda E: zeros(E, 2, 3).permute(0), ValueError, []),
     ("non-numeric data", lambda E: E.tensor([["a", "b"]]), TypeError, []),
 ]
 

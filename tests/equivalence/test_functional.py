@@ -41,6 +41,18 @@ def test_cross_entropy(reduction: str, data: st.DataObject) -> None:
           backends=WITH_FUSED)
 
 
+@given(data=st.data())
+def test_cross_entropy_single_sample(data: st.DataObject) -> None:
+    """Unbatched: logits (C,) with one integer target (a Python int or a 0-d array)."""
+    c = data.draw(st.integers(1, 5), label="C")
+    logits = data.draw(S.arrays((c,)), label="logits")
+    target = data.draw(st.integers(0, c - 1), label="target")
+    as_array = data.draw(st.booleans(), label="as_array")
+    label = np.array(target) if as_array else target
+    check(lambda E, x: (E.F.cross_entropy(x, label), E.F.nll_loss(x, label)), logits,
+          backends=WITH_FUSED)
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(data=st.data())
 def test_cross_entropy_sequence(reduction: str, data: st.DataObject) -> None:

@@ -214,3 +214,34 @@ def test_comparisons(data: st.DataObject) -> None:
     a = data.draw(S.arrays(shape_a), label="a")
     b = data.draw(S.arrays(shape_b), label="b")
     check(lambda E, x, y: (x < y, x <= y, x > 0.5, x >= y, x * 1.0), a, b)
+
+
+@given(data=st.data())
+def test_getitem_mixed_advanced_and_basic(data: st.DataObject) -> None:
+    """One or two index arrays mixed with ints, slices and ``None`` in one key.
+
+    numpy's rule (torch's too): the dims of the index arrays broadcast together and go where
+    the first array stands if the arrays are adjacent, else to the front. Integers given as
+    numpy integers (as they come out of arrays) count as ints.
+    """
+    shape = data.draw(S.shapes(min_dims=2, max_dims=3), label="shape")
+    length = data.draw(st.integers(1, 3), label="length")
+    key: list = []
+    arrays = 0
+    for side in shape:
+        kind = data.draw(st.sampled_from(["array", "int", "np-int", "slice", "none+slice"]))
+        if kind == "array" and arrays < 2:
+            key.append(data.draw(S.index_arrays(side, length)))
+            arrays += 1
+        elif kind in ("int", "np-int"):
+            i = data.draw(st.integers(-side, side - 1))
+            key.append(np.int64(i) if kind == "np-int" else i)
+        else:
+            if kind == "none+slice":
+                key.append(None)
+            key.append(slice(data.draw(st.integers(0, side - 1)), None))
+    if arrays == 0:
+        key[0] = data.draw(S.index_arrays(shape[0], length)) if key[0] is not None else key[0]
+    x = data.draw(S.arrays(shape), label="x")
+    index = tuple(key)
+    check(lambda E, a: a[index], x)

@@ -1,0 +1,178 @@
+"""Autograd semantics, compared with torch: accumulation across backward calls, zeroing with
+``grad = None``, ``retain_graph``, ``retain_grad`` on intermediates, ``detach``, ``no_grad``,
+which results require grad and are leaves, implicit backward on one-element tensors, and
+very deep graphs (backward must be iterative).
+
+These are written as small scripts run on each backend (``run_script``) that return a dict
+of observations; the dicts must match torch's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from . import strategies as S
+from .checker import BACKENDS, ENGINES, EquivalenceError, assert_close
+
+
+def run_script(script: Callable[..., dict[str, Any]], *arrays: np.ndarray) -> None:
+    """Run ``script(E, *arrays)`` on torch and both engines; compare the observations.
+
+    Float arrays in the observations are compared with the suite's tolerance, everything
+    else (flags, shapes, None) exactly.
+    """
+    want = script(BACKENDS["torch"], *arrays)
+    for name in ENGINES:
+        got = script(BACKENDS[name], *arrays)
+        if got.keys() != want.keys():
+            raise EquivalenceError(f"{name}: observations {sorted(got)} != {sorted(want)}")
+        for key, w in want.items():
+            g = got[key]
+            if isinstance(w, np.ndarray) and w.dtype.kind == "f":
+                if g is None:
+                    raise EquivalenceError(f"{name}: {key} is None, expected\n{w}")
+                assert_close(f"{name} vs torch: {key}", g, w)
+            elif g != w:
+                raise EquivalenceError(f"{name}: {key} is {g!r}, torch says {w!r}")
+
+
+def _grad(t: Any) -> np.ndarray | None:
+    return None if t.grad is None else np.array(t.grad)
+
+
+@given(data=st.data())
+def test_gradients_accumulate_until_zeroed(data: st.DataObject) -> None:
+    """Two backward passes add up; ``grad = None`` forgets; the third pass starts afresh."""
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    a = data.draw(S.arrays(shape), label="a")
+
+    def script(E, a):
+        x = E.tensor(a, requires_grad=True)
+        (x * x).sum().backward()
+        first = _grad(x)
+        (x.tanh() * 3.0).sum().backward()
+        both = _grad(x)
+        x.grad = None
+        cleared = x.grad is None
+        (x * 2.0).sum().backward()
+        return dict(first=first, both=both, cleared=cleared, third=_grad(x))
+
+    run_script(script, a)
+
+
+@given(data=st.data())
+def test_retain_graph_backward_twice(data: st.DataObject) -> None:
+    """``backward(retain_graph=True)`` keeps the graph: a second pass doubles the grads."""
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    a = data.draw(S.arrays(shape), label="a")
+    w = data.draw(S.arrays(shape), label="w")
+
+    def script(E, a, w):
+        x, y = E.tensor(a, requires_grad=True), E.tensor(w, requires_grad=True)
+        loss = ((x * y).tanh() + x).sum()
+        loss.backward(retain_graph=True)
+        once = _grad(x)
+        loss.backward()
+        return dict(once=once, twice_x=_grad(x), twice_y=_grad(y))
+
+    run_script(script, a, w)
+
+
+@given(data=st.data())
+def test_retain_grad_on_intermediates(data: st.DataObject) -> None:
+    """Intermediates keep ``.grad`` only after ``retain_grad()``; leaves always do."""
+    n, k = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    a = data.draw(S.arrays((n, k)), label="a")
+    b = data.draw(S.arrays((k,)), label="b")
+
+    def script(E, a, b):
+        x, w = E.tensor(a, requires_grad=True), E.tensor(b, requires_grad=True)
+        h = x * w
+        h.retain_grad()
+        z = h.tanh()
+        z.retain_grad()
+        unretained = z.sum(dim=0)
+        (unretained * unretained).sum().backward()
+        return dict(h=_grad(h), z=_grad(z), x=_grad(x), w=_grad(w),
+                    h_leaf=h.is_leaf, x_leaf=x.is_leaf)
+
+    run_script(script, a, b)
+
+
+@given(data=st.data())
+def test_detach_and_no_grad_stop_gradients(data: st.DataObject) -> None:
+    """``detach()`` and ``no_grad()`` results are constants: no requires_grad, no gradient."""
+    shape = data.draw(S.shapes(min_dims=0), label="shape")
+    a = data.draw(S.arrays(shape), label="a")
+
+    def script(E, a):
+        x = E.tensor(a, requires_grad=True)
+        d = x.detach()
+        with E.no_grad():
+            inside = x * 3.0
+            enabled_inside = E.is_grad_enabled()
+        loss = (x * d + inside * x).sum()
+        loss.backward()
+        return dict(
+            grad=_grad(x),
+            d_requires=d.requires_grad,
+            inside_requires=inside.requires_grad,
+            inside_leaf=inside.is_leaf,
+            enabled_inside=enabled_inside,
+            enabled_after=E.is_grad_enabled(),
+            loss_requires=loss.requires_grad,
+            const_requires=(E.tensor(a) * 2.0).requires_grad,
+        )
+
+    run_script(script, a)
+
+
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (1, 1, 1)])
+def test_implicit_backward_on_one_element(shape: tuple[int, ...]) -> None:
+    """torch creates the implicit ``grad=1`` for any one-element output, not only 0-d."""
+
+    def script(E):
+        x = E.tensor(np.full(shape, 0.5), requires_grad=True)
+        (x * x * 4.0).backward()
+        return dict(grad=_grad(x))
+
+    run_script(script)
+
+
+def test_deep_graph_backward_is_iterative() -> None:
+    """A chain of 3000 ops: recursion in backward would overflow Python's stack."""
+
+    def script(E):
+        x = E.tensor(np.array([0.3, -0.2]), requires_grad=True)
+        h = x
+        for _ in range(1000):
+            h = (h * 0.999 + 0.001).tanh()
+        h.sum().backward()
+        return dict(value=h.numpy().copy(), grad=_grad(x))
+
+    run_script(script)
+
+
+@given(data=st.data())
+def test_assign_then_recompute(data: st.DataObject) -> None:
+    """``assign_`` overwrites a leaf's values outside the graph; the next pass uses them."""
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    a = data.draw(S.arrays(shape), label="a")
+    b = data.draw(S.arrays(shape), label="b")
+
+    def script(E, a, b):
+        x = E.tensor(a, requires_grad=True)
+        (x * x).sum().backward()
+        x.assign_(b)
+        x.grad = None
+        (x * x * x).sum().backward()
+        return dict(values=x.numpy().copy(), grad=_grad(x), leaf=x.is_leaf,
+                    requires=x.requires_grad)
+
+    run_script(script, a, b)
