@@ -129,7 +129,10 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     keeps_float64 = isinstance(data, np.ndarray) and data.dtype == np.float64
     try:
         array = np.asarray(data)
-    except (ValueError, TypeError) as err:
+    except ValueError as err:
+        raise ValueError(f"tensor data must be a rectangular nested list of numbers: {err}"
+                         ) from None
+    except TypeError as err:
         raise TypeError(f"tensor data must be numeric, got {type(data).__name__}: {err}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"tensor data must be numeric, got dtype {array.dtype} "
@@ -304,9 +307,17 @@ class Tensor:
         """Number of elements."""
         return self.data.size
 
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the length of one dim (as torch)."""
+        return self.shape if dim is None else self.shape[_normalize_dim(dim, self.ndim, "size")]
+
     def numpy(self) -> np.ndarray:
         """The values as an ndarray (shares memory: do not mutate it)."""
         return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(t)`` gives the values, as for a CPU torch tensor."""
+        return self.data if dtype is None else self.data.astype(dtype)
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
@@ -546,6 +557,9 @@ class Tensor:
                             f"got {type(exponent).__name__}")
         p = float(exponent)
         x = self.data
+        if not p.is_integer() and x.size and x.min() < 0:
+            raise ValueError(f"pow: {float(x[x < 0].flat[0])} ** {p}: a negative base needs an "
+                             f"integer exponent (tensor of shape {self.shape})")
         if p == 0.0:  # constant 1; the general rule would give 0 * inf at x = 0
             return _record(np.ones_like(x), (self,), lambda g: (np.zeros_like(g),))
         if p == 2.0:
@@ -637,11 +651,12 @@ class Tensor:
         dims = _normalize_dims(dim, self.ndim, "mean")
         shape = self.shape
         count = self.data.size if dims is None else int(np.prod([shape[d] for d in dims]))
-        out = self.data.mean(axis=dims, keepdims=keepdim) if count else \
-            np.full(self.data.sum(axis=dims, keepdims=keepdim).shape, np.nan, self.dtype)
+        if count == 0:
+            raise ValueError(f"mean over an empty dimension (shape {shape}, dim {dim})")
+        out = self.data.mean(axis=dims, keepdims=keepdim)
 
         def backward(g: np.ndarray) -> tuple:
-            return (_spread(g / max(count, 1), shape, dims, keepdim),)
+            return (_spread(g / count, shape, dims, keepdim),)
 
         return _record(out, (self,), backward)
 
@@ -673,13 +688,14 @@ class Tensor:
 
         return _record(out if keepdim else out.squeeze(d), (self,), backward)
 
-    def argmax(self, dim: Any = None) -> Any:
+    def argmax(self, dim: Any = None, keepdim: bool = False) -> Any:
         """Index of the first maximum (no gradient): an int for dim=None, else an ndarray."""
         if self.data.size == 0:
             raise ValueError(f"argmax: cannot reduce an empty tensor of shape {self.shape}")
         if dim is None:
             return int(self.data.argmax())
-        return self.data.argmax(axis=_normalize_dim(dim, self.ndim, "argmax"))
+        axis = _normalize_dim(dim, self.ndim, "argmax")
+        return self.data.argmax(axis=axis, keepdims=keepdim)
 
     # -- shape ----------------------------------------------------------------
 
@@ -791,7 +807,8 @@ class Tensor:
         if not ok:
             raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to "
                              f"tensor shape {self.shape}")
-        out = np.where(mask, float(value), self.data)
+        value = value.item() if isinstance(value, Tensor) else float(value)
+        out = np.where(mask, value, self.data)
         return _record(out, (self,), lambda g: (np.where(mask, 0.0, g),))
 
 
@@ -813,10 +830,16 @@ def _transpose_rule(g: np.ndarray) -> tuple:
 
 
 def _bool_array(mask: Any, op: str) -> np.ndarray:
-    mask = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-    if mask.dtype != np.bool_:
+    """A mask as a bool ndarray: bool (or 0/1 integer) arrays and lists, or a Tensor (!= 0)."""
+    if isinstance(mask, Tensor):
+        return mask.data != 0
+    if hasattr(mask, "engine"):
+        raise TypeError(f"{op}: cannot mix tensor_engine.Tensor with {type(mask).__module__}."
+                        f"{type(mask).__name__} in one op")
+    mask = np.asarray(mask)
+    if mask.dtype.kind not in "biu":
         raise TypeError(f"{op}: mask must be a bool array, got dtype {mask.dtype}")
-    return mask
+    return mask.astype(bool, copy=False)
 
 
 def _index_part(part: Any) -> Any:
@@ -866,9 +889,12 @@ def matmul(a: Any, b: Any) -> Tensor:
     try:
         out = A @ B
     except ValueError:
-        raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
-                         f"({A.shape[-1]} != {B.shape[0 if B.ndim == 1 else -2]}) or their "
-                         "batch dims do not broadcast") from None
+        k, k2 = A.shape[-1], B.shape[0 if B.ndim == 1 else -2]
+        if k != k2:
+            raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
+                             f"({k} != {k2})") from None
+        raise ValueError(f"matmul: batch dims of shapes {A.shape} and {B.shape} cannot be "
+                         "broadcast") from None
     if A.ndim == 2 and B.ndim == 2:
         return _record(out, (a, b), lambda g: (
             _product_laid_out_like(A, g, B.T) if a._rg else None,
@@ -938,9 +964,13 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
 
 
 def _check_tensor_list(tensors: Any, op: str) -> list[Tensor]:
-    tensors = [_as_tensor(t) for t in tensors]
+    tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected tensor_engine Tensors, got "
+                            f"{type(t).__module__}.{type(t).__name__}")
     return tensors
 
 

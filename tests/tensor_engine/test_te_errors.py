@@ -78,7 +78,19 @@ def test_type_errors():
     with pytest.raises(TypeError, match="str"):
         t(2) + "a"
     with pytest.raises(TypeError, match="bool"):
-        t(2).masked_fill(np.array([1, 0]), 0.0)
+        t(2).masked_fill(np.array([1.0, 0.0]), 0.0)
+    with pytest.raises(TypeError, match="expected tensor_engine Tensors"):
+        te.cat([t(2), np.zeros(2)])
+
+
+def test_value_errors_match_the_scalar_engine():
+    with pytest.raises(ValueError, match="rectangular"):
+        te.tensor([[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match=r"mean over an empty dimension \(shape \(2, 0\)"):
+        t(2, 0).mean(1)
+    with pytest.raises(ValueError, match=r"-2\.0 \*\* 0\.5.*integer exponent"):
+        te.tensor([1.0, -2.0]) ** 0.5
+    assert (te.tensor([-2.0]) ** 3).item() == -8.0
 
 
 def test_mixing_engines_is_a_type_error_naming_both():
