@@ -339,46 +339,49 @@ def _topological_order(roots: list[Value]) -> tuple[list[Value], list[tuple[Valu
     carried: list[tuple[Value, float]] = []
     stack: list[Value | None] = [r for r in roots if r._a is not None]
     append, pop, emit = stack.append, stack.pop, order.append
-    while stack:
-        v = pop()
-        if v is None:  # all parents of the node below the marker are ordered
-            emit(pop())
-            continue
-        grad = v.grad
-        if grad is _VISITED:
-            continue
-        a = v._a
-        if a is _FREED:
-            _unmark(roots, carried)
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access "
-                "saved values after they have already been freed). Specify "
-                "retain_graph=True if you need to backward through the graph a second time."
-            )
-        if grad is not _ZERO:
-            carried.append((v, grad))
-        v.grad = _VISITED
-        # Parents still to order are interior nodes not yet visited. If there are any, v
-        # goes back on the stack under a marker and is emitted after them; if not (a
-        # product of two leaves, say), v is emitted at once.
-        b = v._b
-        if a._a is not None and a.grad is not _VISITED:
-            append(v)
-            append(None)
-            append(a)
-            if b is not None and b._a is not None and b.grad is not _VISITED:
+    try:
+        while stack:
+            v = pop()
+            if v is None:  # all parents of the node below the marker are ordered
+                emit(pop())
+                continue
+            grad = v.grad
+            if grad is _VISITED:
+                continue
+            a = v._a
+            if a is _FREED:
+                raise RuntimeError(
+                    "Trying to backward through the graph a second time (or directly access "
+                    "saved values after they have already been freed). Specify "
+                    "retain_graph=True if you need to backward through the graph a second time."
+                )
+            if grad is not _ZERO:
+                carried.append((v, grad))
+            v.grad = _VISITED
+            # Parents still to order are interior nodes not yet visited. If there are any, v
+            # goes back on the stack under a marker and is emitted after them; if not (a
+            # product of two leaves, say), v is emitted at once.
+            b = v._b
+            if a._a is not None and a.grad is not _VISITED:
+                append(v)
+                append(None)
+                append(a)
+                if b is not None and b._a is not None and b.grad is not _VISITED:
+                    append(b)
+            elif b is not None and b._a is not None and b.grad is not _VISITED:
+                append(v)
+                append(None)
                 append(b)
-        elif b is not None and b._a is not None and b.grad is not _VISITED:
-            append(v)
-            append(None)
-            append(b)
-        else:
-            emit(v)
+            else:
+                emit(v)
+    except BaseException:  # a freed node, or Ctrl-C: leave no visited-marker behind
+        _unmark(roots, carried)
+        raise
     return order, carried
 
 
 def _unmark(roots: list[Value], carried: list[tuple[Value, float]]) -> None:
-    """Undo the visited-markers of an ordering that stopped at a freed node."""
+    """Undo the visited-markers (and set-aside grads) of an ordering that stopped early."""
     stack = [r for r in roots if r.grad is _VISITED]
     while stack:
         v = stack.pop()

@@ -133,6 +133,19 @@ def test_freed_intermediate_cannot_be_reused() -> None:
         (h * 2.0).sum().backward()
 
 
+def test_failed_backward_leaves_live_nodes_usable() -> None:
+    """A pass that stops at a freed node must not leave visited-markers on live nodes."""
+    x = leaf((3,))
+    y = x * x  # a live graph
+    z = x.exp()
+    z.sum().backward()  # frees z's graph
+    x.grad = None
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (z + y).sum().backward()  # visits y's nodes, then meets a freed one
+    (y * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad, 6.0 * x.numpy(), rtol=1e-14)
+
+
 def test_backward_releases_parents() -> None:
     x = leaf((2, 2))
     y = (x @ x).sum()
