@@ -89,7 +89,10 @@ class Backend:
         return getattr(self.module, name)
 
     def tensor(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> Any:
-        return self.module.tensor(data, requires_grad=requires_grad, dtype=dtype or np.float64)
+        if dtype is None:  # a float ndarray keeps its dtype; anything else becomes float64
+            floating = isinstance(data, np.ndarray) and data.dtype.kind == "f"
+            dtype = data.dtype if floating else np.float64
+        return self.module.tensor(data, requires_grad=requires_grad, dtype=dtype)
 
     def zeros(self, shape: Any, requires_grad: bool = False, dtype: Any = None) -> Any:
         return self.module.zeros(shape, requires_grad=requires_grad, dtype=dtype or np.float64)
@@ -217,6 +220,7 @@ def compare(got: Run, want: Run, rtol: float = RTOL, atol: float = ATOL) -> None
     for i, (g, w) in enumerate(zip(got.outputs, want.outputs, strict=True)):
         what = f"{got.backend} vs {want.backend}: output {i}"
         if isinstance(w, np.ndarray) and w.dtype.kind == "f":
+            _same_dtype(f"{what} dtype", g, w)
             assert_close(f"{what} value", g, w, rtol, atol)
         elif not np.array_equal(np.asarray(g), np.asarray(w)):
             raise EquivalenceError(f"{what}: got {g!r}, expected {w!r}")
@@ -230,7 +234,15 @@ def compare(got: Run, want: Run, rtol: float = RTOL, atol: float = ATOL) -> None
             if np.any(w != 0):
                 raise EquivalenceError(f"{what}: got None, expected\n{w}")
             continue
+        _same_dtype(f"{what} dtype", g, w)
         assert_close(what, g, w, rtol, atol)
+
+
+def _same_dtype(what: str, got: Any, want: np.ndarray) -> None:
+    """Results keep the precision they were asked for (float64 here, float32 where tested)."""
+    got_dtype = np.asarray(got).dtype
+    if got_dtype != want.dtype:
+        raise EquivalenceError(f"{what}: {got_dtype}, expected {want.dtype}")
 
 
 def check(

@@ -364,7 +364,8 @@ class functional:  # noqa: N801 (a namespace standing in for shared_nn.functiona
     @staticmethod
     def mse_loss(pred: TorchTensor, target: Any, reduction: str = "mean") -> TorchTensor:
         if not isinstance(target, TorchTensor):
-            target = tensor(np.broadcast_to(np.asarray(target, np.float64), pred.shape))
+            values = np.broadcast_to(np.asarray(target, np.float64), pred.shape)
+            target = tensor(values, dtype=pred.dtype)
         return TorchTensor(torch_F.mse_loss(pred.t, target.t, reduction=reduction))
 
     @staticmethod
