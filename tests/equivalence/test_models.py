@@ -215,3 +215,37 @@ def test_gpt_greedy_generation(data: st.DataObject, seed: int) -> None:
         for use_cache in (True, False):
             got = model.generate(prompt, new, temperature=0.0, use_cache=use_cache)
             assert np.array_equal(got, want), f"{engine} use_cache={use_cache}: {got} != {want}"
+
+
+@pytest.mark.parametrize("model", ["mlp", "gpt"])
+def test_to_engine_round_trip(model: str) -> None:
+    """``to_engine`` moves a model between engines with its weights (tied ones stay tied):
+    the copy computes the same loss and the same gradient for every parameter."""
+    from .checker import BACKENDS, assert_close
+    from .modules import build
+
+    if model == "mlp":
+        x, y = np.random.default_rng(3).uniform(-1, 1, (4, 3)), np.array([0, 1, 1, 0])
+        make = lambda **kw: _models().MLP([3, 4, 2], activation="gelu", **kw)  # noqa: E731
+        loss = lambda E, m: E.F.cross_entropy(m(E.tensor(x)), y)  # noqa: E731
+    else:
+        config = _models().GPTConfig(**GPT_CONFIG)
+        ids = np.array([[1, 2, 3, 1], [4, 4, 0, 2]])
+        make = lambda **kw: _models().GPT(config, **kw)  # noqa: E731
+        loss = lambda E, m: m(ids, ids)[1]  # noqa: E731
+    original = build(make, "tensor", seed=5)
+    copies = {"tensor": original, "scalar": original.to_engine("scalar")}
+    copies["tensor-again"] = copies["scalar"].to_engine("tensor")
+    names = [n for n, _ in original.named_parameters()]
+    grads = {}
+    for key, m in copies.items():
+        assert [n for n, _ in m.named_parameters()] == names, f"{key}: parameters differ"
+        backend = BACKENDS[key.split("-")[0]]
+        value = loss(backend, m)
+        value.backward()
+        grads[key] = (value.item(), {n: np.array(p.grad) for n, p in m.named_parameters()})
+    want_loss, want = grads["tensor"]
+    for key, (got_loss, got) in grads.items():
+        assert_close(f"{key}: loss", got_loss, want_loss)
+        for name in names:
+            assert_close(f"{key}: gradient of {name}", got[name], want[name])
