@@ -137,6 +137,61 @@ def alternate_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dic
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def decode_breakdown(model: object, prompt: np.ndarray, steps: int = 16) -> str:
+    """Where a cached decode step of ours spends its time: the matrix products (which stream
+    every weight once) vs everything else, and a bare numpy loop over the same products."""
+    import tensor_engine
+    from shared_nn.models.gpt import KVCache
+
+    spent = {"matmul": 0.0, "calls": 0}
+    original = tensor_engine.Tensor.__matmul__
+
+    def timed(self: object, other: object) -> object:
+        start = time.perf_counter()
+        out = original(self, other)
+        spent["matmul"] += time.perf_counter() - start
+        spent["calls"] += 1
+        return out
+
+    def run() -> float:
+        caches = [KVCache() for _ in range(model.config.n_layer)]
+        with tensor_engine.no_grad():
+            model._logits(model._hidden(prompt, caches)[:, -1, :])
+            spent.update(matmul=0.0, calls=0)
+            start = time.perf_counter()
+            for _ in range(steps):
+                h = model._hidden(prompt[:, -1:], caches)
+                model._logits(h[:, -1, :]).numpy()
+            return (time.perf_counter() - start) / steps
+
+    total = run()
+    tensor_engine.Tensor.__matmul__ = timed
+    try:
+        run()
+    finally:
+        tensor_engine.Tensor.__matmul__ = original
+    weights = [p.numpy() for n, p in model.named_parameters()
+               if p.ndim == 2 and not n.endswith("wpe.weight")]  # fmt: skip
+    rows = {w.shape[1]: np.ones((1, w.shape[1]), dtype=w.dtype) for w in weights}
+    bare = statistics.median(
+        _time(lambda: [rows[w.shape[1]] @ w.T for w in weights]) for _ in range(5)
+    )
+    megabytes = sum(w.nbytes for w in weights) / 1e6
+    share = spent["matmul"] / steps / total
+    verdict = ("the weight-streaming products dominate: memory bandwidth bounds decoding"
+               if share > 0.7 else "per-op Python overhead is a large share at this size")
+    return (f"{total * 1e3:.2f} ms per token, {spent['matmul'] / steps * 1e3:.2f} ms "
+            f"({share:.0%}) of it in {spent['calls'] // steps} matrix products; a bare numpy "
+            f"loop of the weight products ({megabytes:.1f} MB read) takes {bare * 1e3:.2f} ms "
+            f"({megabytes / 1e3 / bare:.1f} GB/s); {verdict}")  # fmt: skip
+
+
+def _time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 # ---------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------
@@ -147,8 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny config (a smoke test)")
     p.add_argument("--weights", type=Path, default=None, help="a Hugging Face GPT-2 folder")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS threads for numpy and torch (default: each library's own)")
+    p.add_argument("--threads", default="default",
+                   help="comma-separated BLAS thread counts for numpy and torch, each measured "
+                        "in turn, e.g. 1,2 (default: each library's own setting)")
     p.add_argument("--forward-tokens", type=int, default=64)
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--no-write", action="store_true", help="print only, leave docs alone")
@@ -156,7 +212,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.repeats < 1 or args.forward_tokens < 1 or args.new_tokens < 1:
         p.error("--repeats, --forward-tokens and --new-tokens must be positive")
-    if args.threads is not None and args.threads < 1:
+    try:
+        args.threads = [None if t == "default" else int(t) for t in args.threads.split(",")]
+    except ValueError:
+        p.error(f"--threads: expected numbers such as 1,2 or 'default', got {args.threads!r}")
+    if any(t is not None and t < 1 for t in args.threads):
         p.error("--threads must be positive")
     if args.weights is not None and not args.weights.is_dir():
         p.error(f"--weights: no such folder {args.weights}")
@@ -170,11 +230,6 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
 
     from shared_nn.models.gpt import GPT
 
-    if args.threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=args.threads, user_api="blas")
-        torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
 
     tmp = None
@@ -246,26 +301,35 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         f"greedy {N} tokens, KV cache": (ours_generate(True), torch_generate(True), N),
         f"greedy {N} tokens, no cache": (ours_generate(False), torch_generate(False), N),
     }
-    rows = []
-    for label, (mine, peer, n_tokens) in workloads.items():
-        med = alternate_medians({"ours": mine, "torch": peer}, args.repeats)
-        rss_ours, rss_torch = peak_rss_growth_mib(mine), peak_rss_growth_mib(peer)
-        traced = tracemalloc_peak_mib(mine)
-        fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
-        rows.append([
-            label, f"{med['ours'] * 1e3:.1f}", f"{med['torch'] * 1e3:.1f}",
-            f"{n_tokens / med['ours']:.1f}", f"{n_tokens / med['torch']:.1f}",
-            f"{med['torch'] / med['ours']:.2f}x",
-            f"{fmt(rss_ours)} / {traced:.0f}", fmt(rss_torch),
-        ])  # fmt: skip
-        print(rows[-1], flush=True)
+    from threadpoolctl import threadpool_limits
+
+    rows, breakdowns = [], []
+    default_torch_threads = torch.get_num_threads()
+    for threads in args.threads:
+        limiter = threadpool_limits(limits=threads, user_api="blas")
+        torch.set_num_threads(threads or default_torch_threads)
+        label_threads = "default" if threads is None else str(threads)
+        for label, (mine, peer, n_tokens) in workloads.items():
+            med = alternate_medians({"ours": mine, "torch": peer}, args.repeats)
+            rss_ours, rss_torch = peak_rss_growth_mib(mine), peak_rss_growth_mib(peer)
+            traced = tracemalloc_peak_mib(mine)
+            fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
+            rows.append([
+                label, label_threads, f"{med['ours'] * 1e3:.1f}", f"{med['torch'] * 1e3:.1f}",
+                f"{n_tokens / med['ours']:.1f}", f"{n_tokens / med['torch']:.1f}",
+                f"{med['torch'] / med['ours']:.2f}x",
+                f"{fmt(rss_ours)} / {traced:.0f}", fmt(rss_torch),
+            ])  # fmt: skip
+            print(rows[-1], flush=True)
+        breakdowns.append((label_threads, decode_breakdown(ours, prompt)))
+        limiter.unregister()
 
     env_note = ", ".join(
         f"{v}={os.environ[v]}" if v in os.environ else f"{v} unset"
         for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     )
     command = "python benchmarks/gpt2_vs_torch.py " + " ".join(sys.argv[1:])
-    header = ["workload", "ours ms", "torch ms", "ours tok/s", "torch tok/s",
+    header = ["workload", "BLAS threads", "ours ms", "torch ms", "ours tok/s", "torch tok/s",
               "speed-up (torch time / ours)", "ours peak MiB (RSS / tracemalloc)",
               "torch peak MiB (RSS)"]  # fmt: skip
     text = "\n".join([
@@ -282,7 +346,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         "",
         f"- Check: max |logits ours - torch| = {max_diff:.2e}; identical greedy tokens: "
         f"{'yes' if same_tokens else 'no'}",
-        f"- BLAS (numpy): {blas_info()}; torch threads: {torch.get_num_threads()}",
+        *[f"- Profile of one cached decode step ({t} threads): {b}" for t, b in breakdowns],
+        f"- BLAS (numpy): {blas_info()}; torch's default threads: {default_torch_threads}",
         f"- Command: `{command.strip()}` ({env_note}); {os.cpu_count()} CPUs, shared with "
         "other work, so compare ratios within this table only.",
     ])  # fmt: skip
