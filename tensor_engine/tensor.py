@@ -36,6 +36,7 @@ requires grad; otherwise the result is a plain leaf that references nothing. Aft
 
 from __future__ import annotations
 
+import gc
 import itertools
 import numbers
 from collections.abc import Callable, Sequence
@@ -424,6 +425,18 @@ class Tensor:
         if self._backward is None:
             self._accumulate(grad, handed_out)
             return
+        # The graph has no reference cycles (a node only refers to older nodes), so
+        # reference counting frees it; the cyclic collector, which would otherwise walk the
+        # whole graph again and again as the pass allocates, is paused meanwhile.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._backward_pass(grad, retain_graph, handed_out)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _backward_pass(self, grad: np.ndarray, retain_graph: bool, handed_out: set[int]) -> None:
         grads = {self: grad}  # pending gradient of each node not yet processed
         for node in _nodes_leading_to(self):
             g = grads.pop(node, None)
