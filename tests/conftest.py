@@ -2,7 +2,8 @@
 
 Hypothesis profiles:
 - ``ci`` (default): no deadline, derandomised, a bounded number of examples.
-- ``thorough``: ten times the examples, still derandomised: ``pytest --hypothesis-profile=thorough``.
+- ``thorough``: ten times the examples, still derandomised:
+  ``pytest --hypothesis-profile=thorough``.
 """
 
 import os
