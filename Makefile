@@ -20,8 +20,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# One pytest worker per core (xdist), each with one BLAS thread, so workers don't oversubscribe.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n auto
 
 equivalence: $(STAMP)
 	$(BIN)/python -m pytest -q -m equivalence
