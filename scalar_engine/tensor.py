@@ -298,6 +298,7 @@ class Tensor:
             raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
         self._retains_grad = True
 
+    @pausing_gc
     def backward(self, grad: object = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf: one reverse pass over the whole graph.
 

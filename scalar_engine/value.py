@@ -315,6 +315,29 @@ def sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def pausing_gc(op):
+    """Decorator: run ``op`` with Python's cyclic garbage collector paused.
+
+    Building a graph allocates one GC-tracked object per node, and every few hundred of them
+    the collector walks the young objects, and from time to time *every* object in the
+    process (with PyTorch imported, over 150,000 of them). That walking cost more than the
+    graph building itself. The nodes need no cycle collector (each one only refers to older
+    nodes, so reference counting frees them), so the ops that create nodes in bulk pause it.
+    """
+
+    @functools.wraps(op)
+    def run(*args, **kwargs):
+        if not gc.isenabled():
+            return op(*args, **kwargs)
+        gc.disable()
+        try:
+            return op(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return run
+
+
 # -- the backward pass ------------------------------------------------------------------------
 
 
@@ -392,10 +415,15 @@ def _unmark(roots: list[Value], carried: list[tuple[Value, float]]) -> None:
         v.grad = grad
 
 
+@pausing_gc
 def backward(roots: list[Value], seeds: list[float], retain_graph: bool = False) -> None:
     """One reverse pass over the union of the graphs behind ``roots``.
 
     ``seeds[i]`` is d(output)/d(roots[i]); a root listed twice receives both seeds.
+
+    The cyclic GC stays paused for the whole pass (see ``pausing_gc``): the forward pass
+    left it with a backlog of young nodes to walk, and most of those nodes die right here,
+    when the pass releases the graph, so the walk is never needed.
     """
     order, carried = _topological_order(roots)
     for root, seed in zip(roots, seeds, strict=True):
@@ -418,26 +446,3 @@ def backward(roots: list[Value], seeds: list[float], retain_graph: bool = False)
             v._a = _FREED  # release the parents: the graph can be garbage-collected
     for v, old in carried:  # grads accumulate across passes, as in PyTorch
         v.grad += old
-
-
-def pausing_gc(op):
-    """Decorator: run ``op`` with Python's cyclic garbage collector paused.
-
-    Building a graph allocates one GC-tracked object per node, and every few hundred of them
-    the collector walks the young objects, and from time to time *every* object in the
-    process (with PyTorch imported, over 150,000 of them). That walking cost more than the
-    graph building itself. The nodes need no cycle collector (each one only refers to older
-    nodes, so reference counting frees them), so the ops that create nodes in bulk pause it.
-    """
-
-    @functools.wraps(op)
-    def run(*args, **kwargs):
-        if not gc.isenabled():
-            return op(*args, **kwargs)
-        gc.disable()
-        try:
-            return op(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    return run
