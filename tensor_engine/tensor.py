@@ -150,7 +150,9 @@ def _operand(other: Any) -> Tensor | float:
     """
     if isinstance(other, Tensor):
         return other
-    if isinstance(other, numbers.Real):  # int, float, bool, numpy real scalars
+    if type(other) is float:
+        return other
+    if isinstance(other, numbers.Real):  # int, bool, numpy real scalars
         return float(other)
     if isinstance(other, (np.ndarray, list, tuple)):
         return Tensor(other)
