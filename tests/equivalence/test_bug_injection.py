@@ -261,3 +261,9 @@ def test_assert_close_tolerance() -> None:
         assert_close("NaN", np.where(want > 2, np.nan, want), want)
     with pytest.raises(EquivalenceError):
         assert_close("shape", want[:3], want)
+    special = np.array([np.inf, -np.inf, np.nan, 1.0])
+    assert_close("same infinities and NaN", special.copy(), special)
+    with pytest.raises(EquivalenceError):
+        assert_close("inf for a number", special, np.array([np.inf, -np.inf, np.nan, np.inf]))
+    with pytest.raises(EquivalenceError):
+        assert_close("NaN for inf", np.array([np.nan]), np.array([np.inf]))

@@ -8,6 +8,7 @@ the operand's own batch shape.
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,3 +51,14 @@ def test_matmul_chain(data: st.DataObject) -> None:
     w1 = data.draw(S.arrays((k, h)))
     w2 = data.draw(S.arrays((h, m)))
     check(lambda E, a, b, c: ((a @ b).tanh() @ c).sum(), x, w1, w2)
+
+
+@given(data=st.data())
+def test_matmul_empty_inner_dim(data: st.DataObject) -> None:
+    """An inner dim of 0: the product is all zeros (an empty sum) and the operands' gradients
+    are empty; every operand layout (1-D, 2-D, batched) must handle it."""
+    n, m = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    batch = data.draw(S.shapes(min_dims=0, max_dims=2), label="batch")
+    left = data.draw(st.sampled_from([(0,), (n, 0), (*batch, n, 0)]), label="a shape")
+    right = data.draw(st.sampled_from([(0,), (0, m), (*batch, 0, m)]), label="b shape")
+    check(lambda E, x, y: x @ y, np.zeros(left), np.zeros(right))
