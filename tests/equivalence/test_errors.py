@@ -135,3 +135,47 @@ def test_incompatible_matmul_rejected_alike(data: st.DataObject) -> None:
         assert str((n, k)) in str(info.value) and str((j, m)) in str(info.value), (
             f"{engine}: {info.value}"
         )
+
+
+DIM_OPS: dict[str, tuple[Callable[[Any, Any, int], Any], int]] = {
+    # name: (call with an engine E, a tensor x and a dim d; extra valid positions for d)
+    "sum": (lambda E, x, d: x.sum(d), 0),
+    "mean": (lambda E, x, d: x.mean(d), 0),
+    "max": (lambda E, x, d: x.max(d), 0),
+    "argmax": (lambda E, x, d: x.argmax(d), 0),
+    "transpose": (lambda E, x, d: x.transpose(0, d), 0),
+    "squeeze": (lambda E, x, d: x.squeeze(d), 0),
+    "split": (lambda E, x, d: x.split(1, d), 0),
+    "cat": (lambda E, x, d: E.cat([x, x], d), 0),
+    "unsqueeze": (lambda E, x, d: x.unsqueeze(d), 1),  # unsqueeze accepts ndim + 1 positions
+    "stack": (lambda E, x, d: E.stack([x, x], d), 1),
+}
+
+
+@pytest.mark.parametrize("op", list(DIM_OPS))
+@given(data=st.data())
+def test_out_of_range_dims_rejected_alike(op: str, data: st.DataObject) -> None:
+    """Any dim outside ``[-n, n)`` (n = ndim, or ndim + 1 for unsqueeze/stack): both engines
+    raise ValueError and name the dim."""
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    call, extra = DIM_OPS[op]
+    n = len(shape) + extra
+    dim = data.draw(st.one_of(st.integers(n, n + 3), st.integers(-n - 3, -n - 1)), label="dim")
+    for engine in ENGINES:
+        with pytest.raises(ValueError) as info:
+            call(engine, zeros(engine, *shape), dim)
+        assert str(dim) in str(info.value), f"{engine} {op}: {info.value}"
+
+
+@given(data=st.data())
+def test_out_of_range_indices_rejected_alike(data: st.DataObject) -> None:
+    """An int or an index array reaching past a dim: IndexError naming the index."""
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    bad = data.draw(st.one_of(st.integers(shape[0], shape[0] + 3),
+                              st.integers(-shape[0] - 3, -shape[0] - 1)), label="index")
+    as_array = data.draw(st.booleans(), label="as_array")
+    key = np.array([0, bad]) if as_array else bad
+    for engine in ENGINES:
+        with pytest.raises(IndexError) as info:
+            zeros(engine, *shape)[key]
+        assert str(bad) in str(info.value), f"{engine}: {info.value}"
