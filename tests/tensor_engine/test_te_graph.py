@@ -206,3 +206,18 @@ def test_weight_of_x_at_w_transposed_gets_a_c_ordered_grad():
     (x @ w.T).sum().backward()
     assert w.grad.flags.c_contiguous and x.grad.flags.c_contiguous
     np.testing.assert_allclose(w.grad, np.ones((5, 3)).T @ x.numpy())
+
+
+def test_numpy_interop_and_size():
+    x = te.tensor([[1.0, 2.0, 3.0]])
+    assert x.size() == (1, 3) and x.size(-1) == 3
+    np.testing.assert_array_equal(np.asarray(x), [[1.0, 2.0, 3.0]])
+    y = np.ones(3, dtype=np.float32) * x  # Tensor.__rmul__, not an object array
+    assert isinstance(y, te.Tensor) and y.dtype == np.float32
+
+
+def test_masks_may_be_bool_int_or_tensor():
+    x = te.tensor([1.0, 2.0, 3.0])
+    for mask in ([True, False, True], np.array([1, 0, 1]), te.tensor([1.0, 0.0, 1.0])):
+        np.testing.assert_array_equal(x.masked_fill(mask, 0.0).numpy(), [0.0, 2.0, 0.0])
+        np.testing.assert_array_equal(te.where(mask, 9.0, x).numpy(), [9.0, 2.0, 9.0])
