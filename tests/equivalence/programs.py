@@ -9,7 +9,9 @@ node, so each node has at least one more consumer and every leaf receives a grad
 
 Values stay tame by construction: products and matrix products squash one operand through
 ``tanh``, divisions divide by ``b*b + 1``, ``log``/``sqrt`` see ``x*x + 1``, ``exp`` sees
-``tanh(x)``. ``max`` and ``relu`` are left out: a program can create ties (``cat`` of a
+``tanh(x)``. shared_nn.functional's softmax, log_softmax, gelu and layer_norm are ops too, so
+on the ``tensor-fused`` backend fused nodes sit inside larger graphs. ``max`` and ``relu`` are
+left out: a program can create ties (``cat`` of a
 node with itself) or exact zeros (``x - x``), where their derivative is a convention.
 """
 
@@ -105,6 +107,11 @@ OPS: dict[str, Callable[..., Any]] = {
     "cat": lambda E, a, b, dim: E.cat([a, b], dim),
     "stack": lambda E, a, b, dim: E.stack([a, b], dim),
     "masked_fill": lambda E, a, mask, value: a.masked_fill(mask, value),
+    # shared_nn.functional (fused on the tensor-fused backend)
+    "softmax": lambda E, a, dim: E.F.softmax(a, dim=dim),
+    "log_softmax": lambda E, a, dim: E.F.log_softmax(a, dim=dim),
+    "gelu": lambda E, a: E.F.gelu(a),
+    "layer_norm": lambda E, a: E.F.layer_norm(a, a.shape[-1]),
 }
 
 
@@ -155,7 +162,7 @@ def _step(draw: st.DrawFn, shapes: list[Shape]) -> tuple[Step, Shape]:
 def _try(draw: st.DrawFn, op: str, i: int, a: Shape, shapes: list[Shape], pick: Any):
     """The step for ``op`` on node ``i`` (and a partner drawn from the pool), or None."""
     nd = len(a)
-    if op in ("tanh", "sigmoid", "neg", "exp_tanh", "log_sq1", "sqrt_sq1"):
+    if op in ("tanh", "sigmoid", "neg", "exp_tanh", "log_sq1", "sqrt_sq1", "gelu"):
         return Step(op, (i,)), a
     if op == "pow":
         return Step(op, (i,), (draw(st.sampled_from([2, 3])),)), a
@@ -232,6 +239,10 @@ def _try(draw: st.DrawFn, op: str, i: int, a: Shape, shapes: list[Shape], pick: 
         out = list(a)
         out[dim] = min(size, a[dim] - k * size)
         return Step(op, (i,), (size, dim, k)), tuple(out)
+    if op in ("softmax", "log_softmax"):
+        return Step(op, (i,), (draw(S.dims(nd)),)), a
+    if op == "layer_norm":
+        return Step(op, (i,)), a
     if op == "masked_fill":
         mask = draw(S.masks(draw(S.broadcast_to(a))))
         return Step(op, (i,), (mask, draw(S.general()))), a

@@ -6,7 +6,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from . import strategies as S
-from .checker import check
+from .checker import WITH_FUSED, check
 from .programs import Program, programs
 
 # The most valuable property of the suite: four times the profile's example count.
@@ -19,4 +19,4 @@ def test_random_program(program: Program, data: st.DataObject) -> None:
     leaves = [data.draw(S.arrays(shape), label=f"n{i}") for i, shape in
               enumerate(program.leaf_shapes)]
     note(repr(program))
-    check(program, *leaves)
+    check(program, *leaves, backends=WITH_FUSED)
