@@ -18,8 +18,6 @@ counts as a *fair* input live in one place:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -222,8 +220,3 @@ def masks(shape: Shape) -> st.SearchStrategy[np.ndarray]:
 def seeds() -> st.SearchStrategy[int]:
     """Seeds for numpy generators (weights and data of layer/model tests)."""
     return st.integers(0, 2**31 - 1)
-
-
-def as_tuple(shape: Sequence[int]) -> Shape:
-    """``shape`` as a tuple of Python ints (numpy ints print badly in messages)."""
-    return tuple(int(s) for s in shape)

@@ -49,15 +49,18 @@ def test_embedding(data: st.DataObject, seed: int) -> None:
     )
 
 
-@given(data=st.data(), seed=S.seeds())
-def test_layer_norm(data: st.DataObject, seed: int) -> None:
-    """LayerNorm starts at weight 1, bias 0; a first SGD-like nudge makes them non-trivial."""
+@given(data=st.data(), seed=S.seeds(),
+       affine=st.sampled_from(["weight+bias", "weight", "none"]), eps=st.sampled_from([1e-5, 0.1]))
+def test_layer_norm(data: st.DataObject, seed: int, affine: str, eps: float) -> None:
+    """LayerNorm starts at weight 1, bias 0; a first SGD-like nudge makes them non-trivial.
+    Also without bias, without any affine parameters, and with a large eps."""
     shape = data.draw(S.shapes(min_dims=1), label="shape")
     x = data.draw(S.arrays(shape), label="x")
     d = shape[-1]
+    options = dict(eps=eps, elementwise_affine=affine != "none", bias=affine == "weight+bias")
     check_module(
-        lambda **kw: _nudged(_nn().LayerNorm(d, **kw), seed),
-        lambda: torch.nn.LayerNorm(d),
+        lambda **kw: _nudged(_nn().LayerNorm(d, **options, **kw), seed),
+        lambda: torch.nn.LayerNorm(d, **options),
         lambda E, m, a: m(a),
         x,
         seed=seed,
