@@ -256,7 +256,7 @@ def test_lm_loss_gradients_match_across_engines_and_torch(tmp_path):
         for name, expected in torch_grads.items():
             got = grads[name].grad
             scale = np.abs(expected).max()
-            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9 * scale, err_msg=name)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * scale, err_msg=name)
 
 
 def test_float32_stays_float32(monkeypatch):
