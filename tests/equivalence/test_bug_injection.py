@@ -6,7 +6,9 @@ piece of one engine (only for the duration of the test) with a plausible mistake
 * tensor engine: matmul's ``dA = dC @ B`` without the transpose, ``_unbroadcast`` that
   takes one slice instead of summing, ``exp``'s derivative written as ``x``, a gather whose
   backward assigns instead of scatter-adding, a fused GELU whose derivative is off by one
-  part in a million;
+  part in a million, a fused softmax that forgets half its Jacobian, leaf gradients that are
+  overwritten instead of added, a backward pass that visits nodes in creation order instead
+  of reverse topological order;
 * scalar engine: ``exp``'s stored local derivative set to ``x``, the naive matmul's product
   nodes with their two partial derivatives swapped, broadcasting that copies the stretched
   operand's Values (so its gradient is lost).
@@ -31,7 +33,14 @@ import numpy as np
 import pytest
 from hypothesis import Phase, settings
 
-from . import test_arithmetic, test_elementwise, test_matmul, test_shape_ops
+from . import (
+    test_arithmetic,
+    test_elementwise,
+    test_functional,
+    test_matmul,
+    test_random_programs,
+    test_shape_ops,
+)
 from .checker import EquivalenceError, assert_close, check
 
 
@@ -130,6 +139,35 @@ def _te_fused_gelu_off_by_1e6(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(fused, "gelu", gelu)
 
 
+def _te_fused_softmax_half_jacobian(mp: pytest.MonkeyPatch) -> None:
+    import tensor_engine.fused as fused
+
+    original = fused.softmax
+
+    def softmax(x: Any, dim: int = -1) -> Any:
+        out = original(x, dim=dim)
+        if out._backward is not None:
+            y = out.data
+            out._backward = lambda g: (g * y,)  # forgets "- y * sum(g * y)"
+        return out
+
+    mp.setattr(fused, "softmax", softmax)
+
+
+def _te_leaf_grad_overwritten(mp: pytest.MonkeyPatch) -> None:
+    def accumulate(self: Any, g: np.ndarray, handed_out: set) -> None:
+        self._grad = np.array(g)  # the second contribution replaces the first
+
+    mp.setattr(_te().Tensor, "_accumulate", accumulate)
+
+
+def _te_backward_in_creation_order(mp: pytest.MonkeyPatch) -> None:
+    te = _te()
+    original = te._nodes_leading_to
+    # visiting a node before all its consumers have sent their gradient loses some of it
+    mp.setattr(te, "_nodes_leading_to", lambda root: list(reversed(original(root))))
+
+
 # --------------------------------------------------------------------------- scalar engine
 
 
@@ -198,6 +236,13 @@ BUGS = [
         lambda E, a: a[_ids], _table),
     Bug("tensor: fused gelu derivative off by 1e-6", "tensor-fused", _te_fused_gelu_off_by_1e6,
         lambda E, a: E.F.gelu(a), _rng_inputs((2, 3))),
+    Bug("tensor: fused softmax forgets half its Jacobian", "tensor-fused",
+        _te_fused_softmax_half_jacobian, lambda E, a: E.F.softmax(a, dim=-1), _rng_inputs((2, 3))),
+    Bug("tensor: leaf gradient overwritten, not added", "tensor", _te_leaf_grad_overwritten,
+        lambda E, a: a * a + a, _rng_inputs((2, 2))),
+    Bug("tensor: backward visits nodes in creation order", "tensor",
+        _te_backward_in_creation_order,
+        lambda E, a: (a.tanh() * a.tanh().exp()).sum(), _rng_inputs((3,))),
     Bug("scalar: exp derivative is x", "scalar", _se_exp_derivative_x,
         lambda E, a: a.exp().sum(), _rng_inputs((2, 2))),
     Bug("scalar: matmul product rule swapped", "scalar", _se_matmul_swapped_partials,
@@ -217,14 +262,26 @@ def test_checker_catches_injected_bug(bug: Bug, monkeypatch: pytest.MonkeyPatch)
 
 
 # The suite's own properties (hypothesis-generated inputs) must fail under the patches too.
+BY_NAME = {bug.name: bug for bug in BUGS}
 PROPERTIES = [
-    (BUGS[0], test_matmul.test_matmul_all_shape_cases, {}),
-    (BUGS[1], test_arithmetic.test_binary_tensor_tensor_broadcasting, {"op": "mul"}),
-    (BUGS[2], test_elementwise.test_elementwise, {"op": "exp"}),
-    (BUGS[3], test_shape_ops.test_getitem_gather_rows, {}),
-    (BUGS[5], test_elementwise.test_elementwise_composed, {"op": "exp"}),
-    (BUGS[6], test_matmul.test_matmul_all_shape_cases, {}),
-    (BUGS[7], test_arithmetic.test_binary_tensor_tensor_broadcasting, {"op": "add"}),
+    (BY_NAME["tensor: matmul dA misses a transpose"], test_matmul.test_matmul_all_shape_cases,
+     {}),
+    (BY_NAME["tensor: unbroadcast forgets to sum"],
+     test_arithmetic.test_binary_tensor_tensor_broadcasting, {"op": "mul"}),
+    (BY_NAME["tensor: exp derivative is x"], test_elementwise.test_elementwise, {"op": "exp"}),
+    (BY_NAME["tensor: gather backward assigns"], test_shape_ops.test_getitem_gather_rows, {}),
+    (BY_NAME["tensor: fused softmax forgets half its Jacobian"],
+     test_functional.test_softmax_family, {"fn": "softmax"}),
+    (BY_NAME["tensor: leaf gradient overwritten, not added"],
+     test_arithmetic.test_same_tensor_on_both_sides, {}),
+    (BY_NAME["tensor: backward visits nodes in creation order"],
+     test_random_programs.test_random_program, {}),
+    (BY_NAME["scalar: exp derivative is x"], test_elementwise.test_elementwise_composed,
+     {"op": "exp"}),
+    (BY_NAME["scalar: matmul product rule swapped"], test_matmul.test_matmul_all_shape_cases,
+     {}),
+    (BY_NAME["scalar: broadcast loses the gradient"],
+     test_arithmetic.test_binary_tensor_tensor_broadcasting, {"op": "add"}),
 ]
 
 
