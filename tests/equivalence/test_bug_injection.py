@@ -11,7 +11,7 @@ piece of one engine (only for the duration of the test) with a plausible mistake
   of reverse topological order;
 * scalar engine: ``exp``'s stored local derivative set to ``x``, the naive matmul's product
   nodes with their two partial derivatives swapped, broadcasting that copies the stretched
-  operand's Values (so its gradient is lost).
+  operand's Values (so its gradient is lost), a topological order turned around.
 
 For each bug the test first runs a probe through :func:`checker.check` unpatched (it must
 pass: the probe is valid), then patched (it must raise :class:`EquivalenceError` naming the
@@ -218,6 +218,17 @@ def _se_broadcast_copies(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(se, "_expand", expand)
 
 
+def _se_backward_wrong_order(mp: pytest.MonkeyPatch) -> None:
+    value = importlib.import_module("scalar_engine.value")
+    original = value._topological_order
+
+    def wrong_order(roots: list) -> tuple[list, list]:
+        order, carried = original(roots)
+        return order[::-1], carried  # parents before the nodes that feed them
+
+    mp.setattr(value, "_topological_order", wrong_order)
+
+
 # --------------------------------------------------------------------------- the bugs
 
 _square = _rng_inputs((3, 3), (3, 3))
@@ -249,6 +260,8 @@ BUGS = [
         lambda E, a, b: a @ b, _square),
     Bug("scalar: broadcast loses the gradient", "scalar", _se_broadcast_copies,
         lambda E, a, b: a * b, _stretch),
+    Bug("scalar: backward in the wrong order", "scalar", _se_backward_wrong_order,
+        lambda E, a: (a.tanh() * a.tanh().exp()).sum(), _rng_inputs((3,))),
 ]
 
 
@@ -282,6 +295,8 @@ PROPERTIES = [
      {}),
     (BY_NAME["scalar: broadcast loses the gradient"],
      test_arithmetic.test_binary_tensor_tensor_broadcasting, {"op": "add"}),
+    (BY_NAME["scalar: backward in the wrong order"], test_random_programs.test_random_program,
+     {}),
 ]
 
 
