@@ -328,6 +328,7 @@ def main() -> None:
     default_threads = _numpy_blas_threads()
     thread_counts = args.threads or sorted({1, default_threads})
     blas = blas_info()
+    load_before = os.getloadavg()[0]
     rows = []
     for threads in thread_counts:
         torch.set_num_threads(threads)  # the same count for numpy's BLAS and for torch
@@ -362,7 +363,12 @@ def main() -> None:
         f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}\n"
         f"- PyTorch {torch.__version__}; numpy {np.__version__}; Python "
         f"{platform.python_version()}; {os.cpu_count()} CPUs\n"
-        f"- command: `{command}`"
+        f"- command: `{command}`\n"
+        f"- machine load (1-minute load average) {load_before:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} CPUs. With more runnable "
+        "processes than cores, multi-threaded BLAS calls stall waiting for their second "
+        "thread to be scheduled, so the multi-thread rows are only meaningful on an idle "
+        "machine; the 1-thread rows are the stable comparison."
     )
     print(notes)
     if not args.quick and not args.only:
