@@ -73,6 +73,11 @@ class Backend:
     fused: bool = False
 
     @property
+    def engine(self) -> str:
+        """The engine name shared_nn knows this backend by: "scalar", "tensor" or "torch"."""
+        return self.module_name.removesuffix("_engine")
+
+    @property
     def module(self) -> Any:
         if self.module_name == "torch":
             return torch_adapter

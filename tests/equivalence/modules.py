@@ -90,7 +90,7 @@ def check_module(
     Conv1D); ``torch_grad_name`` maps a twin parameter's (name, grad) back to ours.
     Returns the modules by backend name.
     """
-    modules = {name: build(make, BACKENDS[name].module_name.split("_")[0], seed)
+    modules = {name: build(make, BACKENDS[name].engine, seed)
                for name in backends}
     first = modules[backends[0]].state_dict()
     for name in backends[1:]:

@@ -110,7 +110,7 @@ def _train(backend: str, task: dict[str, Any], optimizer: str, seed: int):
             losses.append(loss.item())
         return losses, {k: v.detach().numpy().copy() for k, v in twin.state_dict().items()}
     E = BACKENDS[backend]
-    model = build(task["make"], E.module_name.split("_")[0], seed)
+    model = build(task["make"], E.engine, seed)
     opt = OPTIMIZERS[optimizer][0](shared_nn.optim, model.parameters())
     losses = []
     with E.active():
