@@ -179,3 +179,32 @@ def test_out_of_range_indices_rejected_alike(data: st.DataObject) -> None:
         with pytest.raises(IndexError) as info:
             zeros(engine, *shape)[key]
         assert str(bad) in str(info.value), f"{engine}: {info.value}"
+
+
+@given(data=st.data())
+def test_bad_reshape_rejected_alike(data: st.DataObject) -> None:
+    """A target with a different number of elements: ValueError naming both shapes."""
+    shape = data.draw(S.shapes(min_dims=1), label="shape")
+    target = data.draw(S.shapes(min_dims=1), label="target")
+    assume(int(np.prod(shape)) != int(np.prod(target)))
+    for engine in ENGINES:
+        with pytest.raises(ValueError) as info:
+            zeros(engine, *shape).reshape(*target)
+        message = str(info.value)
+        assert str(shape) in message and str(target) in message, f"{engine}: {message}"
+
+
+@given(data=st.data())
+def test_bad_cat_rejected_alike(data: st.DataObject) -> None:
+    """Pieces that differ outside the cat dim: ValueError naming both shapes."""
+    shape = data.draw(S.shapes(min_dims=2), label="shape")
+    dim = data.draw(S.dims(len(shape)), label="dim")
+    other = list(shape)
+    off = data.draw(st.sampled_from([d for d in range(len(shape)) if d != dim % len(shape)]))
+    other[off] += data.draw(st.integers(1, 2))
+    other = tuple(other)
+    for engine in ENGINES:
+        with pytest.raises(ValueError) as info:
+            engine.cat([zeros(engine, *shape), zeros(engine, *other)], dim)
+        message = str(info.value)
+        assert str(shape) in message and str(other) in message, f"{engine}: {message}"
