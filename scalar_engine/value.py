@@ -308,11 +308,14 @@ def log(x: float) -> float:
 
 
 def sigmoid(x: float) -> float:
-    """1 / (1 + e^-x), computed without overflow for large |x|."""
+    """1 / (1 + e^-x), written so that the exponent is never positive (no overflow)."""
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
-    e = exp(x)
+    e = math.exp(x)
     return e / (1.0 + e)
+
+
+# -- the cyclic garbage collector -------------------------------------------------------------
 
 
 def pausing_gc(op):
