@@ -294,6 +294,11 @@ class Tensor:
             v.grad = g
 
     def retain_grad(self) -> None:
+        """Keep (and accumulate) this non-leaf's grad, as in PyTorch.
+
+        One difference: a selection (view, index, ``max`` ...) shares its input's ``Value``s,
+        so its retained grad is that of the shared elements, every use of them included.
+        """
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on a tensor that has requires_grad=False")
         self._retains_grad = True
