@@ -38,16 +38,23 @@ def _log_softmax_data(x: np.ndarray, d: int) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=d, keepdims=True))
 
 
+def _dim_of(x: Tensor, dim: int, op: str) -> tuple[np.ndarray, int]:
+    """The data and normalised dim; a 0-d tensor counts as one element along dim 0 or -1."""
+    if x.ndim == 0:
+        return x.data.reshape(1), _normalize_dim(dim, 1, op)
+    return x.data, _normalize_dim(dim, x.ndim, op)
+
+
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``."""
     x = _check_tensor(x, "softmax")
-    d = _normalize_dim(dim, x.ndim, "softmax")
-    e = np.exp(x.data - x.data.max(axis=d, keepdims=True))
-    y = e / e.sum(axis=d, keepdims=True)
+    data, d = _dim_of(x, dim, "softmax")
+    e = np.exp(data - data.max(axis=d, keepdims=True))
+    y = (e / e.sum(axis=d, keepdims=True)).reshape(x.shape)
 
     def backward(g: np.ndarray) -> tuple:
-        gy = g * y
-        return (gy - y * gy.sum(axis=d, keepdims=True),)
+        gy = (g * y).reshape(data.shape)
+        return ((gy - y.reshape(data.shape) * gy.sum(axis=d, keepdims=True)).reshape(x.shape),)
 
     return _record(y, (x,), backward)
 
@@ -55,9 +62,14 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``x - log(sum(exp(x)))`` along ``dim``, computed stably."""
     x = _check_tensor(x, "log_softmax")
-    d = _normalize_dim(dim, x.ndim, "log_softmax")
-    y = _log_softmax_data(x.data, d)
-    return _record(y, (x,), lambda g: (g - np.exp(y) * g.sum(axis=d, keepdims=True),))
+    data, d = _dim_of(x, dim, "log_softmax")
+    y = _log_softmax_data(data, d)
+
+    def backward(g: np.ndarray) -> tuple:
+        g = g.reshape(data.shape)
+        return ((g - np.exp(y) * g.sum(axis=d, keepdims=True)).reshape(x.shape),)
+
+    return _record(y.reshape(x.shape), (x,), backward)
 
 
 def _check_targets(targets: Any, n: int, classes: int, logits_shape: tuple) -> np.ndarray:

@@ -184,6 +184,18 @@ def _normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     return (_normalize_dim(dim, ndim, op),)
 
 
+def _zero_dim_unchanged(t: Tensor, dim: Any, op: str) -> Tensor | None:
+    """torch lets a 0-d tensor use dim 0 or -1 (as if it had one dim) and leaves it as is.
+
+    Returns that unchanged result (a node passing the gradient through) for a 0-d ``t``
+    with a valid ``dim``, None for any other tensor.
+    """
+    if t.data.ndim != 0 or dim is None:
+        return None
+    _normalize_dims(dim, 1, op)  # only 0 and -1 are valid
+    return _record(t.data.reshape(()), (t,), _identity_rule)
+
+
 # ---------------------------------------------------------------------------
 # graph plumbing
 
@@ -652,6 +664,9 @@ class Tensor:
 
     def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Sum over ``dim`` (an int, a tuple of ints, or None for all)."""
+        same = _zero_dim_unchanged(self, dim, "sum")
+        if same is not None:
+            return same
         dims = _normalize_dims(dim, self.ndim, "sum")
         shape = self.shape
         out = self.data.sum(axis=dims, keepdims=keepdim)
@@ -663,6 +678,9 @@ class Tensor:
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Mean over ``dim`` (an int, a tuple of ints, or None for all)."""
+        same = _zero_dim_unchanged(self, dim, "mean")
+        if same is not None:
+            return same
         dims = _normalize_dims(dim, self.ndim, "mean")
         shape = self.shape
         count = self.data.size if dims is None else int(np.prod([shape[d] for d in dims]))
@@ -692,6 +710,9 @@ class Tensor:
                 return (grad.reshape(shape),)
 
             return _record(out, (self,), backward_all)
+        same = _zero_dim_unchanged(self, dim, "max")
+        if same is not None:
+            return same
         d = _normalize_dim(dim, self.ndim, "max")
         index = np.expand_dims(x.argmax(axis=d), d)
         out = np.take_along_axis(x, index, axis=d)
@@ -709,6 +730,9 @@ class Tensor:
             raise ValueError(f"argmax: cannot reduce an empty tensor of shape {self.shape}")
         if dim is None:
             return int(self.data.argmax())
+        if self.ndim == 0:
+            _normalize_dim(dim, 1, "argmax")
+            return 0
         axis = _normalize_dim(dim, self.ndim, "argmax")
         return self.data.argmax(axis=axis, keepdims=keepdim)
 
@@ -730,6 +754,9 @@ class Tensor:
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
+        if self.ndim == 0:
+            _normalize_dim(dim1, 1, "transpose")
+            return _zero_dim_unchanged(self, dim0, "transpose")
         d0 = _normalize_dim(dim0, self.ndim, "transpose")
         d1 = _normalize_dim(dim1, self.ndim, "transpose")
         return _record(self.data.swapaxes(d0, d1), (self,), lambda g: (g.swapaxes(d0, d1),))
@@ -764,6 +791,9 @@ class Tensor:
 
     def squeeze(self, dim: Any = None) -> Tensor:
         """Drop size-1 dimensions (all of them, or only ``dim`` if it has size 1)."""
+        same = _zero_dim_unchanged(self, dim, "squeeze")
+        if same is not None:
+            return same
         dims = _normalize_dims(dim, self.ndim, "squeeze")
         if dims is None:
             dims = tuple(i for i, n in enumerate(self.shape) if n == 1)

@@ -106,3 +106,13 @@ def test_mixing_engines_is_a_type_error_naming_both():
 def test_item_needs_one_element():
     with pytest.raises(ValueError, match=r"\(2,\)"):
         t(2).item()
+
+
+def test_zero_dim_tensors_take_dim_0_and_minus_1_only():
+    x = te.tensor(3.0, requires_grad=True)
+    assert x.sum(0).item() == 3.0 and x.max(-1).item() == 3.0 and x.argmax(0) == 0
+    assert fused.softmax(x, 0).item() == 1.0
+    with pytest.raises(ValueError, match="dim 1"):
+        x.sum(1)
+    with pytest.raises(ValueError, match="dim -2"):
+        fused.log_softmax(x, -2)
