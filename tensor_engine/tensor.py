@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -974,8 +975,8 @@ def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
         ga = _unbroadcast(g @ np.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
     if b._rg:
         if B2.ndim == 2:  # one weight shared by the whole batch: fold the batch into rows
-            k, n = B2.shape
-            gb = _product_laid_out_like(B2, A2.reshape(-1, k).T, g.reshape(-1, n))
+            (k, n), rows = B2.shape, math.prod(A2.shape[:-1])  # not -1: k may be 0
+            gb = _product_laid_out_like(B2, A2.reshape(rows, k).T, g.reshape(rows, n))
         else:
             gb = _unbroadcast(np.swapaxes(A2, -1, -2) @ g, B2.shape)
         gb = gb.reshape(B.shape)
