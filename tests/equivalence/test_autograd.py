@@ -176,3 +176,28 @@ def test_assign_then_recompute(data: st.DataObject) -> None:
                     requires=x.requires_grad)
 
     run_script(script, a, b)
+
+
+REACHED_WITHOUT_GRADIENT = {
+    "where with an all-True condition": lambda E, a, b: E.where(np.ones(a.shape, bool), a, b),
+    "masked_fill of every element": lambda E, a, b: a.masked_fill(np.ones(a.shape, bool), 0.0)
+    + b,
+    "multiplied by a zero constant": lambda E, a, b: a * 0.0 + b,
+    "an unused index range": lambda E, a, b: a[:0].sum() + b,
+}
+
+
+@pytest.mark.parametrize("case", list(REACHED_WITHOUT_GRADIENT))
+def test_leaf_in_the_graph_gets_zeros_not_none(case: str) -> None:
+    """A leaf that is part of the graph but receives only zero gradient gets a grad of
+    zeros, as in torch; ``None`` means "not part of the graph". The difference matters:
+    optimizers skip parameters whose grad is None (no weight decay, no momentum step), so
+    None on one engine and zeros on the other would make their trajectories diverge."""
+    fn = REACHED_WITHOUT_GRADIENT[case]
+
+    def script(E, a, b):
+        x, y = E.tensor(a, requires_grad=True), E.tensor(b, requires_grad=True)
+        fn(E, x, y).sum().backward()
+        return dict(x_is_none=x.grad is None, x=_grad(x), y=_grad(y))
+
+    run_script(script, np.array([0.5, -1.0]), np.array([2.0, 3.0]))
