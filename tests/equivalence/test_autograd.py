@@ -226,3 +226,42 @@ def test_retain_grad_on_a_view_sees_only_its_own_uses(view: str) -> None:
         return dict(h=_grad(h), x=_grad(x))
 
     run_script(script)
+
+
+@given(data=st.data())
+def test_data_accessors(data: st.DataObject) -> None:
+    """``shape``, ``ndim``, ``numel()``, ``len()``, ``tolist()``, ``item()`` and ``dtype`` give
+    what torch gives (as Python values: a tuple of ints, nested lists of floats)."""
+    shape = data.draw(S.shapes(min_dims=0), label="shape")
+    a = data.draw(S.arrays(shape), label="a")
+
+    def script(E, a):
+        x = E.tensor(a)
+        one = x.reshape(-1)[:1].reshape(*([1] * x.ndim))
+        return dict(
+            shape=x.shape, shape_type=type(x.shape).__name__,
+            dims=[type(s).__name__ for s in x.shape], ndim=x.ndim, numel=x.numel(),
+            length=len(x) if x.ndim else None, tolist=x.tolist(), item=one.item(),
+            item_type=type(one.item()).__name__, dtype=str(x.dtype),
+        )
+
+    run_script(script, a)
+
+
+def test_requires_grad_setter() -> None:
+    """A leaf can be switched to require grad after creation; a non-leaf cannot be switched
+    off (torch raises RuntimeError)."""
+
+    def script(E):
+        x = E.tensor(np.array([1.0, 2.0]))
+        x.requires_grad = True
+        y = x * x
+        y.sum().backward()
+        try:
+            y.requires_grad = False
+            error = None
+        except RuntimeError:
+            error = "RuntimeError"
+        return dict(grad=_grad(x), leaf=x.is_leaf, error=error)
+
+    run_script(script)

@@ -110,6 +110,10 @@ class TorchTensor:
     def requires_grad(self) -> bool:
         return self.t.requires_grad
 
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.t.requires_grad = flag
+
     @property
     def grad(self) -> np.ndarray | None:
         return None if self.t.grad is None else self.t.grad.numpy()
