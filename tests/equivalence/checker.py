@@ -230,7 +230,7 @@ def compare(got: Run, want: Run, rtol: float = RTOL, atol: float = ATOL) -> None
     for i, (g, w) in enumerate(zip(got.outputs, want.outputs, strict=True)):
         what = f"{got.backend} vs {want.backend}: output {i}"
         if isinstance(w, np.ndarray) and w.dtype.kind == "f":
-            _same_dtype(f"{what} dtype", g, w)
+            assert_same_dtype(f"{what} dtype", g, w)
             assert_close(f"{what} value", g, w, rtol, atol)
         elif not np.array_equal(np.asarray(g), np.asarray(w)):
             raise EquivalenceError(f"{what}: got {g!r}, expected {w!r}")
@@ -244,11 +244,11 @@ def compare(got: Run, want: Run, rtol: float = RTOL, atol: float = ATOL) -> None
             if np.any(w != 0):
                 raise EquivalenceError(f"{what}: got None, expected\n{w}")
             continue
-        _same_dtype(f"{what} dtype", g, w)
+        assert_same_dtype(f"{what} dtype", g, w)
         assert_close(what, g, w, rtol, atol)
 
 
-def _same_dtype(what: str, got: Any, want: np.ndarray) -> None:
+def assert_same_dtype(what: str, got: Any, want: np.ndarray) -> None:
     """Results keep the precision they were asked for (float64 here, float32 where tested)."""
     got_dtype = np.asarray(got).dtype
     if got_dtype != want.dtype:

@@ -28,6 +28,7 @@ from .checker import (
     Backend,
     EquivalenceError,
     assert_close,
+    assert_same_dtype,
     compare,
     run,
 )
@@ -57,17 +58,20 @@ class TorchModule:
         return [(n, torch_adapter.TorchTensor(p)) for n, p in self.module.named_parameters()]
 
 
-def build(make: Callable[..., Any], engine: str, seed: int) -> Any:
-    """``make(engine=..., dtype=float64)`` right after ``shared_nn.manual_seed(seed)``."""
+def build(make: Callable[..., Any], engine: str, seed: int, dtype: Any = np.float64) -> Any:
+    """``make(engine=..., dtype=...)`` right after ``shared_nn.manual_seed(seed)``."""
     import shared_nn
 
     shared_nn.manual_seed(seed)
-    return make(engine=engine, dtype=np.float64)
+    return make(engine=engine, dtype=dtype)
 
 
-def load_into_torch(module: torch.nn.Module, state: dict[str, np.ndarray]) -> torch.nn.Module:
-    """Load a shared_nn state_dict into a float64 torch module (strict: names must match)."""
-    module = module.double()
+def load_into_torch(
+    module: torch.nn.Module, state: dict[str, np.ndarray], dtype: Any = np.float64
+) -> torch.nn.Module:
+    """Load a shared_nn state_dict into a torch module of ``dtype`` (strict: names must
+    match)."""
+    module = module.double() if np.dtype(dtype) == np.float64 else module.float()
     module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
     return module
 
@@ -83,14 +87,16 @@ def check_module(
     torch_grad_name: Callable[[str, np.ndarray], tuple[str, np.ndarray]] | None = None,
     rtol: float = RTOL,
     atol: float = ATOL,
+    dtype: Any = np.float64,
 ) -> dict[str, Any]:
     """Compare ``call(E, module, *leaves)`` on every backend (see the module docstring).
 
     ``torch_state`` maps our state_dict to the twin's when the layouts differ (GPT-2's
     Conv1D); ``torch_grad_name`` maps a twin parameter's (name, grad) back to ours.
+    ``dtype`` is the modules' dtype (float32 only makes sense on the tensor engine).
     Returns the modules by backend name.
     """
-    modules = {name: build(make, BACKENDS[name].engine, seed)
+    modules = {name: build(make, BACKENDS[name].engine, seed, dtype)
                for name in backends}
     first = modules[backends[0]].state_dict()
     for name in backends[1:]:
@@ -101,7 +107,7 @@ def check_module(
             if not np.array_equal(state[key], first[key]):
                 raise EquivalenceError(f"{name}: same seed, different initial {key}")
     twin_state = torch_state(first) if torch_state else first
-    twin = TorchModule(load_into_torch(make_torch(), twin_state))
+    twin = TorchModule(load_into_torch(make_torch(), twin_state, dtype))
     modules["torch"] = twin
 
     def runner(backend: Backend) -> tuple[Any, dict[str, np.ndarray | None]]:
@@ -128,6 +134,7 @@ def check_module(
                 continue
             if got is None or want is None:
                 raise EquivalenceError(f"{name}: gradient of {pname} is {got} vs {want}")
-            assert_close(f"{name} vs torch: gradient of parameter {pname}", got, want,
-                         rtol, atol)
+            what = f"{name} vs torch: gradient of parameter {pname}"
+            assert_same_dtype(what, got, want)
+            assert_close(what, got, want, rtol, atol)
     return modules

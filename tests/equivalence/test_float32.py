@@ -19,7 +19,7 @@ import operator
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import strategies as S
@@ -87,3 +87,27 @@ def test_random_program_float32(program: Program, data: st.DataObject) -> None:
     leaves = [f32(data.draw(S.arrays(shape), label=f"n{i}"))
               for i, shape in enumerate(program.leaf_shapes)]
     check(program, *leaves, backends=TENSOR, rtol=RTOL32, atol=ATOL32)
+
+
+@settings(max_examples=max(2, settings.default.max_examples // 5))
+@given(data=st.data(), seed=S.seeds())
+def test_gpt_float32(data: st.DataObject, seed: int) -> None:
+    """The tiny GPT in float32 (the engine's default precision) against transformers in
+    float32: logits, loss and every parameter gradient stay float32 and agree to float32
+    precision, fused and composed."""
+    from .modules import check_module
+    from .test_models import GPT_CONFIG, _grad_from_hf, _hf_twin, _to_hf
+
+    gpt = pytest.importorskip("shared_nn.models.gpt")
+    b, t = data.draw(st.integers(1, 2)), data.draw(st.integers(1, GPT_CONFIG["block_size"]))
+    vocab = GPT_CONFIG["vocab_size"]
+    idx = (data.draw(S.index_arrays(vocab, b * t), label="idx") % vocab).reshape(b, t)
+    config = gpt.GPTConfig(**GPT_CONFIG)
+
+    def call(E, m):
+        logits = m(idx)
+        return logits, E.F.cross_entropy(logits.reshape(b * t, vocab), idx.reshape(-1))
+
+    check_module(lambda **kw: gpt.GPT(config, **kw), _hf_twin, call, seed=seed,
+                 backends=TENSOR_BOTH, torch_state=_to_hf, torch_grad_name=_grad_from_hf,
+                 rtol=RTOL32, atol=ATOL32, dtype=np.float32)
