@@ -265,3 +265,21 @@ def test_requires_grad_setter() -> None:
         return dict(grad=_grad(x), leaf=x.is_leaf, error=error)
 
     run_script(script)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_assign_between_forward_and_backward(engine: str) -> None:
+    """``assign_`` works "outside the graph": a graph recorded before the assignment still
+    differentiates the function it computed. (torch refuses instead: its version counter
+    flags the in-place change at backward.) The scalar engine stores local derivatives as
+    numbers, so it cannot see the change; an engine whose backward rules read the arrays
+    saved at forward time must not let ``assign_`` write into them."""
+    E = BACKENDS[engine]
+    x = E.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w = E.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    y = (x * w).sum() + (w * w).sum()
+    w.assign_(np.array([10.0, 20.0]))
+    y.backward()
+    assert_close(f"{engine}: d/dx", x.grad, np.array([3.0, 4.0]))
+    assert_close(f"{engine}: d/dw", w.grad, np.array([1.0, 2.0]) + 2 * np.array([3.0, 4.0]))
+    assert_close(f"{engine}: value after assign_", w.numpy(), np.array([10.0, 20.0]))
