@@ -249,3 +249,18 @@ def test_to_engine_round_trip(model: str) -> None:
         assert_close(f"{key}: loss", got_loss, want_loss)
         for name in names:
             assert_close(f"{key}: gradient of {name}", got[name], want[name])
+
+
+@pytest.mark.parametrize(("temperature", "top_k"), [(0.8, None), (1.3, 3)])
+def test_gpt_sampling_same_on_both_engines(temperature: float, top_k: int | None) -> None:
+    """Seeded sampling (temperature, top-k) draws the same tokens on both engines."""
+    config = _models().GPTConfig(**GPT_CONFIG)
+    from .modules import build
+
+    prompt = np.array([[1, 5]])
+    ids = {
+        engine: build(lambda **kw: _models().GPT(config, **kw), engine, seed=11).generate(
+            prompt, 4, temperature=temperature, top_k=top_k, seed=7)
+        for engine in ("scalar", "tensor")
+    }
+    assert np.array_equal(ids["scalar"], ids["tensor"]), ids
