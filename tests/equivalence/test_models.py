@@ -264,3 +264,24 @@ def test_gpt_sampling_same_on_both_engines(temperature: float, top_k: int | None
         for engine in ("scalar", "tensor")
     }
     assert np.array_equal(ids["scalar"], ids["tensor"]), ids
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_char_rnn_sampling_same_on_both_engines(temperature: float) -> None:
+    """CharRNN.sample (greedy, and seeded softmax draws) continues a prompt identically on
+    both engines; greedy also matches the torch twin's argmax loop."""
+    from .modules import build, load_into_torch
+
+    make = lambda **kw: _models().CharRNN(6, 3, 5, **kw)  # noqa: E731
+    models = {engine: build(make, engine, seed=4) for engine in ("scalar", "tensor")}
+    ids = {engine: m.sample([1, 2], 6, temperature=temperature, seed=9)
+           for engine, m in models.items()}
+    assert ids["scalar"] == ids["tensor"], ids
+    if temperature == 0.0:
+        twin = load_into_torch(TorchCharRNN(6, 3, 5, 1), models["tensor"].state_dict())
+        want = [1, 2]
+        with torch.no_grad():
+            for _ in range(6):
+                logits = twin(torch.tensor([want]))
+                want.append(int(logits[0, -1].argmax()))
+        assert ids["tensor"] == want, (ids, want)
