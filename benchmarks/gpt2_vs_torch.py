@@ -10,6 +10,11 @@ Weights: real GPT-2 from ``--weights DIR`` (a Hugging Face folder) when given, o
 random N(0, 0.02) arrays drawn with numpy, written once as a Hugging Face folder, and loaded
 from it by *both* ``GPT.from_pretrained`` and ``GPT2LMHeadModel.from_pretrained``.
 
+Threads: ``--threads 1`` by default. Both libraries run in this one process, each with its
+own thread pool whose idle workers spin; on a 2-core machine that other processes share,
+two threads per library measure contention (a decode step took 100-170 ms instead of 28 ms
+here) rather than the kernels. ``--threads 1,default`` measures both settings.
+
 Timings are medians of ``--repeats`` runs, taken alternately (ours, torch, ours, ...), so
 both sides see the same machine load. Memory: the growth of the process's peak resident set
 during one run of the workload (Linux: the peak is reset through /proc/self/clear_refs
@@ -202,9 +207,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny config (a smoke test)")
     p.add_argument("--weights", type=Path, default=None, help="a Hugging Face GPT-2 folder")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", default="default",
-                   help="comma-separated BLAS thread counts for numpy and torch, each measured "
-                        "in turn, e.g. 1,2 (default: each library's own setting)")
+    p.add_argument("--threads", default="1",
+                   help="comma-separated thread counts for numpy's BLAS and torch, each measured "
+                        "in turn; 'default' leaves each library's own setting (default: 1, see "
+                        "the module docstring)")
     p.add_argument("--forward-tokens", type=int, default=64)
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--no-write", action="store_true", help="print only, leave docs alone")
