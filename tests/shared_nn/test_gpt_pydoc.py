@@ -111,3 +111,30 @@ def test_save_load_rejects_mismatched_weights(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match=r"has shape \(\d+, 128\), expected \(\d+, 64\)"):
         GPT.load(tmp_path / "m")
+
+
+def test_example_with_hugging_face_weights_and_bpe(tmp_path, capsys):
+    """--weights DIR: a (tiny, random) GPT-2 in Hugging Face format with GPT-2's real BPE
+    vocabulary; the text must be what transformers' greedy generation decodes to."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from shared_nn.tokenizer import GPT2Tokenizer
+
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=50257,
+                                     n_positions=32, initializer_range=0.5,
+                                     bos_token_id=None, eos_token_id=None)  # fmt: skip
+    hf = transformers.GPT2LMHeadModel(config).eval()
+    hf.save_pretrained(tmp_path)
+    gpt2 = _load_script("examples/gpt2.py")
+    prompt = "Hello, I'm a language model,"
+    text = gpt2.main(["--weights", str(tmp_path), "--prompt", prompt, "--max-new-tokens", "6",
+                      "--temperature", "0"])  # fmt: skip
+    ids = GPT2Tokenizer().encode(prompt)
+    with torch.no_grad():
+        expected = hf.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids),
+                               dtype=torch.long), max_new_tokens=6,
+                               do_sample=False, pad_token_id=0)  # fmt: skip
+    assert text == GPT2Tokenizer().decode(expected[0].tolist())
+    with pytest.raises(gpt2.UsageError, match="scalar engine"):
+        gpt2.main(["--weights", str(tmp_path), "--engine", "scalar"])
