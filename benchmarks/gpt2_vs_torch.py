@@ -231,6 +231,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     args = parse_args(argv)
+    load_start = os.getloadavg()[0]
     import torch
     import transformers
 
@@ -334,7 +335,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         f"{v}={os.environ[v]}" if v in os.environ else f"{v} unset"
         for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     )
-    command = "python benchmarks/gpt2_vs_torch.py " + " ".join(sys.argv[1:])
+    unset = not any(v in os.environ for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
+    command = ("env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " if unset else "") + (
+        "python benchmarks/gpt2_vs_torch.py " + " ".join(sys.argv[1:]))
+    load_end = os.getloadavg()[0]
     header = ["workload", "BLAS threads", "ours ms", "torch ms", "ours tok/s", "torch tok/s",
               "speed-up (torch time / ours)", "ours peak MiB (RSS / tracemalloc)",
               "torch peak MiB (RSS)"]  # fmt: skip
@@ -354,8 +358,9 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         f"{'yes' if same_tokens else 'no'}",
         *[f"- Profile of one cached decode step ({t} threads): {b}" for t, b in breakdowns],
         f"- BLAS (numpy): {blas_info()}; torch's default threads: {default_torch_threads}",
-        f"- Command: `{command.strip()}` ({env_note}); {os.cpu_count()} CPUs, shared with "
-        "other work, so compare ratios within this table only.",
+        f"- Command: `{command.strip()}` ({env_note}); {os.cpu_count()} CPUs shared with "
+        f"other work (1-minute load average {load_start:.1f} at the start, {load_end:.1f} at "
+        "the end), so compare ratios within a row only: its two sides ran alternately.",
     ])  # fmt: skip
     print(text)
     if not args.no_write and not args.quick:
