@@ -422,10 +422,9 @@ class Tensor:
         if value.shape != self.shape:
             raise ValueError(f"assign_: value of shape {value.shape} does not match "
                              f"tensor shape {self.shape}")
-        if self.data.flags.writeable:
-            self.data[...] = value
-        else:
-            self.data = np.array(value, dtype=self.dtype)
+        # A new array rather than a write into the old one: backward rules of a graph
+        # recorded before the assignment still read the values they saw.
+        self.data = np.array(value, dtype=self.dtype)
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -836,18 +835,22 @@ class Tensor:
         return tuple(pieces)
 
     def __getitem__(self, index: Any) -> Tensor:
-        """Basic indexing (ints, slices, None, ...) gives a view; integer arrays gather."""
-        index = _normalize_index(index)
+        """Basic indexing (ints, slices, None, ...) gives a view; integer arrays gather.
+
+        Ints are applied before any index array, as torch does: ``x[i, :, ids]`` has shape
+        ``(n, len(ids))``, where numpy would count ``i`` as an index array too and give
+        ``(len(ids), n)``.
+        """
+        basic, gather = _split_index(_normalize_index(index))
         x = self.data
-        out = x[index]
-        gather = _is_advanced(index)
+        out = x[basic] if gather is None else x[basic][gather]
 
         def backward(g: np.ndarray) -> tuple:
             grad = np.zeros(x.shape, dtype=x.dtype)
-            if gather:
-                np.add.at(grad, index, g)  # repeated indices must add up
-            else:
-                grad[index] = g
+            if gather is None:
+                grad[basic] = g
+            else:  # grad[basic] is a view: scatter-add into it (repeated indices add up)
+                np.add.at(grad[basic], gather, g)
             return (grad,)
 
         return _record(out, (self,), backward)
@@ -917,9 +920,23 @@ def _normalize_index(index: Any) -> Any:
     return _index_part(index)
 
 
-def _is_advanced(index: Any) -> bool:
+def _split_index(index: Any) -> tuple[Any, Any]:
+    """``(basic, gather)`` with ``x[index] == x[basic][gather]`` in torch's order.
+
+    ``basic`` holds the ints, slices, None and ``...`` (a view of ``x``); ``gather`` the
+    index arrays, at the positions of the dims ``basic`` kept, or None without arrays.
+    """
     parts = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(p, np.ndarray) for p in parts)
+    if not any(isinstance(p, np.ndarray) for p in parts):
+        return index, None
+    basic = tuple(slice(None) if isinstance(p, np.ndarray) else p for p in parts)
+    gather = tuple(p if isinstance(p, np.ndarray) or p is Ellipsis else slice(None)
+                   for p in parts if not _is_int(p))
+    return basic, gather
+
+
+def _is_int(part: Any) -> bool:
+    return isinstance(part, (int, np.integer)) and not isinstance(part, bool)
 
 
 # ---------------------------------------------------------------------------

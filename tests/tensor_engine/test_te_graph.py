@@ -221,3 +221,23 @@ def test_masks_may_be_bool_int_or_tensor():
     for mask in ([True, False, True], np.array([1, 0, 1]), te.tensor([1.0, 0.0, 1.0])):
         np.testing.assert_array_equal(x.masked_fill(mask, 0.0).numpy(), [0.0, 2.0, 0.0])
         np.testing.assert_array_equal(te.where(mask, 9.0, x).numpy(), [9.0, 2.0, 9.0])
+
+
+def test_ints_index_before_index_arrays_as_in_torch():
+    x_np = np.random.default_rng(5).standard_normal((3, 4, 5))
+    x, xt = te.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    ids = np.array([4, 0, 4])
+    out, want = x[1, :, ids], xt[1, :, torch.tensor(ids)]
+    assert out.shape == tuple(want.shape) == (4, 3)
+    out.sum().backward()
+    want.sum().backward()
+    np.testing.assert_array_equal(x.grad, xt.grad.numpy())
+
+
+def test_assign_does_not_change_values_saved_for_backward():
+    w = leaf(2)
+    saved = w.numpy().copy()
+    y = (w * w).sum()
+    w.assign_(np.zeros(2))
+    y.backward()
+    np.testing.assert_allclose(w.grad, 2 * saved)
