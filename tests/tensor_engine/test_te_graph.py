@@ -177,6 +177,9 @@ def test_data_accessors():
     assert te.Tensor.engine == "tensor" == te.NAME
     assert te.fused.__name__ == "tensor_engine.fused"
     assert "requires_grad" in repr(leaf(2))
+    assert [row.tolist() for row in x] == [[1.0, 2.0, 3.0]]
+    with pytest.raises(TypeError, match="0-d"):
+        iter(te.tensor(1.0))
     comparisons = [x < 2, x <= 2, x > 2.0, x >= te.tensor([2.0])]
     assert all(c.dtype == np.bool_ for c in comparisons)
     np.testing.assert_array_equal(x > 2.0, [[False, False, True]])
