@@ -68,15 +68,17 @@ def test_logits_match_transformers_float32_and_float64(tmp_path, cfg):
         cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
     )
     rng = np.random.default_rng(1)
-    for T in range(1, cfg["n_positions"] + 1):  # every prompt length up to block_size
-        idx = rng.integers(0, cfg["vocab_size"], size=(2, T))
-        expected32 = hf_logits(hf, idx, torch.float32)
+    prompts = [rng.integers(0, cfg["vocab_size"], size=(2, T))
+               for T in range(1, cfg["n_positions"] + 1)]  # every prompt length to block_size
+    for idx in prompts:
         got32 = ours32(idx)
-        assert got32.shape == (2, T, cfg["vocab_size"]) and got32.dtype == np.float32
-        np.testing.assert_allclose(got32.numpy(), expected32, rtol=0, atol=1e-4)
+        assert got32.shape == (2, idx.shape[1], cfg["vocab_size"])
+        assert got32.dtype == np.float32
+        np.testing.assert_allclose(got32.numpy(), hf_logits(hf, idx), rtol=0, atol=1e-4)
+    hf.double()
+    for idx in prompts:
         expected64 = hf_logits(hf, idx, torch.float64)
         np.testing.assert_allclose(ours64(idx).numpy(), expected64, rtol=0, atol=1e-9)
-        hf.float()
 
 
 def test_scalar_engine_logits_match_transformers(tmp_path):
