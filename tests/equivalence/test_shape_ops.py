@@ -216,52 +216,82 @@ def test_comparisons(data: st.DataObject) -> None:
     check(lambda E, x, y: (x < y, x <= y, x > 0.5, x >= y, x * 1.0), a, b)
 
 
-@given(data=st.data())
-def test_getitem_mixed_advanced_and_basic(data: st.DataObject) -> None:
-    """One or two index arrays mixed with ints, slices and ``None`` in one key.
-
-    numpy's rule (torch's too): the dims of the index arrays broadcast together and go where
-    the first array stands if the arrays are adjacent, else to the front. Integers given as
-    numpy integers (as they come out of arrays) count as ints.
-    """
-    shape = data.draw(S.shapes(min_dims=2, max_dims=3), label="shape")
-    length = data.draw(st.integers(1, 3), label="length")
+@st.composite
+def mixed_keys(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple]:
+    """A shape and a key mixing one or two index arrays with ints, slices and ``None``
+    (ints sometimes as numpy integers, as they come out of arrays)."""
+    shape = draw(S.shapes(min_dims=2, max_dims=3), label="shape")
+    length = draw(st.integers(1, 3), label="length")
     key: list = []
     arrays = 0
     for side in shape:
-        kind = data.draw(st.sampled_from(["array", "int", "np-int", "slice", "none+slice"]))
+        kind = draw(st.sampled_from(["array", "int", "np-int", "slice", "none+slice"]))
         if kind == "array" and arrays < 2:
-            key.append(data.draw(S.index_arrays(side, length)))
+            key.append(draw(S.index_arrays(side, length)))
             arrays += 1
         elif kind in ("int", "np-int"):
-            i = data.draw(st.integers(-side, side - 1))
+            i = draw(st.integers(-side, side - 1))
             key.append(np.int64(i) if kind == "np-int" else i)
         else:
             if kind == "none+slice":
                 key.append(None)
-            key.append(slice(data.draw(st.integers(0, side - 1)), None))
-    if arrays == 0:
-        key[0] = data.draw(S.index_arrays(shape[0], length)) if key[0] is not None else key[0]
-    x = data.draw(S.arrays(shape), label="x")
-    index = tuple(key)
-    # numpy and torch disagree when an int and an index array are split by a slice; that
-    # case has its own test below
-    assume(_numpy_and_torch_agree(x, index))
-    check(lambda E, a: a[index], x)
+            key.append(slice(draw(st.integers(0, side - 1)), None))
+    if arrays == 0 and key[0] is not None:
+        key[0] = draw(S.index_arrays(shape[0], length))
+    return shape, tuple(key)
 
 
-def _numpy_and_torch_agree(x: np.ndarray, index: tuple) -> bool:
+def _numpy_and_torch_agree(shape: tuple[int, ...], index: tuple) -> bool:
     from .torch_adapter import tensor
 
+    x = np.zeros(shape)
     return x[index].shape == tensor(x)[index].shape
 
 
 @given(data=st.data())
+def test_getitem_mixed_advanced_and_basic(data: st.DataObject) -> None:
+    """Keys mixing index arrays with ints, slices and ``None``, where numpy and torch agree:
+    the index arrays' dims broadcast together and go where the first array stands if the
+    advanced indices are adjacent, else to the front."""
+    shape, index = data.draw(mixed_keys(), label="shape, key")
+    assume(_numpy_and_torch_agree(shape, index))
+    x = data.draw(S.arrays(shape), label="x")
+    check(lambda E, a: a[index], x)
+
+
+@st.composite
+def split_keys(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple]:
+    """A shape and a key with an int and an index array split by at least one slice (either
+    order, sometimes a ``None`` in between): the pattern where numpy and torch disagree."""
+    shape = draw(S.shapes(min_dims=3, max_dims=4), label="shape")
+    first, second = sorted(draw(st.lists(st.integers(0, len(shape) - 1), min_size=2,
+                                         max_size=2, unique=True).filter(
+                                             lambda p: abs(p[0] - p[1]) >= 2)))
+    int_first = draw(st.booleans())
+    key: list = [slice(None)] * len(shape)
+    int_at, array_at = (first, second) if int_first else (second, first)
+    key[int_at] = draw(st.integers(-shape[int_at], shape[int_at] - 1))
+    key[array_at] = draw(S.index_arrays(shape[array_at]))
+    if draw(st.booleans()):
+        key.insert(draw(st.integers(0, len(key))), None)
+    return shape, tuple(key)
+
+
+@given(data=st.data())
+def test_getitem_mixed_where_numpy_and_torch_differ(data: st.DataObject) -> None:
+    """Keys where numpy and torch disagree, e.g. ``x[i, :, ids]``: torch applies the ints
+    first (``x[i][:, ids]``, shape ``(n, k)``); numpy counts an int as an advanced index too
+    and, the two being split by a slice, puts their dims first (shape ``(k, n)``). The
+    engines follow torch, as code ported from torch expects."""
+    shape, index = data.draw(split_keys(), label="shape, key")
+    assume(not _numpy_and_torch_agree(shape, index))
+    x = data.draw(S.arrays(shape), label="x")
+    check(lambda E, a: a[index], x)
+
+
+@given(data=st.data())
 def test_getitem_int_and_array_split_by_slice(data: st.DataObject) -> None:
-    """``x[i, :, ids]``: torch applies the int first (``x[i][:, ids]``, shape ``(n, k)``);
-    numpy counts the int as an advanced index too and, the two being split by a slice, puts
-    their dims first (shape ``(k, n)``). The engines follow torch, as code ported from
-    torch expects."""
+    """The simplest case of the above, ``x[i, :, ids]``, drawn directly."""
     b, n, c = (data.draw(st.integers(1, 3)) for _ in range(3))
     i = data.draw(st.integers(-b, b - 1), label="i")
     ids = data.draw(S.index_arrays(c), label="ids")
