@@ -10,11 +10,12 @@ is caught.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from . import strategies as S
-from .checker import check
+from .checker import ENGINES, check
 
 
 @given(data=st.data())
@@ -277,8 +278,9 @@ def split_keys(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple]:
     return shape, tuple(key)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @given(data=st.data())
-def test_getitem_mixed_where_numpy_and_torch_differ(data: st.DataObject) -> None:
+def test_getitem_mixed_where_numpy_and_torch_differ(engine: str, data: st.DataObject) -> None:
     """Keys where numpy and torch disagree, e.g. ``x[i, :, ids]``: torch applies the ints
     first (``x[i][:, ids]``, shape ``(n, k)``); numpy counts an int as an advanced index too
     and, the two being split by a slice, puts their dims first (shape ``(k, n)``). The
@@ -286,14 +288,15 @@ def test_getitem_mixed_where_numpy_and_torch_differ(data: st.DataObject) -> None
     shape, index = data.draw(split_keys(), label="shape, key")
     assume(not _numpy_and_torch_agree(shape, index))
     x = data.draw(S.arrays(shape), label="x")
-    check(lambda E, a: a[index], x)
+    check(lambda E, a: a[index], x, backends=[engine])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @given(data=st.data())
-def test_getitem_int_and_array_split_by_slice(data: st.DataObject) -> None:
+def test_getitem_int_and_array_split_by_slice(engine: str, data: st.DataObject) -> None:
     """The simplest case of the above, ``x[i, :, ids]``, drawn directly."""
     b, n, c = (data.draw(st.integers(1, 3)) for _ in range(3))
     i = data.draw(st.integers(-b, b - 1), label="i")
     ids = data.draw(S.index_arrays(c), label="ids")
     x = data.draw(S.arrays((b, n, c)), label="x")
-    check(lambda E, a: a[i, :, ids], x)
+    check(lambda E, a: a[i, :, ids], x, backends=[engine])
