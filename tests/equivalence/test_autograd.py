@@ -286,3 +286,31 @@ def test_assign_between_forward_and_backward(engine: str) -> None:
     assert_close(f"{engine}: d/dx", x.grad, np.array([3.0, 4.0]))
     assert_close(f"{engine}: d/dw", w.grad, np.array([1.0, 2.0]) + 2 * np.array([3.0, 4.0]))
     assert_close(f"{engine}: value after assign_", w.numpy(), np.array([10.0, 20.0]))
+
+
+def test_no_grad_as_decorator_and_nested() -> None:
+    """``no_grad()`` also decorates functions, nests, and restores the previous mode even
+    when the block raises."""
+
+    def script(E):
+        x = E.tensor(np.array([1.0, 2.0]), requires_grad=True)
+
+        @E.no_grad()
+        def frozen(t):
+            return t * 2.0, E.is_grad_enabled()
+
+        y, enabled_in_function = frozen(x)
+        with E.no_grad():
+            with E.no_grad():
+                pass
+            enabled_after_inner = E.is_grad_enabled()
+        try:
+            with E.no_grad():
+                raise KeyError("boom")
+        except KeyError:
+            pass
+        return dict(y_requires=y.requires_grad, in_function=enabled_in_function,
+                    after_inner=enabled_after_inner, after_raise=E.is_grad_enabled(),
+                    z_requires=(x * 2.0).requires_grad)
+
+    run_script(script)
