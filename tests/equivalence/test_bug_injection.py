@@ -18,8 +18,10 @@ pass: the probe is valid), then patched (it must raise :class:`EquivalenceError`
 engine). A second test runs the suite's *own* hypothesis properties under a few of the
 patches and asserts they fail, so the generated inputs reach the bugs too.
 
-The patches reach into engine internals (``_record``, ``_unbroadcast``, ``_dot``,
-``_expand``, ``Value._da``); if an engine is restructured, update the patch, not the check.
+The patches reach into engine internals (tensor engine: ``_record``, ``_unbroadcast``,
+``_normalize_index``, ``_nodes_leading_to``, ``Tensor._accumulate``, ``fused``; scalar engine:
+``_dot``, ``_expand``, ``_topological_order``, ``Value._da``). If an engine is restructured,
+update the patch, not the check: the first test fails loudly when a patch no longer bites.
 """
 
 from __future__ import annotations
