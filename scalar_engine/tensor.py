@@ -157,14 +157,24 @@ def _expand(t: Tensor, shape: tuple[int, ...]) -> list[Value]:
     return _broadcast_values(t._values, t.shape, shape)
 
 
-def _wrap(values: list[Value], shape: tuple[int, ...], tracked: bool) -> Tensor:
-    """A result tensor: it requires grad (and is not a leaf) iff a graph was recorded."""
+def _wrap(
+    values: list[Value], shape: tuple[int, ...], tracked: bool, inputs: tuple = ()
+) -> Tensor:
+    """A result tensor: it requires grad (and is not a leaf) iff a graph was recorded.
+
+    A recorded result also remembers its input tensors. The Values already form the graph;
+    this tensor-level link only serves to tell which leaves a backward pass *reached*, so that
+    a leaf that took part but received no gradient edge (``where`` that never picks it, say)
+    gets a grad of zeros rather than None, as in PyTorch.
+    """
     t = Tensor.__new__(Tensor)
     t._values = values
     t.shape = shape
     t._requires_grad = tracked
     t._is_leaf = not tracked
     t._retains_grad = False
+    t._inputs = inputs if tracked else ()
+    t._reached = False
     return t
 
 
@@ -181,7 +191,9 @@ class Tensor:
 
     engine = NAME
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray + Tensor works
-    __slots__ = ("_values", "shape", "_requires_grad", "_is_leaf", "_retains_grad")
+    __slots__ = (
+        "_values", "shape", "_requires_grad", "_is_leaf", "_retains_grad", "_inputs", "_reached"
+    )
 
     def __init__(self, data: object, requires_grad: bool = False, dtype: object = None):
         _check_dtype(dtype)
@@ -191,6 +203,8 @@ class Tensor:
         self._requires_grad = bool(requires_grad)
         self._is_leaf = True
         self._retains_grad = False
+        self._inputs = ()
+        self._reached = False
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -276,12 +290,13 @@ class Tensor:
             return None
         grads = list(map(_grad, self._values))
         if all(g is _ZERO for g in grads):
-            return None
+            return np.zeros(self.shape) if self._reached else None
         return np.array(grads, dtype=_FLOAT64).reshape(self.shape)
 
     @grad.setter
     def grad(self, new: object) -> None:
         if new is None:  # zero_grad: forget the gradient
+            self._reached = False
             for v in self._values:
                 v.grad = _ZERO
             return
@@ -329,6 +344,7 @@ class Tensor:
                 )
             seeds = arr.ravel().tolist()
         _value.backward(self._values, seeds, retain_graph)
+        _mark_reached(self, retain_graph)
 
     def detach(self) -> Tensor:
         """A new leaf with the same values that shares no graph (fresh ``Value``s)."""
@@ -367,7 +383,7 @@ class Tensor:
             if self._tracked():
                 out = [Value(x.data + c, x, _ONE) for x in xs]
                 count_nodes(len(out))
-                return _wrap(out, self.shape, True)
+                return _wrap(out, self.shape, True, (self,))
             return _wrap(_leaves([x.data + c for x in xs]), self.shape, False)
         t = self._operand(other, "+")
         if t is None:
@@ -386,7 +402,7 @@ class Tensor:
                 _leaves([x.data + y.data for x, y in zip(xs, ys, strict=True)]), shape, False
             )
         count_nodes(len(out))
-        return _wrap(out, shape, True)
+        return _wrap(out, shape, True, (self, t))
 
     @pausing_gc
     def __mul__(self, other: object) -> Tensor:
@@ -396,7 +412,7 @@ class Tensor:
             if self._tracked():
                 out = [Value(x.data * c, x, c) for x in xs]
                 count_nodes(len(out))
-                return _wrap(out, self.shape, True)
+                return _wrap(out, self.shape, True, (self,))
             return _wrap(_leaves([x.data * c for x in xs]), self.shape, False)
         t = self._operand(other, "*")
         if t is None:
@@ -417,7 +433,7 @@ class Tensor:
                 _leaves([x.data * y.data for x, y in zip(xs, ys, strict=True)]), shape, False
             )
         count_nodes(len(out))
-        return _wrap(out, shape, True)
+        return _wrap(out, shape, True, (self, t))
 
     # -- primitives: one-input functions ------------------------------------------------------
 
@@ -447,7 +463,7 @@ class Tensor:
             except ArithmeticError:  # 0 ** negative, overflow: PyTorch's infinities instead
                 out = [Value(power(x.data, c), x, c * power(x.data, cm1)) for x in xs]
         count_nodes(len(out))
-        return _wrap(out, self.shape, True)
+        return _wrap(out, self.shape, True, (self,))
 
     @pausing_gc
     def exp(self) -> Tensor:
@@ -460,7 +476,7 @@ class Tensor:
         except OverflowError:
             out = [Value(e := _value.exp(x.data), x, e) for x in xs]
         count_nodes(len(out))
-        return _wrap(out, self.shape, True)
+        return _wrap(out, self.shape, True, (self,))
 
     @pausing_gc
     def log(self) -> Tensor:
@@ -474,7 +490,7 @@ class Tensor:
             return _wrap(_leaves([math.log(x.data) for x in xs]), self.shape, False)
         out = [Value(math.log(x.data), x, 1.0 / x.data) for x in xs]
         count_nodes(len(out))
-        return _wrap(out, self.shape, True)
+        return _wrap(out, self.shape, True, (self,))
 
     @pausing_gc
     def tanh(self) -> Tensor:
@@ -483,7 +499,7 @@ class Tensor:
             return _wrap(_leaves([math.tanh(x.data) for x in xs]), self.shape, False)
         out = [Value(t := math.tanh(x.data), x, 1.0 - t * t) for x in xs]
         count_nodes(len(out))
-        return _wrap(out, self.shape, True)
+        return _wrap(out, self.shape, True, (self,))
 
     @pausing_gc
     def relu(self) -> Tensor:
@@ -492,7 +508,7 @@ class Tensor:
             return _wrap(_leaves([x.data if x.data > 0.0 else 0.0 for x in xs]), self.shape, False)
         out = [Value(x.data, x, _ONE) if x.data > 0.0 else Value(0.0, x, _NIL) for x in xs]
         count_nodes(len(out))
-        return _wrap(out, self.shape, True)
+        return _wrap(out, self.shape, True, (self,))
 
     @pausing_gc
     def sigmoid(self) -> Tensor:
@@ -501,7 +517,7 @@ class Tensor:
             return _wrap(_leaves([sigmoid(x.data) for x in xs]), self.shape, False)
         out = [Value(s := sigmoid(x.data), x, s * (1.0 - s)) for x in xs]
         count_nodes(len(out))
-        return _wrap(out, self.shape, True)
+        return _wrap(out, self.shape, True, (self,))
 
     # -- composed arithmetic ------------------------------------------------------------------
 
@@ -610,7 +626,7 @@ class Tensor:
             out.append(acc)
             created += len(group) - 1
         count_nodes(created)
-        return _wrap(out, shape, True)
+        return _wrap(out, shape, True, (self,))
 
     def mean(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
         n = math.prod(self.shape[d] for d in _norm_dims(dim, self.ndim, "mean"))
@@ -626,7 +642,7 @@ class Tensor:
         if any(not g for g in groups) or not self._values:
             raise ValueError(f"max over an empty dimension (shape {self.shape}, dim {dim})")
         # the builtin max keeps the first of equal elements: exactly PyTorch's choice
-        return _wrap([max(g, key=_data) for g in groups], shape, self._tracked())
+        return _wrap([max(g, key=_data) for g in groups], shape, self._tracked(), (self,))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
         """Index of the first maximal element (flat if ``dim`` is None); no gradient."""
@@ -644,7 +660,8 @@ class Tensor:
 
     def _select(self, positions: np.ndarray) -> Tensor:
         """A tensor of our Values picked at ``positions`` (an int array of any shape)."""
-        return _wrap(_gather(self._values, positions), positions.shape, self._tracked())
+        values = _gather(self._values, positions)
+        return _wrap(values, positions.shape, self._tracked(), (self,))
 
     def reshape(self, *shape: int | tuple) -> Tensor:
         target = _shape_arg(shape)
@@ -664,7 +681,7 @@ class Tensor:
             raise ValueError(
                 f"reshape: cannot reshape a tensor of shape {self.shape} into {target}"
             )
-        return _wrap(self._values, target, self._tracked())
+        return _wrap(self._values, target, self._tracked(), (self,))
 
     view = reshape
 
@@ -680,7 +697,7 @@ class Tensor:
                 f"permute: {order} is not a permutation of the dims of shape {self.shape}"
             )
         if order == tuple(range(self.ndim)):
-            return _wrap(self._values, self.shape, self._tracked())
+            return _wrap(self._values, self.shape, self._tracked(), (self,))
         return self._select(_grid(self.shape).transpose(order))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
@@ -697,7 +714,8 @@ class Tensor:
 
     def unsqueeze(self, dim: int) -> Tensor:
         d = _norm_dim(dim, self.ndim + 1, "unsqueeze")
-        return _wrap(self._values, self.shape[:d] + (1,) + self.shape[d:], self._tracked())
+        shape = self.shape[:d] + (1,) + self.shape[d:]
+        return _wrap(self._values, shape, self._tracked(), (self,))
 
     def squeeze(self, dim: int | tuple | None = None) -> Tensor:
         if dim is None:
@@ -705,7 +723,7 @@ class Tensor:
         else:
             dims = _norm_dims(dim, self.ndim, "squeeze")
             shape = tuple(s for d, s in enumerate(self.shape) if not (d in dims and s == 1))
-        return _wrap(self._values, shape, self._tracked())
+        return _wrap(self._values, shape, self._tracked(), (self,))
 
     def split(self, split_size_or_sections: int | list, dim: int = 0) -> tuple[Tensor, ...]:
         d = _norm_dim(dim, self.ndim, "split")
@@ -736,7 +754,7 @@ class Tensor:
         A gather's backward is a scatter-add for free: a position picked twice is the same
         ``Value`` twice, and that ``Value`` receives the gradient of both uses.
         """
-        return self._select(_grid(self.shape)[_index_key(key)])
+        return self._select(_torch_order_index(_grid(self.shape), _index_key(key)))
 
     # -- masks and comparisons ----------------------------------------------------------------
 
@@ -754,7 +772,7 @@ class Tensor:
             value = value.item()
         fill = Value(float(value))
         out = [fill if hit else v for hit, v in zip(m.ravel().tolist(), self._values, strict=True)]
-        return _wrap(out, self.shape, self._tracked())
+        return _wrap(out, self.shape, self._tracked(), (self,))
 
     def _compare(self, other: object) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(other, Tensor):
@@ -860,7 +878,22 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         shape = shape[:-2] + shape[-1:]
     if b.ndim == 1:
         shape = shape[:-1]
-    return _wrap(out, shape, ga or gb)
+    return _wrap(out, shape, ga or gb, (a, b))
+
+
+def _mark_reached(root: Tensor, retain_graph: bool) -> None:
+    """Flag the tensors whose grad a backward pass from ``root`` reached (see ``_wrap``)."""
+    stack, seen = [root], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._is_leaf or t._retains_grad:
+            t._reached = t._requires_grad
+        stack += t._inputs
+        if not retain_graph:
+            t._inputs = ()
 
 
 # -- indexing and masks -----------------------------------------------------------------------
@@ -878,6 +911,26 @@ def _index_key(key: object) -> object:
     if _foreign(key):
         raise _mixing_error("indexing", key)
     return key
+
+
+def _torch_order_index(grid: np.ndarray, key: object) -> np.ndarray:
+    """``grid[key]`` with ints applied before index arrays, as torch does.
+
+    numpy counts an int next to an index array as an index array too, so ``x[i, :, ids]``
+    has shape ``(len(ids), n)`` there; torch selects with ``i`` first and gives
+    ``(n, len(ids))``.
+    """
+    parts = key if isinstance(key, tuple) else (key,)
+    arrays = [isinstance(p, (np.ndarray, list)) for p in parts]
+    ints = [isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parts]
+    if not (any(arrays) and any(ints)):
+        return grid[key]
+    basic = tuple(slice(None) if a else p for p, a in zip(parts, arrays, strict=True))
+    gather = tuple(p for p, i in zip(parts, ints, strict=True) if not i)
+    gather = tuple(p if a or p is Ellipsis else slice(None)
+                   for p, a in zip(gather, [isinstance(p, (np.ndarray, list)) for p in gather],
+                                   strict=True))
+    return grid[basic][gather]
 
 
 def _bool_array(mask: object) -> np.ndarray:
@@ -947,7 +1000,7 @@ def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
         values += t._values
     positions = np.concatenate(grids, axis=d)
     tracked = _value._grad_enabled and any(t._requires_grad for t in items)
-    return _wrap(_gather(values, positions), positions.shape, tracked)
+    return _wrap(_gather(values, positions), positions.shape, tracked, tuple(items))
 
 
 def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
@@ -969,7 +1022,7 @@ def where(cond: object, a: object, b: object) -> Tensor:
     out = [
         x if p else y for p, x, y in zip(picks, _expand(ta, shape), _expand(tb, shape), strict=True)
     ]
-    return _wrap(out, shape, ta._tracked() or tb._tracked())
+    return _wrap(out, shape, ta._tracked() or tb._tracked(), (ta, tb))
 
 
 def _scalar_or_array(x: object) -> object:
