@@ -10,10 +10,11 @@ Weights: real GPT-2 from ``--weights DIR`` (a Hugging Face folder) when given, o
 random N(0, 0.02) arrays drawn with numpy, written once as a Hugging Face folder, and loaded
 from it by *both* ``GPT.from_pretrained`` and ``GPT2LMHeadModel.from_pretrained``.
 
-Threads: ``--threads 1`` by default. Both libraries run in this one process, each with its
-own thread pool whose idle workers spin; on a 2-core machine that other processes share,
-two threads per library measure contention (a decode step took 100-170 ms instead of 28 ms
-here) rather than the kernels. ``--threads 1,default`` measures both settings.
+Threads: each workload is measured with one thread per library, then with each library's
+default. Both libraries run in this one process, each with its own thread pool whose idle
+workers spin; on a 2-core machine that other processes keep busy, the two-thread rows
+measure contention (a decode step took 100-170 ms instead of 10-28 ms here) rather than the
+kernels, while the one-thread rows stay stable. ``--threads 1`` measures only those.
 
 Timings are medians of ``--repeats`` runs, taken alternately (ours, torch, ours, ...), so
 both sides see the same machine load. Memory: the growth of the process's peak resident set
@@ -207,10 +208,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny config (a smoke test)")
     p.add_argument("--weights", type=Path, default=None, help="a Hugging Face GPT-2 folder")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", default="1",
+    p.add_argument("--threads", default="1,default",
                    help="comma-separated thread counts for numpy's BLAS and torch, each measured "
-                        "in turn; 'default' leaves each library's own setting (default: 1, see "
-                        "the module docstring)")
+                        "in turn; 'default' leaves each library's own setting "
+                        "(default: 1,default; see the module docstring)")
     p.add_argument("--forward-tokens", type=int, default=64)
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--no-write", action="store_true", help="print only, leave docs alone")
