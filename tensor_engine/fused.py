@@ -50,13 +50,13 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     x = _check_tensor(x, "softmax")
     data, d = _dim_of(x, dim, "softmax")
     e = np.exp(data - data.max(axis=d, keepdims=True))
-    y = (e / e.sum(axis=d, keepdims=True)).reshape(x.shape)
+    y = e / e.sum(axis=d, keepdims=True)
 
     def backward(g: np.ndarray) -> tuple:
-        gy = (g * y).reshape(data.shape)
-        return ((gy - y.reshape(data.shape) * gy.sum(axis=d, keepdims=True)).reshape(x.shape),)
+        gy = g.reshape(y.shape) * y
+        return ((gy - y * gy.sum(axis=d, keepdims=True)).reshape(x.shape),)
 
-    return _record(y, (x,), backward)
+    return _record(y.reshape(x.shape), (x,), backward)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
