@@ -45,7 +45,8 @@ from rich.table import Table
 
 import shared_nn
 from shared_nn import functional as F
-from shared_nn.data import CharVocab, load_digits, pydoc_text
+from shared_nn.data import load_digits, pydoc_text
+from shared_nn.tokenizer import CharTokenizer
 
 ENGINES = ("scalar", "tensor")
 DTYPE = np.float64  # both engines in float64, so the differences shown are rounding noise
@@ -110,8 +111,8 @@ def gpt_workload(steps: int, batch: int, seed: int, block: int = 16) -> Workload
     from shared_nn.models import GPT, GPTConfig
 
     text = pydoc_text()
-    vocab = CharVocab.from_text(text)
-    ids = vocab.encode(text)
+    vocab = CharTokenizer.from_text(text)
+    ids = np.asarray(vocab.encode(text))
     rng = np.random.default_rng(seed)
     batches = []
     for _ in range(steps):

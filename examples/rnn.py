@@ -40,7 +40,8 @@ from tqdm import tqdm
 
 import shared_nn
 from shared_nn import functional as F
-from shared_nn.data import CharVocab, load_digits, minibatches, pydoc_text
+from shared_nn.data import load_digits, minibatches, pydoc_text
+from shared_nn.tokenizer import CharTokenizer
 
 # Defaults per task and engine; the scalar engine's are smaller (every number is a Value).
 DEFAULTS = {
@@ -171,14 +172,14 @@ def text_batches(ids: np.ndarray, batch: int, seq_len: int, rng: np.random.Gener
 def train_charlm(args: argparse.Namespace, show_progress: bool) -> History:
     """Adam on next-character cross-entropy, logging the mean loss ten times, then a sample."""
     text = pydoc_text()
-    vocab = CharVocab.from_text(text)
+    vocab = CharTokenizer.from_text(text)
     try:
         prompt_ids = vocab.encode(args.prompt)
     except ValueError as err:
         raise UsageError(f"--prompt: {err}") from None
     if len(prompt_ids) == 0:
         raise UsageError("--prompt must not be empty")
-    ids = vocab.encode(text)
+    ids = np.asarray(vocab.encode(text))
     print(f"text: Python's documentation topics, {len(text):,} characters, "
           f"{len(vocab)} distinct")
     shared_nn.manual_seed(args.seed)

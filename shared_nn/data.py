@@ -9,7 +9,8 @@ Three sources, all plain numpy so that either engine can consume them:
   file fails with a message naming the file instead of producing garbage images.
 - :func:`pydoc_text` -- Python's own documentation (the ``pydoc_data.topics`` module that
   ships with every CPython), a few hundred kilobytes of English and code for a
-  character-level language model; :class:`CharVocab` turns it into integer ids.
+  character-level language model; ``shared_nn.tokenizer.CharTokenizer``
+  turns it into integer ids.
 
 :func:`minibatches` is the small shuffling iterator the examples train with.
 """
@@ -17,8 +18,7 @@ Three sources, all plain numpy so that either engine can consume them:
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,7 +30,6 @@ __all__ = [
     "load_mnist",
     "read_idx",
     "pydoc_text",
-    "CharVocab",
     "minibatches",
 ]
 
@@ -216,45 +215,6 @@ def pydoc_text() -> str:
     from pydoc_data.topics import topics
 
     return "\n".join(topics[name] for name in sorted(topics))
-
-
-@dataclass(frozen=True)
-class CharVocab:
-    """A character vocabulary: each distinct character gets an integer id.
-
-    >>> vocab = CharVocab.from_text("hello")
-    >>> vocab.decode(vocab.encode("hole"))
-    'hole'
-    """
-
-    chars: tuple[str, ...]
-
-    @classmethod
-    def from_text(cls, text: str) -> CharVocab:
-        """The sorted set of characters in ``text``."""
-        if not text:
-            raise ValueError("cannot build a vocabulary from empty text")
-        return cls(tuple(sorted(set(text))))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    @property
-    def index(self) -> dict[str, int]:
-        """Character -> id."""
-        return {c: i for i, c in enumerate(self.chars)}
-
-    def encode(self, text: str) -> np.ndarray:
-        """The ids of ``text``'s characters (int64); an unknown character is a ``ValueError``."""
-        index = self.index
-        try:
-            return np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
-        except KeyError as err:
-            raise ValueError(f"character {err.args[0]!r} is not in the vocabulary") from None
-
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        """The text that ``ids`` stand for."""
-        return "".join(self.chars[int(i)] for i in ids)
 
 
 # ---------------------------------------------------------------------------------------

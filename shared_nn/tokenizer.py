@@ -168,6 +168,9 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         return len(self.chars)
 
+    def __len__(self) -> int:
+        return len(self.chars)
+
     def encode(self, text: str) -> list[int]:
         """Ids of the characters of ``text``; unknown characters raise ValueError naming them."""
         if not isinstance(text, str):

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from shared_nn.data import (
-    CharVocab,
     load_digits,
     load_mnist,
     minibatches,
@@ -177,18 +176,6 @@ def test_pydoc_text_is_real_documentation():
     assert len(text) > 100_000
     assert "def " in text and "lambda" in text
     assert text == pydoc_text()
-
-
-def test_char_vocab_round_trip_and_unknown_character():
-    vocab = CharVocab.from_text("hello world")
-    assert len(vocab) == 8
-    ids = vocab.encode("low")
-    assert ids.dtype == np.int64 and ids.tolist() == [vocab.chars.index(c) for c in "low"]
-    assert vocab.decode(ids) == "low"
-    with pytest.raises(ValueError, match="'z'"):
-        vocab.encode("lz")
-    with pytest.raises(ValueError, match="empty"):
-        CharVocab.from_text("")
 
 
 def test_minibatches_cover_every_index_once():

@@ -78,7 +78,7 @@ def test_vocab_file_checksum_mismatch_is_a_clear_error(tmp_path):
 def test_char_tokenizer_roundtrip_and_errors():
     tok = CharTokenizer.from_text("hello world")
     assert tok.chars == " dehlorw"
-    assert tok.vocab_size == 8
+    assert tok.vocab_size == len(tok) == 8
     assert tok.decode(tok.encode("low world")) == "low world"
     with pytest.raises(ValueError, match="'z'"):
         tok.encode("lazy")
@@ -86,6 +86,8 @@ def test_char_tokenizer_roundtrip_and_errors():
         tok.decode([8])
     with pytest.raises(ValueError, match="repeated"):
         CharTokenizer("aa")
+    with pytest.raises(ValueError, match="at least one character"):
+        CharTokenizer.from_text("")
 
 
 @given(st.text(alphabet="abc \n", max_size=50))
