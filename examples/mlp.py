@@ -16,7 +16,6 @@ same --hidden/--train-size/--epochs to both engines and they print the same loss
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,18 +27,16 @@ from _cli import (
     UsageError,
     add_engine_argument,
     add_seed_dtype_arguments,
-    format_loss,
     int_list,
     positive_float,
     positive_int,
     resolve_engine,
     run,
 )
-from tqdm import tqdm
+from _train import fit_classifier
 
 import shared_nn
-from shared_nn import functional as F
-from shared_nn.data import Split, load_digits, load_mnist, minibatches
+from shared_nn.data import Split, load_digits, load_mnist
 
 # Defaults per engine (train/test sizes: None = all). The scalar engine's run is smaller,
 # with a larger step size so that its fewer steps still learn the digits.
@@ -127,17 +124,6 @@ def take(
     return x[:n], y[:n]
 
 
-def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
-    """Fraction of ``x`` classified as ``y``, without recording a graph."""
-    backend = shared_nn.get_engine(model.engine)
-    correct = 0
-    with backend.no_grad():
-        for start in range(0, len(x), batch):
-            logits = model(x[start : start + batch]).numpy()
-            correct += int((logits.argmax(axis=1) == y[start : start + batch]).sum())
-    return correct / len(x)
-
-
 def train(args: argparse.Namespace, data: Split, show_progress: bool = True) -> History:
     """Adam on cross-entropy; the same seed gives the same weights and batches on both engines."""
     caps = getattr(args, "size_is_cap", set())
@@ -147,27 +133,11 @@ def train(args: argparse.Namespace, data: Split, show_progress: bool = True) -> 
     shared_nn.manual_seed(args.seed)
     sizes = [x_train.shape[1], *args.hidden, 10]
     model = shared_nn.models.MLP(sizes, engine=args.engine, dtype=args.dtype)
-    optimizer = shared_nn.optim.Adam(model.parameters(), lr=args.lr)
-    rng = np.random.default_rng(args.seed)
     history = History(args.engine, {"sizes": sizes, "train": len(x_train), "test": len(x_test)})
-    steps_per_epoch = -(-len(x_train) // args.batch)
-    bar = tqdm(total=args.epochs * steps_per_epoch, unit="step", leave=False,
-               disable=not show_progress)
-    for epoch in range(1, args.epochs + 1):
-        total = 0.0
-        for idx in minibatches(len(x_train), args.batch, rng):
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-            bar.set_description(f"epoch {epoch}/{args.epochs}", refresh=False)
-            bar.update()
-        history.losses.append(total / len(x_train))
-        history.accuracies.append(accuracy(model, x_test, y_test))
-        bar.write(f"epoch {epoch:3d}/{args.epochs}  train loss {format_loss(history.losses[-1])}"
-                  f"  test accuracy {100 * history.accuracies[-1]:.2f}%", file=sys.stdout)
-    bar.close()
+    history.losses, history.accuracies = fit_classifier(
+        model, (x_train, y_train), (x_test, y_test), epochs=args.epochs, batch=args.batch,
+        lr=args.lr, seed=args.seed, show_progress=show_progress,
+    )
     return history
 
 

@@ -22,7 +22,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from _cli import (
@@ -36,11 +35,12 @@ from _cli import (
     resolve_engine,
     run,
 )
+from _train import fit_classifier
 from tqdm import tqdm
 
 import shared_nn
 from shared_nn import functional as F
-from shared_nn.data import load_digits, minibatches, pydoc_text
+from shared_nn.data import load_digits, pydoc_text
 from shared_nn.tokenizer import CharTokenizer
 
 # Defaults per task and engine; the scalar engine's are smaller (every number is a Value).
@@ -110,16 +110,6 @@ def apply_defaults(args: argparse.Namespace) -> list[str]:
 # ----------------------------------------------------------------------- digits, row by row
 
 
-def digits_accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
-    """Fraction of sequences ``x`` (N, 8, 8) classified as ``y``, without a graph."""
-    correct = 0
-    with shared_nn.get_engine(model.engine).no_grad():
-        for start in range(0, len(x), batch):
-            logits = model(x[start : start + batch]).numpy()
-            correct += int((logits.argmax(axis=1) == y[start : start + batch]).sum())
-    return correct / len(x)
-
-
 def train_digits(args: argparse.Namespace, show_progress: bool) -> History:
     """Adam on cross-entropy; prints mean training loss and test accuracy each epoch."""
     data = load_digits(test_fraction=0.2, seed=args.seed)
@@ -134,25 +124,11 @@ def train_digits(args: argparse.Namespace, show_progress: bool) -> History:
     shared_nn.manual_seed(args.seed)
     model = shared_nn.models.RNNClassifier(8, args.hidden, 10, engine=args.engine,
                                            dtype=args.dtype)
-    optimizer = shared_nn.optim.Adam(model.parameters(), lr=args.lr)
-    rng = np.random.default_rng(args.seed)
     history = History(args.engine, "digits")
-    steps = args.epochs * -(-len(x_train) // args.batch)
-    with tqdm(total=steps, unit="step", leave=False, disable=not show_progress) as bar:
-        for epoch in range(1, args.epochs + 1):
-            total = 0.0
-            for idx in minibatches(len(x_train), args.batch, rng):
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-                bar.update()
-            history.losses.append(total / len(x_train))
-            history.accuracies.append(digits_accuracy(model, x_test, y_test))
-            bar.write(f"epoch {epoch:3d}/{args.epochs}  train loss "
-                      f"{format_loss(history.losses[-1])}  test accuracy "
-                      f"{100 * history.accuracies[-1]:.2f}%", file=sys.stdout)
+    history.losses, history.accuracies = fit_classifier(
+        model, (x_train, y_train), (x_test, y_test), epochs=args.epochs, batch=args.batch,
+        lr=args.lr, seed=args.seed, show_progress=show_progress,
+    )
     return history
 
 
