@@ -301,8 +301,9 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         import cProfile
         import pstats
 
-        cProfile.runctx("fn()", {"fn": ours_generate(True)}, {}, "/tmp/gpt2_decode.prof")
-        pstats.Stats("/tmp/gpt2_decode.prof").sort_stats("tottime").print_stats(20)
+        profiler = cProfile.Profile()
+        profiler.runcall(ours_generate(True))
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
     workloads = {
         f"forward 1x{T}": (ours_forward, torch_forward, T),
