@@ -13,7 +13,15 @@ design (one graph node per scalar operation), but as fast as pure Python allows.
 """
 
 from .tensor import NAME, Tensor, cat, ones, stack, tensor, where, zeros
-from .value import Value, is_grad_enabled, no_grad, nodes_created, reset_nodes_created
+from .value import (
+    Value,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    nodes_created,
+    reset_nodes_created,
+    set_grad_enabled,
+)
 
 fused = None  # the scalar engine has no fused ops: shared_nn composes softmax & co.
 
@@ -22,12 +30,14 @@ __all__ = [
     "Tensor",
     "Value",
     "cat",
+    "enable_grad",
     "fused",
     "is_grad_enabled",
     "no_grad",
     "nodes_created",
     "ones",
     "reset_nodes_created",
+    "set_grad_enabled",
     "stack",
     "tensor",
     "where",

@@ -25,8 +25,11 @@ that mix it with a tensor that does record only the edge towards the latter.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+import os
+from collections.abc import Callable
 from functools import reduce
 from operator import add as _add
 from operator import attrgetter
@@ -39,6 +42,17 @@ from .value import _NIL, _ONE, _ZERO, Value, count_nodes, pausing_gc, power, sig
 __all__ = ["NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where"]
 
 NAME = "scalar"
+_DEFAULT_BUDGET = 20_000_000
+_BUDGET_VAR = "DUALGRAD_VALUE_BUDGET"
+_sequence = itertools.count(1)  # creation order of recorded results and of in-place writes
+_last_write = 0  # stamp of the newest in-place write (0: none yet, backward skips the check)
+
+
+class _Budget:
+    limit = 0  # 0: not read yet (from $DUALGRAD_VALUE_BUDGET, at the first check)
+
+
+_budget = _Budget()
 _FLOAT64 = np.dtype("float64")
 _data = attrgetter("data")
 _grad = attrgetter("grad")
@@ -51,16 +65,25 @@ def _is_number(x: object) -> bool:
     return isinstance(x, (int, float)) or isinstance(x, numbers.Real)
 
 
+_DTYPE_NAMES = ("float32", "float64", "torch.float32", "torch.float64")
+
+
 def _check_dtype(dtype: object) -> None:
-    """float64 (and float32, computed in float64) are the only dtypes this engine knows."""
+    """float64 (and float32, computed in float64) are the only dtypes this engine knows: a
+    numpy dtype or type, its name (``"float32"``) or torch's (``torch.float64``). Anything else
+    is a TypeError, never a silent default."""
     if dtype is None:
         return
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype("float64"), np.dtype("float32")):
-        raise TypeError(f"scalar_engine computes in float64; unsupported dtype {dtype!r}")
+    if isinstance(dtype, str) or (type(dtype).__name__ == "dtype" and "torch" in str(dtype)):
+        if str(dtype) in _DTYPE_NAMES:
+            return
+    elif isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
+        if np.dtype(dtype) in (np.dtype("float64"), np.dtype("float32")):
+            return
+    raise TypeError(
+        "scalar_engine computes in float64; dtype must be float32 or float64 (numpy's, "
+        f"torch's or their names), got {dtype!r}"
+    )
 
 
 def _foreign(x: object) -> bool:
@@ -124,6 +147,11 @@ def _norm_dims(dim: int | tuple | list | None, ndim: int, op: str) -> tuple[int,
     return tuple(d for d in out if d < ndim)
 
 
+def _all_dims_if_empty(dim: object) -> object:
+    """``dim=()`` (or ``[]``) reduces over every dim, as torch's sum and mean do."""
+    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
+
+
 def _grid(shape: tuple[int, ...]) -> np.ndarray:
     """Flat positions 0..n-1 arranged in ``shape``: index arithmetic for selection ops."""
     return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
@@ -135,10 +163,12 @@ def _gather(values: list[Value], positions: np.ndarray) -> list[Value]:
 
 def _broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     try:
-        return tuple(np.broadcast_shapes(*shapes))
+        shape = tuple(np.broadcast_shapes(*shapes))
     except ValueError:
         listed = " and ".join(str(s) for s in shapes)
         raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
+    _check_budget(math.prod(shape), f"{op} with result shape {shape}")
+    return shape
 
 
 def _broadcast_values(
@@ -158,14 +188,22 @@ def _expand(t: Tensor, shape: tuple[int, ...]) -> list[Value]:
 
 
 def _wrap(
-    values: list[Value], shape: tuple[int, ...], tracked: bool, inputs: tuple = ()
+    values: list[Value],
+    shape: tuple[int, ...],
+    tracked: bool,
+    inputs: tuple = (),
+    storage: list[int] | None = None,
 ) -> Tensor:
     """A result tensor: it requires grad (and is not a leaf) iff a graph was recorded.
 
     A recorded result also remembers its input tensors. The Values already form the graph;
     this tensor-level link only serves to tell which leaves a backward pass *reached*, so that
     a leaf that took part but received no gradient edge (``where`` that never picks it, say)
-    gets a grad of zeros rather than None, as in PyTorch.
+    gets a grad of zeros rather than None, as in PyTorch; and it lets backward check that no
+    in-place write changed an input after this result was computed from it.
+
+    ``storage`` is the write stamp shared by every alias of the same Values (a view passes its
+    base's); None for a result that owns fresh Values.
     """
     t = Tensor.__new__(Tensor)
     t._values = values
@@ -173,14 +211,73 @@ def _wrap(
     t._requires_grad = tracked
     t._is_leaf = not tracked
     t._retains_grad = False
-    t._inputs = inputs if tracked else ()
     t._reached = False
+    t._consumed = False
+    t._storage = storage
+    if tracked:
+        t._inputs = inputs
+        t._seq = next(_sequence)
+        for x in inputs:
+            if x._requires_grad:
+                x._consumed = True  # an in-place op on x would now change history
+    else:
+        t._inputs = ()
     return t
+
+
+def _check_budget(count: int, what: object) -> None:
+    """Refuse, before allocating, an op that would create more Values than the budget."""
+    if not _budget.limit:
+        _budget.limit = _budget_from_env()
+    if count > _budget.limit:
+        raise MemoryError(
+            f"scalar_engine: {what} needs {count:,} Value nodes, over the budget of "
+            f"{_budget.limit:,} (each node takes about 100 bytes and 1 µs); raise it with "
+            f"scalar_engine.set_value_budget(n) or the environment variable {_BUDGET_VAR}"
+        )
+
+
+def set_value_budget(limit: int) -> None:
+    """The most Value nodes one op (or one new tensor) may create; default from
+    ``$DUALGRAD_VALUE_BUDGET``, else 20 million (about 2 GB)."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"value budget must be a positive int, got {limit!r}")
+    _budget.limit = int(limit)
+
+
+def _budget_from_env() -> int:
+    text = os.environ.get(_BUDGET_VAR, "").strip()
+    if not text:
+        return _DEFAULT_BUDGET
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"${_BUDGET_VAR} must be a positive integer, got {text!r}")
+    return int(text)
 
 
 @pausing_gc
 def _leaves(floats: list[float]) -> list[Value]:
     return [Value(x) for x in floats]
+
+
+def _copy_unless_tracked(
+    values: list[Value], shape: tuple[int, ...], tracked: bool, inputs: tuple
+) -> Tensor:
+    """A copy-like selection (gather, cat, where, max ...): it shares the selected Values when a
+    graph is recorded (their gradients then flow for free), and gets fresh leaf Values when
+    not, so that it owns its memory as torch's result would."""
+    if tracked:
+        return _wrap(values, shape, True, inputs)
+    return _wrap(_leaves(list(map(_data, values))), shape, False)
+
+
+def _is_basic(key: object) -> bool:
+    """Whether an index is numpy's basic kind (ints, slices, None, ...): it makes a view."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(
+        p is None or p is Ellipsis or isinstance(p, slice)
+        or (isinstance(p, (int, np.integer)) and not isinstance(p, bool))
+        for p in parts
+    )
 
 
 # -- the tensor -------------------------------------------------------------------------------
@@ -192,12 +289,14 @@ class Tensor:
     engine = NAME
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray + Tensor works
     __slots__ = (
-        "_values", "shape", "_requires_grad", "_is_leaf", "_retains_grad", "_inputs", "_reached"
+        "_values", "shape", "_requires_grad", "_is_leaf", "_retains_grad", "_inputs", "_reached",
+        "_seq", "_consumed", "_storage",
     )
 
     def __init__(self, data: object, requires_grad: bool = False, dtype: object = None):
         _check_dtype(dtype)
         arr = _float_array(data)
+        _check_budget(arr.size, f"a tensor of shape {arr.shape}")
         self._values = _leaves(arr.ravel().tolist())
         self.shape = arr.shape
         self._requires_grad = bool(requires_grad)
@@ -205,6 +304,8 @@ class Tensor:
         self._retains_grad = False
         self._inputs = ()
         self._reached = False
+        self._consumed = False
+        self._storage = None
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -244,6 +345,19 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __bool__(self) -> bool:
+        if len(self._values) != 1:
+            raise RuntimeError(
+                "Boolean value of Tensor with more than one value is ambiguous "
+                f"(shape {self.shape})"
+            )
+        return bool(self._values[0].data)
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     def __float__(self) -> float:
         return float(self.item())
 
@@ -277,7 +391,7 @@ class Tensor:
         return self._is_leaf
 
     def _tracked(self) -> bool:
-        return self._requires_grad and _value._grad_enabled
+        return self._requires_grad and _value._mode.enabled
 
     @property
     def grad(self) -> np.ndarray | None:
@@ -343,6 +457,8 @@ class Tensor:
                     f"{self.shape}"
                 )
             seeds = arr.ravel().tolist()
+        if _last_write:
+            _check_not_overwritten(self)
         _value.backward(self._values, seeds, retain_graph)
         _mark_reached(self, retain_graph)
 
@@ -360,6 +476,111 @@ class Tensor:
         for v, x in zip(self._values, arr.ravel().tolist(), strict=True):
             v.data = x
         return self
+
+    # -- in-place ops -------------------------------------------------------------------------
+
+    def _inplace(self, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """Make ``self`` hold ``compute(self)``: the one implementation of every in-place op.
+
+        Torch's rules. In grad mode a leaf that requires grad refuses; when the result needs a
+        graph (self or the other operand requires grad), self *becomes* the result, as if the
+        user had written ``x = x + y``. Otherwise the new numbers are written into self's
+        ``Value``s, so views and ``.data`` aliases see them; a graph that read those Values
+        refuses to backward afterwards (see ``_check_not_overwritten``).
+        """
+        grad_mode = _value._mode.enabled
+        recorded = self._requires_grad and not self._is_leaf
+        if recorded and (self._consumed or not grad_mode):
+            raise RuntimeError(
+                f"{op}: an in-place operation on a tensor that a recorded graph already uses "
+                f"(shape {self.shape}) would change that graph's history; use the out-of-place "
+                "form (x = x + y) or detach() first"
+            )
+        if self._requires_grad and self._is_leaf and grad_mode:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        before = self
+        if recorded:  # compute from a stand-in for self's node, then take the result's place
+            before = _wrap(self._values, self.shape, True, self._inputs)
+            before._seq = self._seq
+        result = compute(before)
+        if result.shape != self.shape:
+            raise ValueError(
+                f"{op}: the result's shape {result.shape} does not match the in-place target's "
+                f"shape {self.shape}"
+            )
+        if result._requires_grad:
+            self._values, self._inputs, self._seq = result._values, result._inputs, result._seq
+            self._requires_grad, self._is_leaf, self._storage = True, False, None
+            return self
+        if len({id(v) for v in self._values}) != len(self._values):
+            raise RuntimeError(
+                f"{op}: more than one element of this tensor is the same Value (an expand() or "
+                "broadcast view); clone() it first"
+            )
+        for v, x in zip(self._values, map(_data, result._values), strict=True):
+            v.data = x
+        _stamp_write(self._storage_token())
+        return self
+
+    def add_(self, other: object, alpha: float = 1) -> Tensor:
+        """``self += alpha * other`` in place."""
+        return self._inplace("add_", lambda t: t + (other if alpha == 1 else _scaled(other, alpha)))
+
+    def sub_(self, other: object, alpha: float = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return self._inplace("sub_", lambda t: t - (other if alpha == 1 else _scaled(other, alpha)))
+
+    def mul_(self, other: object) -> Tensor:
+        """``self *= other`` in place."""
+        return self._inplace("mul_", lambda t: t * other)
+
+    def div_(self, other: object) -> Tensor:
+        """``self /= other`` in place."""
+        return self._inplace("div_", lambda t: t / other)
+
+    def fill_(self, value: object) -> Tensor:
+        """Every element becomes ``value`` (a number or a one-element tensor)."""
+        every = np.ones(self.shape, dtype=bool)
+        return self._inplace("fill_", lambda t: t.masked_fill(every, value))
+
+    def zero_(self) -> Tensor:
+        """Every element becomes 0."""
+        return self.fill_(0.0)
+
+    def copy_(self, src: object) -> Tensor:
+        """Copy ``src``'s values (broadcast to self's shape) into self; gradient flows to src."""
+        every = np.ones(self.shape, dtype=bool)
+        return self._inplace("copy_", lambda t: t.masked_fill(every, 0.0) + src)
+
+    def clamp_(self, min: object = None, max: object = None) -> Tensor:  # noqa: A002
+        """``clamp`` in place."""
+        return self._inplace("clamp_", lambda t: t.clamp(min=min, max=max))
+
+    def __iadd__(self, other: object) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: object) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: object) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: object) -> Tensor:
+        return self.div_(other)
+
+    @property
+    def data(self) -> Tensor:
+        """The same Values as a tensor outside the graph (torch's ``.data``): an in-place write
+        to it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
+        if not self._is_leaf:  # our Values are graph nodes: a leaf alias must not share them
+            return self.detach()
+        return _wrap(self._values, self.shape, False, (), self._storage_token())
+
+    @data.setter
+    def data(self, new: object) -> None:
+        self.assign_(new.numpy() if isinstance(new, Tensor) else new)
 
     # -- operand handling ---------------------------------------------------------------------
 
@@ -610,6 +831,7 @@ class Tensor:
     @pausing_gc
     def sum(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
         """Sum over ``dim`` (all dims if None): a chain of ``k - 1`` additions per output."""
+        dim = _all_dims_if_empty(dim)
         groups, shape = self._groups(dim, keepdim, "sum")
         if not self._tracked():
             return _wrap(_leaves([reduce(_add, map(_data, g), 0.0) for g in groups]), shape, False)
@@ -629,6 +851,7 @@ class Tensor:
         return _wrap(out, shape, True, (self,))
 
     def mean(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
+        dim = _all_dims_if_empty(dim)
         n = math.prod(self.shape[d] for d in _norm_dims(dim, self.ndim, "mean"))
         if n == 0:
             raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
@@ -642,7 +865,8 @@ class Tensor:
         if any(not g for g in groups) or not self._values:
             raise ValueError(f"max over an empty dimension (shape {self.shape}, dim {dim})")
         # the builtin max keeps the first of equal elements: exactly PyTorch's choice
-        return _wrap([max(g, key=_data) for g in groups], shape, self._tracked(), (self,))
+        return _copy_unless_tracked([max(g, key=_data) for g in groups], shape, self._tracked(),
+                                    (self,))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
         """Index of the first maximal element (flat if ``dim`` is None); no gradient."""
@@ -658,10 +882,28 @@ class Tensor:
 
     # -- shape: selections that create no node ------------------------------------------------
 
-    def _select(self, positions: np.ndarray) -> Tensor:
-        """A tensor of our Values picked at ``positions`` (an int array of any shape)."""
-        values = _gather(self._values, positions)
-        return _wrap(values, positions.shape, self._tracked(), (self,))
+    def _select(self, positions: np.ndarray, view: bool = True) -> Tensor:
+        """A tensor of our Values picked at ``positions`` (an int array of any shape).
+
+        A *view* (reshape, transpose, slicing ...) shares the Values and the write stamp, as
+        torch's views share memory: an in-place write through it shows in ``self``. A *copy*
+        (gather, cat, where ...) is new memory in torch: when no graph is recorded it gets
+        fresh Values, so a later in-place write to either side stays on that side.
+        """
+        return self._arranged(_gather(self._values, positions), positions.shape, view)
+
+    def _arranged(self, values: list[Value], shape: tuple[int, ...], view: bool) -> Tensor:
+        """A selection of our Values as a view or a copy (see ``_select``)."""
+        tracked = self._tracked()
+        if view:
+            return _wrap(values, shape, tracked, (self,), self._storage_token())
+        return _copy_unless_tracked(values, shape, tracked, (self,))
+
+    def _storage_token(self) -> list[int]:
+        """The write stamp shared with every alias of our Values (made on first use)."""
+        if self._storage is None:
+            self._storage = [0]
+        return self._storage
 
     def reshape(self, *shape: int | tuple) -> Tensor:
         target = _shape_arg(shape)
@@ -681,7 +923,7 @@ class Tensor:
             raise ValueError(
                 f"reshape: cannot reshape a tensor of shape {self.shape} into {target}"
             )
-        return _wrap(self._values, target, self._tracked(), (self,))
+        return self._arranged(self._values, target, view=True)
 
     view = reshape
 
@@ -697,7 +939,7 @@ class Tensor:
                 f"permute: {order} is not a permutation of the dims of shape {self.shape}"
             )
         if order == tuple(range(self.ndim)):
-            return _wrap(self._values, self.shape, self._tracked(), (self,))
+            return self._arranged(self._values, self.shape, view=True)
         return self._select(_grid(self.shape).transpose(order))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
@@ -715,7 +957,7 @@ class Tensor:
     def unsqueeze(self, dim: int) -> Tensor:
         d = _norm_dim(dim, self.ndim + 1, "unsqueeze")
         shape = self.shape[:d] + (1,) + self.shape[d:]
-        return _wrap(self._values, shape, self._tracked(), (self,))
+        return self._arranged(self._values, shape, view=True)
 
     def squeeze(self, dim: int | tuple | None = None) -> Tensor:
         if dim is None:
@@ -723,7 +965,7 @@ class Tensor:
         else:
             dims = _norm_dims(dim, self.ndim, "squeeze")
             shape = tuple(s for d, s in enumerate(self.shape) if not (d in dims and s == 1))
-        return _wrap(self._values, shape, self._tracked(), (self,))
+        return self._arranged(self._values, shape, view=True)
 
     def split(self, split_size_or_sections: int | list, dim: int = 0) -> tuple[Tensor, ...]:
         d = _norm_dim(dim, self.ndim, "split")
@@ -754,7 +996,8 @@ class Tensor:
         A gather's backward is a scatter-add for free: a position picked twice is the same
         ``Value`` twice, and that ``Value`` receives the gradient of both uses.
         """
-        return self._select(_torch_order_index(_grid(self.shape), _index_key(key)))
+        key = _index_key(key)
+        return self._select(_torch_order_index(_grid(self.shape), key), view=_is_basic(key))
 
     # -- masks and comparisons ----------------------------------------------------------------
 
@@ -772,7 +1015,7 @@ class Tensor:
             value = value.item()
         fill = Value(float(value))
         out = [fill if hit else v for hit, v in zip(m.ravel().tolist(), self._values, strict=True)]
-        return _wrap(out, self.shape, self._tracked(), (self,))
+        return _copy_unless_tracked(out, self.shape, self._tracked(), (self,))
 
     def _compare(self, other: object) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(other, Tensor):
@@ -857,6 +1100,8 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(
             f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast"
         ) from None
+    nodes = math.prod(batch) * m * n * max(2 * k - 1, 1)
+    _check_budget(nodes, f"matmul of shapes {a.shape} and {b.shape}")
     av = _broadcast_values(a._values, a_shape, batch + (m, k))
     bv = _broadcast_values(b._values, b_shape, batch + (k, n))
     ga, gb = a._tracked(), b._tracked()
@@ -879,6 +1124,41 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     if b.ndim == 1:
         shape = shape[:-1]
     return _wrap(out, shape, ga or gb, (a, b))
+
+
+def _scaled(other: object, alpha: float) -> object:
+    """``alpha * other`` for add_/sub_'s ``alpha=`` (other: a tensor, array or number)."""
+    if isinstance(other, np.ndarray):
+        other = Tensor(other)
+    return other * float(alpha)
+
+
+def _stamp_write(token: list[int]) -> None:
+    """Record an in-place write into the Values that share ``token``."""
+    global _last_write
+    _last_write = token[0] = next(_sequence)
+
+
+def _check_not_overwritten(root: Tensor) -> None:
+    """RuntimeError if a result in ``root``'s graph was computed from Values that an in-place
+    write changed afterwards (PyTorch's version-counter check). The scalar engine's stored
+    local derivatives would still give the gradient of what was computed; refusing keeps the
+    two engines and torch saying the same thing."""
+    stack, seen = [root], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or not t._inputs:
+            continue
+        seen.add(id(t))
+        for x in (t, *t._inputs):
+            if x._storage is not None and x._storage[0] > t._seq:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: a tensor of shape {x.shape} was written after "
+                    "the graph read it. Do the in-place update after backward(), or use an "
+                    "out-of-place op."
+                )
+        stack += t._inputs
 
 
 def _mark_reached(root: Tensor, retain_graph: bool) -> None:
@@ -957,6 +1237,7 @@ def _filled(shape: object, value: float, requires_grad: bool, dtype: object) -> 
     dims = _shape_arg(shape if isinstance(shape, tuple) else (shape,))
     if any(s < 0 for s in dims):
         raise ValueError(f"negative dimension in shape {dims}")
+    _check_budget(math.prod(dims), f"a tensor of shape {dims}")
     t = _wrap(_leaves([value] * math.prod(dims)), dims, False)
     t._requires_grad = bool(requires_grad)
     return t
@@ -999,8 +1280,8 @@ def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
         offset += len(t._values)
         values += t._values
     positions = np.concatenate(grids, axis=d)
-    tracked = _value._grad_enabled and any(t._requires_grad for t in items)
-    return _wrap(_gather(values, positions), positions.shape, tracked, tuple(items))
+    tracked = _value._mode.enabled and any(t._requires_grad for t in items)
+    return _copy_unless_tracked(_gather(values, positions), positions.shape, tracked, tuple(items))
 
 
 def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
@@ -1022,7 +1303,7 @@ def where(cond: object, a: object, b: object) -> Tensor:
     out = [
         x if p else y for p, x, y in zip(picks, _expand(ta, shape), _expand(tb, shape), strict=True)
     ]
-    return _wrap(out, shape, ta._tracked() or tb._tracked(), (ta, tb))
+    return _copy_unless_tracked(out, shape, ta._tracked() or tb._tracked(), (ta, tb))
 
 
 def _scalar_or_array(x: object) -> object:

@@ -33,11 +33,14 @@ import functools
 import gc
 import math
 import numbers
+import threading
 from contextlib import ContextDecorator
 
 __all__ = [
     "Value",
     "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
     "is_grad_enabled",
     "nodes_created",
     "reset_nodes_created",
@@ -61,40 +64,78 @@ class _Freed:
 
 _FREED = _Freed()
 
-# -- global engine state ----------------------------------------------------------------------
+# -- engine state: grad mode (per thread, as in PyTorch) and the node counter ----------------
 
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    """Whether ops record a graph, one flag per thread (new threads start with it on)."""
+
+    enabled = True
+
+
+_mode = _GradMode()
 _nodes_created = 0
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside a ``no_grad()`` block."""
-    return _grad_enabled
+    """True unless this thread is inside ``no_grad()`` (or turned grad mode off)."""
+    return _mode.enabled
 
 
-class no_grad(ContextDecorator):
+class _GradModeSwitch(ContextDecorator):
+    """Set this thread's grad mode on entry; on exit, restore the state of *this* entry."""
+
+    _target = True
+
+    def _recreate_cm(self) -> _GradModeSwitch:
+        return type(self)()  # a fresh manager per decorated call: calls may nest or race
+
+    def __enter__(self) -> _GradModeSwitch:
+        self._previous = _mode.enabled
+        _mode.enabled = self._target
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self._previous
+
+
+class no_grad(_GradModeSwitch):
     """Context manager (and decorator) under which operations record no graph.
 
     Results are plain leaves: they reference no parents, so nothing is kept alive.
-    ``@no_grad()`` and ``@no_grad`` both decorate a function.
+    ``@no_grad()`` and ``@no_grad`` both decorate a function. Only this thread stops
+    recording: another thread's training loop keeps building its graph.
     """
+
+    _target = False
 
     def __new__(cls, func=None):
         manager = super().__new__(cls)
         return manager if func is None else manager(func)
 
-    def _recreate_cm(self) -> no_grad:
-        return type(self)()  # a fresh manager per call: decorated functions may nest
 
-    def __enter__(self) -> no_grad:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
-        return self
+class enable_grad(no_grad):
+    """Turn grad mode back on inside a ``no_grad`` block (context manager or decorator)."""
 
-    def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
+    _target = True
+
+
+class set_grad_enabled(_GradModeSwitch):
+    """``set_grad_enabled(False)`` switches grad mode now; used with ``with``, the exit
+    restores the state from before the call (as ``torch.set_grad_enabled``)."""
+
+    def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled expects a bool, got {type(mode).__name__}")
+        self._target = mode
+        self._previous = _mode.enabled
+        _mode.enabled = mode
+
+    def _recreate_cm(self) -> set_grad_enabled:
+        return type(self)(self._target)
+
+    def __enter__(self) -> set_grad_enabled:
+        return self  # already switched by __init__
 
 
 def nodes_created() -> int:
@@ -245,7 +286,7 @@ class Value:
 
 def _record(data: float, a: Value, da: float, b: Value | None = None, db=None) -> Value:
     """A node made by a Value-level operator: counted, and a leaf under ``no_grad``."""
-    if _grad_enabled:
+    if _mode.enabled:
         global _nodes_created
         _nodes_created += 1
         return Value(data, a, da, b, db)

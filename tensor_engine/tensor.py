@@ -51,14 +51,16 @@ import gc
 import itertools
 import math
 import numbers
+import threading
+import weakref
 from collections.abc import Callable, Sequence
+from contextlib import ContextDecorator
 from typing import Any
 
 import numpy as np
 
 NAME = "tensor"
 
-_grad_enabled = True
 _nodes_created = 0
 _sequence = itertools.count(1)  # creation order of recorded nodes: a topological order
 
@@ -66,38 +68,76 @@ BackwardRule = Callable[[np.ndarray], tuple]
 
 
 # ---------------------------------------------------------------------------
-# grad mode and node counting
+# grad mode (per thread, as in PyTorch) and node counting
 
 
-class no_grad:
-    """Context manager (or decorator) that turns graph recording off.
+class _GradMode(threading.local):
+    """Whether ops record a graph, one flag per thread (new threads start with it on)."""
 
-    Inside ``with no_grad():`` every op returns a plain leaf and keeps nothing alive for
-    backward, which is what evaluation loops and optimizers want.
-    """
+    enabled = True
 
-    def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
 
-    def __exit__(self, *exc_info: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
-
-    def __call__(self, fn: Callable) -> Callable:
-        def without_grad(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        without_grad.__name__ = getattr(fn, "__name__", "without_grad")
-        without_grad.__doc__ = fn.__doc__
-        return without_grad
+_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside ``no_grad()``."""
-    return _grad_enabled
+    """True unless this thread is inside ``no_grad()`` (or turned grad mode off)."""
+    return _mode.enabled
+
+
+class _GradModeSwitch(ContextDecorator):
+    """Set this thread's grad mode on entry; on exit, restore the state of *this* entry."""
+
+    _target = True
+
+    def _recreate_cm(self) -> _GradModeSwitch:
+        return type(self)()  # a fresh manager per decorated call: calls may nest or race
+
+    def __enter__(self) -> None:
+        self._previous = _mode.enabled
+        _mode.enabled = self._target
+
+    def __exit__(self, *exc_info: object) -> None:
+        _mode.enabled = self._previous
+
+
+class no_grad(_GradModeSwitch):
+    """Context manager (or decorator, with or without parentheses) that records no graph.
+
+    Inside ``with no_grad():`` every op returns a plain leaf and keeps nothing alive for
+    backward, which is what evaluation loops and optimizers want. Only this thread stops
+    recording: another thread's training loop keeps building its graph.
+    """
+
+    _target = False
+
+    def __new__(cls, func: Callable | None = None) -> Any:
+        manager = super().__new__(cls)
+        return manager if func is None else manager(func)
+
+
+class enable_grad(no_grad):
+    """Turn grad mode back on inside a ``no_grad`` block (context manager or decorator)."""
+
+    _target = True
+
+
+class set_grad_enabled(_GradModeSwitch):
+    """``set_grad_enabled(False)`` switches grad mode now; used with ``with``, the exit
+    restores the state from before the call (as ``torch.set_grad_enabled``)."""
+
+    def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled expects a bool, got {type(mode).__name__}")
+        self._target = bool(mode)
+        self._previous = _mode.enabled
+        _mode.enabled = self._target
+
+    def _recreate_cm(self) -> set_grad_enabled:
+        return type(self)(self._target)
+
+    def __enter__(self) -> None:
+        pass  # already switched by __init__
 
 
 def nodes_created() -> int:
@@ -118,17 +158,24 @@ def reset_nodes_created() -> None:
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+_DTYPE_NAMES = {"float32": _FLOAT_DTYPES[0], "float64": _FLOAT_DTYPES[1],
+                "torch.float32": _FLOAT_DTYPES[0], "torch.float64": _FLOAT_DTYPES[1]}
+
+
 def _float_dtype(dtype: Any) -> np.dtype | None:
-    """Validate a ``dtype=`` argument: None, float32 or float64."""
+    """Validate a ``dtype=`` argument: None, or float32 / float64 given as a numpy dtype or
+    type, its name (``"float32"``), or torch's (``torch.float64``). Anything else is a
+    TypeError, never a silent default."""
     if dtype is None:
         return None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
+    if isinstance(dtype, str) or type(dtype).__name__ == "dtype" and "torch" in str(dtype):
+        if str(dtype) in _DTYPE_NAMES:
+            return _DTYPE_NAMES[str(dtype)]
+    elif isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
+        if np.dtype(dtype) in _FLOAT_DTYPES:
+            return np.dtype(dtype)
+    raise TypeError(f"dtype must be float32 or float64 (numpy's, torch's or their names), "
+                    f"got {dtype!r}")
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -196,6 +243,11 @@ def _normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     return (_normalize_dim(dim, ndim, op),)
 
 
+def _all_dims_if_empty(dim: Any) -> Any:
+    """``dim=()`` (or ``[]``) reduces over every dim, as torch's sum and mean do."""
+    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
+
+
 def _zero_dim_unchanged(t: Tensor, dim: Any, op: str) -> Tensor | None:
     """torch lets a 0-d tensor use dim 0 or -1 (as if it had one dim) and leaves it as is.
 
@@ -223,6 +275,7 @@ def _new(data: np.ndarray) -> Tensor:
     t._parents = ()
     t._backward = None
     t._retains = False
+    t._consumed = False
     return t
 
 
@@ -230,15 +283,16 @@ def _record(data: np.ndarray, parents: tuple, backward: BackwardRule) -> Tensor:
     """The result of an op: a node with ``parents`` and ``backward`` if grads are wanted."""
     global _nodes_created
     out = _new(data)
-    if _grad_enabled:
+    if _mode.enabled:
         for p in parents:
             if p._rg:
-                out._rg = True
-                out._parents = parents
-                out._backward = backward
-                out._seq = next(_sequence)
-                _nodes_created += 1
-                break
+                p._consumed = True  # an in-place op on p would now change history (see _inplace)
+                if not out._rg:
+                    out._rg = True
+                    out._parents = parents
+                    out._backward = backward
+                    out._seq = next(_sequence)
+                    _nodes_created += 1
     return out
 
 
@@ -261,6 +315,46 @@ def _memory_owner(array: np.ndarray) -> Any:
     while getattr(array, "base", None) is not None:
         array = array.base
     return array
+
+
+# In-place writes and the graphs that saved the memory they overwrite. Backward rules read
+# the arrays their op saw; an in-place op under no_grad (or on a constant) writes into such an
+# array, which would make a later backward silently wrong. Each write is stamped from the same
+# counter as the nodes, per memory owner; backward refuses a node older than a write to the
+# memory of one of its tensors (PyTorch's version-counter check).
+_last_write = 0
+_writes: dict[int, tuple[weakref.ref, int]] = {}
+
+
+def _array_owner(array: np.ndarray) -> np.ndarray:
+    """The ndarray at the end of ``array``'s chain of views."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def _note_write(array: np.ndarray) -> None:
+    """Stamp an in-place write into ``array``'s memory."""
+    global _last_write
+    owner = _array_owner(array)
+    key = id(owner)
+    _last_write = next(_sequence)
+    entry = _writes.get(key)
+    if entry is None or entry[0]() is not owner:
+        entry = (weakref.ref(owner, lambda _, key=key: _writes.pop(key, None)), 0)
+    _writes[key] = (entry[0], _last_write)
+
+
+def _check_not_overwritten(node: Tensor) -> None:
+    """RuntimeError if memory that ``node``'s backward rule reads was written after it."""
+    for t in (node, *node._parents):
+        owner = _array_owner(t.data)
+        entry = _writes.get(id(owner))
+        if entry is not None and entry[1] > node._seq and entry[0]() is owner:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: a tensor of shape {t.shape} was written after the graph "
+                "read it. Do the in-place update after backward(), or use an out-of-place op.")
 
 
 def _freed_backward(grad: np.ndarray) -> tuple:
@@ -304,7 +398,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "_rg", "_grad", "_parents", "_backward", "_retains", "_seq",
-                 "__weakref__")
+                 "_consumed", "__weakref__")
     engine = NAME
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
 
@@ -315,6 +409,7 @@ class Tensor:
         self._parents = ()
         self._backward = None
         self._retains = False
+        self._consumed = False
 
     # -- data ---------------------------------------------------------------
 
@@ -369,7 +464,10 @@ class Tensor:
         return self.item()
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {self.shape})")
+        return bool(self.data.reshape(()))
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -472,6 +570,8 @@ class Tensor:
             g = grads.pop(node, None)
             if g is None:
                 continue
+            if _last_write > node._seq:
+                _check_not_overwritten(node)
             if node._retains:
                 node._accumulate(g, handed_out)
             rule, parents = node._backward, node._parents
@@ -508,6 +608,93 @@ class Tensor:
         g = np.array(g, order="C")
         handed_out.add(id(g))
         self._grad = g
+
+    # -- in-place ops -----------------------------------------------------------
+
+    def _inplace(self, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """Make ``self`` hold ``compute(self)``: the one implementation of every in-place op.
+
+        Torch's rules. In grad mode a leaf that requires grad refuses; when the result needs a
+        graph (self or the other operand requires grad), self *becomes* the result's node, as
+        if the user had written ``x = x + y``. Otherwise the values are written into self's
+        memory, so views and ``.data`` aliases see them; a graph that saved that memory
+        refuses to backward afterwards (see ``_check_not_overwritten``).
+        """
+        if self._rg and self._backward is not None and (self._consumed or not _mode.enabled):
+            raise RuntimeError(
+                f"{op}: an in-place operation on a tensor that a recorded graph already uses "
+                f"(shape {self.shape}) would change that graph's history; use the out-of-place "
+                "form (x = x + y) or detach() first")
+        if self._rg and self._backward is None and _mode.enabled:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation.")
+        before = self
+        if self._backward is not None:  # a recorded node: compute from a copy, then take over
+            before = _new(self.data)
+            before._rg, before._parents, before._backward = True, self._parents, self._backward
+            before._seq = self._seq
+        result = compute(before)
+        if result.shape != self.shape:
+            raise ValueError(f"{op}: the result's shape {result.shape} does not match the "
+                             f"in-place target's shape {self.shape}")
+        if result._rg:
+            if result.dtype != self.dtype:
+                result = _record(result.data.astype(self.dtype), (result,), _identity_rule)
+            self.data, self._parents = result.data, result._parents
+            self._backward, self._rg, self._seq = result._backward, True, result._seq
+            return self
+        if not self.data.flags.writeable:
+            raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand() or "
+                               "broadcast view shares one element among many); clone() it first")
+        np.copyto(self.data, result.data, casting="unsafe")
+        _note_write(self.data)
+        return self
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        """``self += alpha * other`` in place."""
+        return self._inplace("add_", lambda t: t + (other if alpha == 1 else _scaled(other, alpha)))
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return self._inplace("sub_", lambda t: t - (other if alpha == 1 else _scaled(other, alpha)))
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place."""
+        return self._inplace("mul_", lambda t: t * other)
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place."""
+        return self._inplace("div_", lambda t: t / other)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Every element becomes ``value`` (a number or a one-element tensor)."""
+        every = np.ones(self.shape, dtype=bool)
+        return self._inplace("fill_", lambda t: t.masked_fill(every, value))
+
+    def zero_(self) -> Tensor:
+        """Every element becomes 0."""
+        return self.fill_(0.0)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src``'s values (broadcast to self's shape) into self; gradient flows to src."""
+        every = np.ones(self.shape, dtype=bool)
+        return self._inplace("copy_", lambda t: t.masked_fill(every, 0.0) + src)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (torch's names)
+        """``clamp`` in place."""
+        return self._inplace("clamp_", lambda t: t.clamp(min=min, max=max))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
 
     # -- arithmetic -----------------------------------------------------------
 
@@ -680,6 +867,7 @@ class Tensor:
 
     def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Sum over ``dim`` (an int, a tuple of ints, or None for all)."""
+        dim = _all_dims_if_empty(dim)
         same = _zero_dim_unchanged(self, dim, "sum")
         if same is not None:
             return same
@@ -694,6 +882,7 @@ class Tensor:
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Mean over ``dim`` (an int, a tuple of ints, or None for all)."""
+        dim = _all_dims_if_empty(dim)
         same = _zero_dim_unchanged(self, dim, "mean")
         if same is not None:
             return same
@@ -884,6 +1073,12 @@ def _spread(g: np.ndarray, shape: tuple, dims: tuple | None, keepdim: bool) -> n
     out = np.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
+
+
+def _scaled(other: Any, alpha: float) -> Any:
+    """``alpha * other`` for add_/sub_'s ``alpha=`` (other: a tensor, array or number)."""
+    other = _operand(other)
+    return other * float(alpha)
 
 
 def _identity_rule(g: np.ndarray) -> tuple:
