@@ -5,6 +5,7 @@
 
     nn.set_engine("scalar")              # or: with nn.use_engine("scalar"): ...
     nn.manual_seed(0)                    # same seed -> same weights on both engines
+    with nn.no_grad(): ...               # no graph on any engine (per thread, as torch)
     model = nn.models.MLP([2, 16, 1])    # or MLP([2, 16, 1], engine="tensor")
     loss = F.mse_loss(model(x), y)
     loss.backward()
@@ -18,6 +19,7 @@ from typing import Any
 from . import functional, init, io, optim
 from . import functional as F
 from .engine import ENGINES, engine_name, get_engine, set_engine, use_engine
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .init import manual_seed
 from .io import load_state_dict_file, save_state_dict
 from .layers import GELU, RNN, Embedding, LayerNorm, Linear, ReLU, Tanh
@@ -25,6 +27,7 @@ from .module import Module, ModuleList, Sequential
 
 __all__ = [
     "ENGINES", "engine_name", "get_engine", "set_engine", "use_engine", "manual_seed",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "tensor", "Module", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
     "ReLU", "Tanh", "GELU", "RNN", "functional", "F", "init", "io", "optim", "models",
     "save_state_dict", "load_state_dict_file",

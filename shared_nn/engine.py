@@ -3,8 +3,9 @@
 Four ways to choose, strongest first:
 
 1. ``engine=`` on a Module: ``Linear(3, 4, engine="scalar")``.
-2. ``with use_engine("scalar"):`` for everything built inside the block.
-3. ``set_engine("scalar")`` for the rest of the program.
+2. ``with use_engine("scalar"):`` for everything built inside the block (this thread or
+   asyncio task only: the choice lives in a ``contextvars.ContextVar``).
+3. ``set_engine("scalar")`` for the rest of the program (the process-wide default).
 4. The environment variable ``DUALGRAD_ENGINE`` (read whenever no flag is set).
 
 Without any of them the engine is ``"tensor"`` (the fast numpy one).
@@ -16,13 +17,15 @@ import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 
 ENGINES = ("scalar", "tensor")
 DEFAULT_ENGINE = "tensor"
 ENV_VAR = "DUALGRAD_ENGINE"
 
-_selected: str | None = None  # set_engine / use_engine; None falls back to the env var
+_default: str | None = None  # set_engine; None falls back to the env var
+_in_block: ContextVar[str | None] = ContextVar("dualgrad_engine", default=None)  # use_engine
 
 
 def check_engine_name(name: object, source: str = "engine") -> str:
@@ -34,9 +37,13 @@ def check_engine_name(name: object, source: str = "engine") -> str:
 
 
 def engine_name() -> str:
-    """The name of the engine new Modules use: the flag, else $DUALGRAD_ENGINE, else tensor."""
-    if _selected is not None:
-        return _selected
+    """The engine new Modules use: use_engine's, else set_engine's, else $DUALGRAD_ENGINE,
+    else tensor."""
+    chosen = _in_block.get()
+    if chosen is None:
+        chosen = _default
+    if chosen is not None:
+        return chosen
     from_env = os.environ.get(ENV_VAR)
     if from_env:
         return check_engine_name(from_env.strip().lower(), source=f"${ENV_VAR} value")
@@ -45,21 +52,21 @@ def engine_name() -> str:
 
 def set_engine(name: str) -> None:
     """Make ``name`` ("scalar" or "tensor") the engine for everything built from now on."""
-    global _selected
-    _selected = check_engine_name(name)
+    global _default
+    _default = check_engine_name(name)
 
 
 @contextmanager
 def use_engine(name: str) -> Iterator[ModuleType]:
-    """Use engine ``name`` inside a ``with`` block; yields the engine module."""
-    global _selected
-    check_engine_name(name)
-    previous = _selected
-    _selected = name
+    """Use engine ``name`` inside a ``with`` block; yields the engine module.
+
+    The choice is context-local: other threads keep theirs while this block runs.
+    """
+    token = _in_block.set(check_engine_name(name))
     try:
         yield get_engine(name)
     finally:
-        _selected = previous
+        _in_block.reset(token)
 
 
 def get_engine(name: str | None = None) -> ModuleType:

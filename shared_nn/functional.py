@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -21,30 +22,33 @@ import numpy as np
 
 from .engine import engine_of, get_engine, is_tensor
 
-_fusion_enabled = True
+_fusion_default = True  # set_fused: the process-wide choice
+_fusion_in_block: ContextVar[bool | None] = ContextVar("dualgrad_fused", default=None)
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 def set_fused(enabled: bool) -> None:
-    """Use the engine's fused ops (True, the default) or always compose from protocol ops."""
-    global _fusion_enabled
-    _fusion_enabled = bool(enabled)
+    """Use the engine's fused ops (True, the default) or always compose from protocol ops,
+    for the whole process (``with fused(...)`` overrides it in one context)."""
+    global _fusion_default
+    _fusion_default = bool(enabled)
 
 
 def is_fused() -> bool:
-    """Whether fused ops are used where an engine has them."""
-    return _fusion_enabled
+    """Whether fused ops are used where an engine has them (in this context)."""
+    in_block = _fusion_in_block.get()
+    return _fusion_default if in_block is None else in_block
 
 
 @contextmanager
 def fused(enabled: bool) -> Iterator[None]:
-    """``with fused(False):`` composes every function from protocol ops inside the block."""
-    previous = _fusion_enabled
-    set_fused(enabled)
+    """``with fused(False):`` composes every function from protocol ops inside the block
+    (in this thread or task only)."""
+    token = _fusion_in_block.set(bool(enabled))
     try:
         yield
     finally:
-        set_fused(previous)
+        _fusion_in_block.reset(token)
 
 
 def _engine(x: Any, fn: str) -> ModuleType:
@@ -57,7 +61,7 @@ def _engine(x: Any, fn: str) -> ModuleType:
 
 def _fused_op(engine: ModuleType, op: str) -> Any:
     """The engine's fused ``op`` if fusion is on and the engine has it, else None."""
-    if not _fusion_enabled:
+    if not is_fused():
         return None
     return getattr(getattr(engine, "fused", None), op, None)
 

@@ -19,22 +19,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tensor_engine.tensor import _float_dtype as float_dtype
+
 from .engine import check_engine_name, engine_name, engine_of, get_engine, is_tensor
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check_dtype(dtype: Any) -> np.dtype | None:
-    """None, or a float32/float64 numpy dtype; anything else is a TypeError."""
-    if dtype is None:
-        return None
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be None, float32 or float64, got {dtype!r}")
-    return resolved
+    """None, or float32 / float64 (numpy's, torch's or their names); anything else is a
+    TypeError. The same rule as the engines' ``dtype=`` arguments (one implementation)."""
+    return float_dtype(dtype)
 
 
 def effective_dtype(engine: str, requested: np.dtype | None) -> np.dtype:

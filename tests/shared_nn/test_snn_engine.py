@@ -10,7 +10,7 @@ from shared_nn.layers import Linear
 @pytest.fixture(autouse=True)
 def clean_selection(monkeypatch):
     """Each test starts with no flag and no environment variable, and leaves none behind."""
-    monkeypatch.setattr(engine_module, "_selected", None)
+    monkeypatch.setattr(engine_module, "_default", None)
     monkeypatch.delenv("DUALGRAD_ENGINE", raising=False)
 
 
