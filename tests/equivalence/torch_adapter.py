@@ -271,6 +271,63 @@ class TorchTensor:
 # ---------------------------------------------------------------------- module level
 
 
+    # ------------------------------------------------------------------ in-place (torch's own)
+    def _inplace(self, method: str, *args: Any, **kwargs: Any) -> TorchTensor:
+        getattr(self.t, method)(*(_unwrap(a) for a in args), **kwargs)
+        return self
+
+    def add_(self, other: Any, alpha: float = 1) -> TorchTensor:
+        return self._inplace("add_", other, alpha=alpha)
+
+    def sub_(self, other: Any, alpha: float = 1) -> TorchTensor:
+        return self._inplace("sub_", other, alpha=alpha)
+
+    def mul_(self, other: Any) -> TorchTensor:
+        return self._inplace("mul_", other)
+
+    def div_(self, other: Any) -> TorchTensor:
+        return self._inplace("div_", other)
+
+    def fill_(self, value: Any) -> TorchTensor:
+        return self._inplace("fill_", value)
+
+    def zero_(self) -> TorchTensor:
+        return self._inplace("zero_")
+
+    def copy_(self, src: Any) -> TorchTensor:
+        src = src if isinstance(src, TorchTensor) else torch.as_tensor(np.asarray(src, float))
+        return self._inplace("copy_", src)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> TorchTensor:  # noqa: A002
+        return self._inplace("clamp_", min=min, max=max)
+
+    def __iadd__(self, other: Any) -> TorchTensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> TorchTensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> TorchTensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> TorchTensor:
+        return self.div_(other)
+
+    def __bool__(self) -> bool:
+        return bool(self.t)
+
+    def __iter__(self) -> Iterator[TorchTensor]:
+        return (TorchTensor(row) for row in self.t)
+
+    @property
+    def data(self) -> TorchTensor:
+        return TorchTensor(self.t.data)
+
+    @data.setter
+    def data(self, value: TorchTensor) -> None:
+        self.t.data = value.t
+
+
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> TorchTensor:
     """A new leaf from numbers, lists or ndarrays (copied, so tests cannot alias inputs)."""
     values = torch.tensor(np.asarray(data, dtype=np.float64), dtype=_torch_dtype(dtype))
@@ -316,6 +373,10 @@ def no_grad() -> Iterator[None]:
 
 def is_grad_enabled() -> bool:
     return torch.is_grad_enabled()
+
+
+enable_grad = torch.enable_grad
+set_grad_enabled = torch.set_grad_enabled
 
 
 class functional:  # noqa: N801 (a namespace standing in for shared_nn.functional)
