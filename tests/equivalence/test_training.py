@@ -34,6 +34,10 @@ OPTIMIZERS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
         lambda optim, ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
         lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
     ),
+    "sgd-dampening": (
+        lambda optim, ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.3),
+        lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.3),
+    ),
     "sgd-nesterov": (
         lambda optim, ps: optim.SGD(ps, lr=0.05, momentum=0.8, nesterov=True),
         lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.8, nesterov=True),
