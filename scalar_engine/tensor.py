@@ -8,8 +8,10 @@ graph is exactly the graph micrograd would build by hand: an ``n x n`` matrix pr
 Two kinds of operations:
 
 * **Arithmetic** creates new ``Value`` nodes through the primitives of ``value.py``
-  (``+``, ``*``, ``** c``, ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``). Subtraction,
-  division, ``sqrt``, ``mean`` and the matrix product are compositions of them.
+  (``+``, ``*``, ``** c``, ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``abs``,
+  ``sin``, ``cos``, ``erf``) and one more that exists only here, ``clamp`` (relu-like: local
+  derivative 1 inside the bounds, 0 outside). Subtraction, division, ``sqrt``, ``mean``,
+  ``var``, ``softmax`` and the matrix product are compositions of them.
 * **Selection** (reshape, transpose, indexing, broadcasting, ``cat``, ``max``, ``where``,
   ``masked_fill`` ...) creates *no* node: the result holds the same ``Value`` objects in a new
   arrangement. Gradients then flow through them for free, and an element selected twice
@@ -724,10 +726,11 @@ class Tensor:
 
     @pausing_gc
     def relu(self) -> Tensor:
+        """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
         xs = self._values
         if not self._tracked():
-            return _wrap(_leaves([x.data if x.data > 0.0 else 0.0 for x in xs]), self.shape, False)
-        out = [Value(x.data, x, _ONE) if x.data > 0.0 else Value(0.0, x, _NIL) for x in xs]
+            return _wrap(_leaves([0.0 if x.data <= 0.0 else x.data for x in xs]), self.shape, False)
+        out = [Value(0.0, x, _NIL) if x.data <= 0.0 else Value(x.data, x, _ONE) for x in xs]
         count_nodes(len(out))
         return _wrap(out, self.shape, True, (self,))
 
@@ -858,27 +861,15 @@ class Tensor:
         return self.sum(dim, keepdim) * (1.0 / n)
 
     def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """Largest value over ``dim``; its gradient goes to the first maximal element."""
-        if dim is not None:
-            dim = _norm_dim(dim, self.ndim, "max")
-        groups, shape = self._groups(dim, keepdim, "max")
-        if any(not g for g in groups) or not self._values:
-            raise ValueError(f"max over an empty dimension (shape {self.shape}, dim {dim})")
-        # the builtin max keeps the first of equal elements: exactly PyTorch's choice
-        return _copy_unless_tracked([max(g, key=_data) for g in groups], shape, self._tracked(),
-                                    (self,))
+        """Largest value over ``dim``; its gradient goes to the first maximal element.
+
+        NaN counts as larger than every number (torch propagates it).
+        """
+        return self._extreme(dim, keepdim, "max")
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
         """Index of the first maximal element (flat if ``dim`` is None); no gradient."""
-        data = self.numpy()
-        if data.size == 0:
-            raise ValueError(f"argmax of an empty tensor (shape {self.shape})")
-        if dim is None:
-            return int(np.argmax(data))
-        axis = _norm_dim(dim, self.ndim, "argmax")
-        if self.ndim == 0:
-            return 0
-        return np.argmax(data, axis=axis, keepdims=keepdim)
+        return self._arg_extreme(dim, keepdim, "argmax")
 
     # -- shape: selections that create no node ------------------------------------------------
 
@@ -999,6 +990,230 @@ class Tensor:
         key = _index_key(key)
         return self._select(_torch_order_index(_grid(self.shape), key), view=_is_basic(key))
 
+    # -- version 2 methods (torch names) ------------------------------------------------------
+
+    # Elementwise primitives: vectorised forms of value.py's (NaN in, NaN out), and clamp.
+
+    @pausing_gc
+    def abs(self) -> Tensor:
+        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([abs(x.data) for x in xs]), self.shape, False)
+        out = [
+            Value(d, x, _ONE) if (d := x.data) > 0.0
+            else Value(-d, x, -1.0) if d < 0.0
+            else Value(abs(d), x, _NIL)  # 0 or NaN
+            for x in xs
+        ]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True, (self,))
+
+    @pausing_gc
+    def sin(self) -> Tensor:
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([_value.sin(x.data) for x in xs]), self.shape, False)
+        try:
+            out = [Value(math.sin(d := x.data), x, math.cos(d)) for x in xs]
+        except ValueError:  # an infinity: torch's NaN instead of math's error
+            out = [Value(_value.sin(d := x.data), x, _value.cos(d)) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True, (self,))
+
+    @pausing_gc
+    def cos(self) -> Tensor:
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([_value.cos(x.data) for x in xs]), self.shape, False)
+        try:
+            out = [Value(math.cos(d := x.data), x, -math.sin(d)) for x in xs]
+        except ValueError:  # an infinity: torch's NaN instead of math's error
+            out = [Value(_value.cos(d := x.data), x, -_value.sin(d)) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True, (self,))
+
+    @pausing_gc
+    def erf(self) -> Tensor:
+        """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([math.erf(x.data) for x in xs]), self.shape, False)
+        slope = _value.erf_slope
+        out = [Value(math.erf(d := x.data), x, slope(d)) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True, (self,))
+
+    @pausing_gc
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Each value limited to ``[min, max]``; either bound may be None, not both.
+
+        A relu-like primitive: the local derivative is 1 where ``min <= x <= max`` (bounds
+        included) and 0 elsewhere. NaN stays NaN (gradient 0), and with ``min > max`` every
+        value becomes ``max``, as in torch.
+        """
+        lo, hi = _clamp_bounds(min, max)
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves([_clamp_float(x.data, lo, hi) for x in xs]), self.shape, False)
+        out = [
+            Value(d, x, _ONE) if lo <= (d := x.data) <= hi
+            else Value(_clamp_float(d, lo, hi), x, _NIL)
+            for x in xs
+        ]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True, (self,))
+
+    clip = clamp
+
+    # Composed from the primitives.
+
+    def pow(self, exponent: float) -> Tensor:
+        """``self ** exponent`` (a Python number; a tensor exponent is a TypeError)."""
+        return self**exponent
+
+    def square(self) -> Tensor:
+        return self**2
+
+    def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim``, from ``x - max(x)`` so that exp never
+        overflows (the max is taken as a constant: it cancels in the value and the gradient)."""
+        e = self._minus_max(dim).exp()
+        return e / e.sum(dim, keepdim=True)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """``x - log(sum(exp(x)))`` along ``dim``, computed from ``x - max(x)`` (stable)."""
+        shifted = self._minus_max(dim)
+        return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+    def _minus_max(self, dim: int) -> Tensor:
+        return self - self.max(dim, keepdim=True).detach()
+
+    def var(
+        self,
+        dim: int | tuple | None = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
+        """Variance over ``dim`` (an int, a tuple, or None for all), as torch.
+
+        The sum of squared deviations from the mean, divided by ``n - correction``.
+        ``correction`` defaults to 1 (Bessel's correction); ``unbiased=False`` means 0, and
+        ``x.var(False)`` is torch's ``var(unbiased)`` form. When ``n - correction <= 0`` the
+        result is inf or NaN, as in torch.
+        """
+        dim, c = _var_arguments(dim, unbiased, correction)
+        dims = _norm_dims(dim, self.ndim, "var")
+        n = math.prod(self.shape[d] for d in dims)
+        # Over no elements torch's var is NaN; the sum of nothing (0) divided by 0 gives it.
+        mean = self.mean(dims, keepdim=True) if n else self.sum(dims, keepdim=True)
+        centred = self - mean
+        return (centred * centred).sum(dims, keepdim) / max(0.0, n - c)
+
+    def std(
+        self,
+        dim: int | tuple | None = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
+        """Standard deviation: ``sqrt`` of ``var`` with the same arguments.
+
+        Where it is 0 (a constant slice) its gradient is 0, as in torch, rather than the
+        ``inf * 0`` of the chain rule through ``sqrt``: those entries bypass the ``sqrt``.
+        """
+        var = self.var(dim, unbiased, keepdim, correction=correction)
+        zero = var.numpy() == 0.0
+        return var.masked_fill(zero, 1.0).sqrt().masked_fill(zero, 0.0)
+
+    @pausing_gc
+    def clone(self) -> Tensor:
+        """A copy with Values of its own: new nodes with local derivative 1 (identity
+        gradient) when tracked, new leaves otherwise; never ``self``'s storage."""
+        xs = self._values
+        if not self._tracked():
+            return _wrap(_leaves(list(map(_data, xs))), self.shape, False)
+        out = [Value(x.data, x, _ONE) for x in xs]
+        count_nodes(len(out))
+        return _wrap(out, self.shape, True, (self,))
+
+    # Selections: no new node.
+
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Smallest value over ``dim``; its gradient goes to the first minimal element.
+
+        NaN counts as smaller than every number (torch propagates it).
+        """
+        return self._extreme(dim, keepdim, "min")
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
+        """Index of the first minimal element (flat if ``dim`` is None); no gradient."""
+        return self._arg_extreme(dim, keepdim, "argmin")
+
+    def _extreme(self, dim: int | None, keepdim: bool, op: str) -> Tensor:
+        """``max``/``min``: the first extreme Value of each group (the first NaN if any)."""
+        if dim is not None:
+            dim = _norm_dim(dim, self.ndim, op)
+        groups, shape = self._groups(dim, keepdim, op)
+        if any(not g for g in groups) or not self._values:
+            raise ValueError(f"{op} over an empty dimension (shape {self.shape}, dim {dim})")
+        largest = op == "max"
+        extremes = [_first_extreme(g, largest) for g in groups]
+        return _copy_unless_tracked(extremes, shape, self._tracked(), (self,))
+
+    def _arg_extreme(self, dim: int | None, keepdim: bool, op: str) -> np.ndarray | int:
+        """``argmax``/``argmin`` by numpy, whose rules are torch's: the first extreme
+        element, and the first NaN if there is one."""
+        data = self.numpy()
+        if data.size == 0:
+            raise ValueError(f"{op} of an empty tensor (shape {self.shape})")
+        find = np.argmax if op == "argmax" else np.argmin
+        if dim is None:
+            return int(find(data))
+        axis = _norm_dim(dim, self.ndim, op)
+        if self.ndim == 0:
+            return 0
+        return find(data, axis=axis, keepdims=keepdim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dims ``start_dim..end_dim`` (inclusive) merged into one; a 0-d tensor becomes 1-d."""
+        return self.reshape(_flattened_shape(self.shape, start_dim, end_dim))
+
+    def expand(self, *sizes: int | tuple) -> Tensor:
+        """A broadcast of ``self`` to ``sizes``, torch's rules: size-1 dims stretch, new
+        leading dims may be added, -1 keeps a size. A repeated element is the same Value, so
+        its gradient sums back by itself."""
+        target = _expanded_shape(self.shape, _shape_arg(sizes))
+        values = _broadcast_values(self._values, self.shape, target)
+        return self._arranged(values, target, view=True)
+
+    # dtype, device and autograd flags.
+
+    def float(self) -> Tensor:
+        """``self``: float32 is computed in float64 on this engine (docs/architecture.md)."""
+        return self
+
+    def double(self) -> Tensor:
+        return self
+
+    def to(self, *args: object, dtype: object = None, device: object = None) -> Tensor:
+        """torch's ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``: always ``self`` here,
+        because this engine computes in float64 on the CPU. Any other dtype or device is a
+        ``TypeError``."""
+        _check_dtype(_to_dtype(args, dtype, device))
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` and return ``self``. Only leaves can change it: on a non-leaf
+        (which requires grad) ``True`` changes nothing and ``False`` is a RuntimeError, as in
+        torch."""
+        if self._is_leaf or not requires_grad:
+            self.requires_grad = requires_grad
+        return self
+
     # -- masks and comparisons ----------------------------------------------------------------
 
     def masked_fill(self, mask: object, value: float) -> Tensor:
@@ -1042,6 +1257,133 @@ class Tensor:
 
     __eq__ = object.__eq__  # identity, so tensors stay hashable (as in PyTorch)
     __hash__ = object.__hash__
+
+
+# -- version 2 helpers (torch names) ----------------------------------------------------------
+
+
+def _clamp_bounds(lo: object, hi: object) -> tuple[float, float]:
+    """``clamp``'s bounds as floats, a missing one as the infinity that changes nothing."""
+    if lo is None and hi is None:
+        raise ValueError("clamp: at least one of min and max must be given (not None)")
+    for name, bound in (("min", lo), ("max", hi)):
+        if bound is not None and not _is_number(bound):
+            raise TypeError(f"clamp: {name} must be a number or None, got {type(bound).__name__}")
+    return (-math.inf if lo is None else float(lo)), (math.inf if hi is None else float(hi))
+
+
+def _clamp_float(x: float, lo: float, hi: float) -> float:
+    """torch's ``min(max(x, lo), hi)`` for one float: NaN (in ``x`` or a bound) propagates."""
+    if x < lo or lo != lo:
+        x = lo
+    if x > hi or hi != hi:
+        x = hi
+    return x
+
+
+def _first_extreme(group: list[Value], largest: bool) -> Value:
+    """The first largest (or smallest) Value of ``group``; the first NaN if there is one.
+
+    The builtins ``max``/``min`` keep the first of equal elements (torch's choice), but they
+    skip a NaN that is not in front, because every comparison with NaN is false.
+    """
+    data = list(map(_data, group))
+    if any(map(math.isnan, data)):
+        return group[next(i for i, x in enumerate(data) if x != x)]
+    pick = max if largest else min
+    return group[pick(range(len(data)), key=data.__getitem__)]
+
+
+def _var_arguments(
+    dim: object, unbiased: bool | None, correction: float | None
+) -> tuple[object, float]:
+    """``var``/``std``'s arguments as torch reads them: (dim, correction).
+
+    ``x.var(False)`` passes ``unbiased`` in ``dim``'s place; ``dim=()`` means all dims.
+    """
+    if isinstance(dim, bool):
+        if unbiased is not None:
+            raise TypeError("var: unbiased given twice (as the first argument and by name)")
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: give unbiased or correction, not both")
+    if correction is None:
+        correction = 1.0 if unbiased is None or unbiased else 0.0
+    elif not _is_number(correction):
+        raise TypeError(f"var: correction must be a number, got {type(correction).__name__}")
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None
+    return dim, float(correction)
+
+
+def _flattened_shape(shape: tuple[int, ...], start_dim: int, end_dim: int) -> tuple[int, ...]:
+    """``shape`` with dims ``start_dim..end_dim`` merged (a 0-d shape counts as ``(1,)``)."""
+    start = _norm_dim(start_dim, len(shape), "flatten")
+    end = _norm_dim(end_dim, len(shape), "flatten")
+    if start > end:
+        raise ValueError(
+            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {shape})"
+        )
+    return shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :]
+
+
+def _expanded_shape(shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape ``expand(*sizes)`` gives, by torch's rules, else a ValueError.
+
+    ``sizes`` ends with one entry per dim of ``shape``: -1 keeps the size, a size-1 dim takes
+    any size, any other dim must keep its size. Extra leading entries add new dims (-1 is
+    not allowed there: there is no size to keep).
+    """
+    lead = len(sizes) - len(shape)
+    if lead < 0:
+        raise ValueError(f"expand: sizes {sizes} have fewer dims than the shape {shape}")
+    out = []
+    for i, size in enumerate(sizes):
+        old = shape[i - lead] if i >= lead else None
+        if size == -1 and old is not None:
+            size = old
+        if size < 0:
+            raise ValueError(f"expand: invalid size {size} at dim {i} of sizes {sizes}")
+        if old is not None and old != 1 and size != old:
+            raise ValueError(
+                f"expand: size {size} at dim {i} of sizes {sizes} must match the existing "
+                f"size {old} of shape {shape} (only size-1 dims expand)"
+            )
+        out.append(size)
+    return tuple(out)
+
+
+_CPU = ("cpu", "cpu:0")
+
+
+def _to_dtype(args: tuple, dtype: object, device: object) -> object:
+    """The dtype a ``to(...)`` call asks for (None: keep it), after checking its device.
+
+    Positional arguments are sorted as torch does: a ``torch.device``, or a string numpy
+    cannot read as a dtype (``"cpu"``), is a device; anything else is a dtype.
+    """
+    if len(args) > 2:
+        raise TypeError(f"to() takes a dtype and/or a device, got {len(args)} arguments")
+    for arg in args:
+        if _names_device(arg):
+            device = arg
+        else:
+            dtype = arg
+    if device is not None and str(device) not in _CPU:
+        raise TypeError(f"to(): {device!r} is neither a float dtype nor the device 'cpu'")
+    return dtype
+
+
+def _names_device(arg: object) -> bool:
+    if type(arg).__name__ == "device":  # torch.device
+        return True
+    if not isinstance(arg, str):
+        return False
+    try:
+        np.dtype(arg)
+    except TypeError:
+        return True
+    return False
 
 
 # -- matrix product ---------------------------------------------------------------------------

@@ -13,8 +13,11 @@ as plain floats when the node is created, backward needs no per-node closure: on
 the nodes does all the work.
 
 Only a handful of operations are *primitives* that know their derivative: ``+``, ``*``,
-``** c`` (number exponent), ``exp``, ``log``, ``tanh``, ``relu`` and ``sigmoid``.
-Everything else (``-``, ``/``, the reflected operators, ``sqrt`` ...) is composed from them.
+``** c`` (number exponent), ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``abs``,
+``sin``, ``cos`` and ``erf``. Everything else (``-``, ``/``, the reflected operators,
+``sqrt`` ...) is composed from them. At the edges they give PyTorch's answers rather than
+Python's exceptions: a NaN input gives a NaN output (local derivative 1 through ``relu``, 0
+through ``abs``, as torch), and ``sin``/``cos`` of an infinity are NaN.
 
 Memory and speed notes (why the code looks the way it does):
 
@@ -49,6 +52,7 @@ __all__ = [
 
 _ONE = 1.0  # local derivative of a sum towards each operand (shared, never re-allocated)
 _NIL = 0.0  # local derivative of relu below zero
+_MINUS_ONE = -1.0  # local derivative of abs below zero
 _ZERO = 0.0  # initial grad; identity with this object means "no backward reached me yet"
 
 
@@ -229,13 +233,33 @@ class Value:
 
     def relu(self) -> Value:
         x = self.data
-        if x > 0.0:
-            return _record(x, self, _ONE)
-        return _record(0.0, self, _NIL)
+        if x <= 0.0:
+            return _record(0.0, self, _NIL)
+        return _record(x, self, _ONE)  # NaN too: torch's relu passes NaN and its gradient
 
     def sigmoid(self) -> Value:
         s = sigmoid(self.data)
         return _record(s, self, s * (1.0 - s))
+
+    def abs(self) -> Value:
+        x = self.data
+        if x > 0.0:
+            return _record(x, self, _ONE)
+        if x < 0.0:
+            return _record(-x, self, _MINUS_ONE)
+        return _record(abs(x), self, _NIL)  # 0 (torch's subgradient) or NaN
+
+    def sin(self) -> Value:
+        x = self.data
+        return _record(sin(x), self, cos(x))
+
+    def cos(self) -> Value:
+        x = self.data
+        return _record(cos(x), self, -sin(x))
+
+    def erf(self) -> Value:
+        x = self.data
+        return _record(math.erf(x), self, erf_slope(x))
 
     # -- composed from the primitives ---------------------------------------------------------
 
@@ -346,6 +370,30 @@ def log(x: float) -> float:
     if x <= 0.0:
         raise ValueError(f"log of a non-positive number: {x!r}")
     return math.log(x)
+
+
+def sin(x: float) -> float:
+    """``math.sin``, but NaN for an infinity (as PyTorch) instead of a ValueError."""
+    try:
+        return math.sin(x)
+    except ValueError:
+        return math.nan
+
+
+def cos(x: float) -> float:
+    """``math.cos``, but NaN for an infinity (as PyTorch) instead of a ValueError."""
+    try:
+        return math.cos(x)
+    except ValueError:
+        return math.nan
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def erf_slope(x: float) -> float:
+    """d/dx erf(x) = 2/sqrt(pi) * exp(-x^2) (0 far out: ``exp`` underflows, never overflows)."""
+    return _TWO_OVER_SQRT_PI * math.exp(-x * x)
 
 
 def sigmoid(x: float) -> float:

@@ -787,8 +787,9 @@ class Tensor:
                             f"got {type(exponent).__name__}")
         p = float(exponent)
         x = self.data
-        if not p.is_integer() and x.size and x.min() < 0:
-            raise ValueError(f"pow: {float(x[x < 0].flat[0])} ** {p}: a negative base needs an "
+        negative = None if p.is_integer() else _first_below(x, 0.0, inclusive=False)
+        if negative is not None:
+            raise ValueError(f"pow: {negative} ** {p}: a negative base needs an "
                              f"integer exponent (tensor of shape {self.shape})")
         if p == 0.0:  # constant 1; the general rule would give 0 * inf at x = 0
             return _record(np.ones_like(x), (self,), lambda g: (np.zeros_like(g),))
@@ -834,16 +835,16 @@ class Tensor:
 
     def log(self) -> Tensor:
         x = self.data
-        if x.size and x.min() <= 0:
-            raise ValueError(f"log: input contains {float(x[x <= 0].flat[0])}; log is only "
-                             "defined for values > 0")
+        bad = _first_below(x, 0.0, inclusive=True)  # NaN is allowed: it propagates
+        if bad is not None:
+            raise ValueError(f"log: input contains {bad}; log is only defined for values > 0")
         return _record(np.log(x), (self,), lambda g: (g / x,))
 
     def sqrt(self) -> Tensor:
         x = self.data
-        if x.size and x.min() < 0:
-            raise ValueError(f"sqrt: input contains {float(x[x < 0].flat[0])}; sqrt is only "
-                             "defined for values >= 0")
+        bad = _first_below(x, 0.0, inclusive=False)  # NaN is allowed: it propagates
+        if bad is not None:
+            raise ValueError(f"sqrt: input contains {bad}; sqrt is only defined for values >= 0")
         out = np.sqrt(x)
         return _record(out, (self,), lambda g: (g * 0.5 / out,))
 
@@ -852,9 +853,10 @@ class Tensor:
         return _record(out, (self,), lambda g: (g * (1.0 - out * out),))
 
     def relu(self) -> Tensor:
+        """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
         x = self.data
         out = np.maximum(x, 0.0)
-        return _record(out, (self,), lambda g: (g * (x > 0),))
+        return _record(out, (self,), lambda g: (np.where(x <= 0, 0.0, g),))
 
     def sigmoid(self) -> Tensor:
         x = self.data
@@ -900,46 +902,12 @@ class Tensor:
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Largest values over ``dim`` (or of everything); the gradient goes to the first
-        maximal element, as PyTorch's CPU ``max(dim)``."""
-        x, shape = self.data, self.shape
-        if x.size == 0:
-            raise ValueError(f"max: cannot reduce an empty tensor of shape {shape}")
-        if dim is None:
-            flat_index = int(x.argmax())
-            out = x.reshape(-1)[flat_index]
-            out = out.reshape((1,) * x.ndim) if keepdim else out
-
-            def backward_all(g: np.ndarray) -> tuple:
-                grad = np.zeros(x.size, dtype=x.dtype)
-                grad[flat_index] = g.reshape(())
-                return (grad.reshape(shape),)
-
-            return _record(out, (self,), backward_all)
-        same = _zero_dim_unchanged(self, dim, "max")
-        if same is not None:
-            return same
-        d = _normalize_dim(dim, self.ndim, "max")
-        index = np.expand_dims(x.argmax(axis=d), d)
-        out = np.take_along_axis(x, index, axis=d)
-
-        def backward(g: np.ndarray) -> tuple:
-            grad = np.zeros(shape, dtype=x.dtype)
-            np.put_along_axis(grad, index, g if keepdim else np.expand_dims(g, d), axis=d)
-            return (grad,)
-
-        return _record(out if keepdim else out.squeeze(d), (self,), backward)
+        maximal element, as PyTorch's CPU ``max(dim)``. NaN wins (torch propagates it)."""
+        return self._extreme(dim, keepdim, "max")
 
     def argmax(self, dim: Any = None, keepdim: bool = False) -> Any:
         """Index of the first maximum (no gradient): an int for dim=None, else an ndarray."""
-        if self.data.size == 0:
-            raise ValueError(f"argmax: cannot reduce an empty tensor of shape {self.shape}")
-        if dim is None:
-            return int(self.data.argmax())
-        if self.ndim == 0:
-            _normalize_dim(dim, 1, "argmax")
-            return 0
-        axis = _normalize_dim(dim, self.ndim, "argmax")
-        return self.data.argmax(axis=axis, keepdims=keepdim)
+        return self._arg_extreme(dim, keepdim, "argmax")
 
     # -- shape ----------------------------------------------------------------
 
@@ -1049,6 +1017,202 @@ class Tensor:
 
         return _record(out, (self,), backward)
 
+    # -- version 2 methods (torch names) -----------------------------------
+
+    # elementwise
+
+    def abs(self) -> Tensor:
+        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
+        x = self.data
+        return _record(np.abs(x), (self,), lambda g: (g * _sign(x),))
+
+    def sin(self) -> Tensor:
+        x = self.data
+        return _record(np.sin(x), (self,), lambda g: (g * np.cos(x),))
+
+    def cos(self) -> Tensor:
+        x = self.data
+        return _record(np.cos(x), (self,), lambda g: (-g * np.sin(x),))
+
+    def erf(self) -> Tensor:
+        """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
+        x = self.data
+        return _record(_erf(x), (self,), lambda g: (g * (_TWO_OVER_SQRT_PI * np.exp(-x * x)),))
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Each value limited to ``[min, max]``; either bound may be None, not both.
+
+        The gradient passes where ``min <= x <= max`` (bounds included) and is 0 elsewhere.
+        NaN stays NaN (gradient 0), and with ``min > max`` every value becomes ``max``, as in
+        torch (numpy's ``maximum``/``minimum`` propagate NaN as torch's do).
+        """
+        lo, hi = _clamp_bounds(min, max)
+        x = self.data
+        out = np.minimum(np.maximum(x, lo), hi)
+        return _record(out, (self,), lambda g: (np.where((x >= lo) & (x <= hi), g, 0.0),))
+
+    clip = clamp
+
+    def pow(self, exponent: float) -> Tensor:
+        """``self ** exponent`` (a Python number; a tensor exponent is a TypeError)."""
+        return self**exponent
+
+    def square(self) -> Tensor:
+        return self**2
+
+    def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim``: the fused op, one node."""
+        from . import fused  # imported here: fused.py imports this module
+
+        return fused.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """``x - log(sum(exp(x)))`` along ``dim``: the fused op, one node."""
+        from . import fused
+
+        return fused.log_softmax(self, dim)
+
+    # reductions
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Smallest values over ``dim`` (or of everything); the gradient goes to the first
+        minimal element, as PyTorch's CPU ``min(dim)``. NaN wins (torch propagates it)."""
+        return self._extreme(dim, keepdim, "min")
+
+    def argmin(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """Index of the first minimum (no gradient): an int for dim=None, else an ndarray."""
+        return self._arg_extreme(dim, keepdim, "argmin")
+
+    def _extreme(self, dim: Any, keepdim: bool, op: str) -> Tensor:
+        """``max``/``min``: numpy's ``argmax``/``argmin`` pick the element, and their rules are
+        torch's: the first extreme element, or the first NaN if there is one."""
+        x, shape = self.data, self.shape
+        if x.size == 0:
+            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {shape}")
+        find = np.argmax if op == "max" else np.argmin
+        if dim is None:
+            flat_index = int(find(x))
+            out = x.reshape(-1)[flat_index]
+            out = out.reshape((1,) * x.ndim) if keepdim else out
+
+            def backward_all(g: np.ndarray) -> tuple:
+                grad = np.zeros(x.size, dtype=x.dtype)
+                grad[flat_index] = g.reshape(())
+                return (grad.reshape(shape),)
+
+            return _record(out, (self,), backward_all)
+        same = _zero_dim_unchanged(self, dim, op)
+        if same is not None:
+            return same
+        d = _normalize_dim(dim, self.ndim, op)
+        index = np.expand_dims(find(x, axis=d), d)
+        out = np.take_along_axis(x, index, axis=d)
+
+        def backward(g: np.ndarray) -> tuple:
+            grad = np.zeros(shape, dtype=x.dtype)
+            np.put_along_axis(grad, index, g if keepdim else np.expand_dims(g, d), axis=d)
+            return (grad,)
+
+        return _record(out if keepdim else out.squeeze(d), (self,), backward)
+
+    def _arg_extreme(self, dim: Any, keepdim: bool, op: str) -> Any:
+        if self.data.size == 0:
+            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
+        find = np.argmax if op == "argmax" else np.argmin
+        if dim is None:
+            return int(find(self.data))
+        if self.ndim == 0:
+            _normalize_dim(dim, 1, op)
+            return 0
+        axis = _normalize_dim(dim, self.ndim, op)
+        return find(self.data, axis=axis, keepdims=keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> Tensor:
+        """Variance over ``dim`` (an int, a tuple, or None for all), as torch; one node.
+
+        The sum of squared deviations from the mean, divided by ``n - correction``.
+        ``correction`` defaults to 1 (Bessel's correction); ``unbiased=False`` means 0, and
+        ``x.var(False)`` is torch's ``var(unbiased)`` form. When ``n - correction <= 0`` the
+        result is inf or NaN, as in torch. Backward: ``dx = g * 2 (x - mean) / divisor``
+        (the mean's own gradient sums to zero).
+        """
+        dims, divisor, centred = _deviations(self, dim, unbiased, correction, "var")
+        out = (centred * centred).sum(axis=dims, keepdims=keepdim) / divisor
+        shape = self.shape
+        return _record(out, (self,), lambda g: (
+            _var_grad(g, centred, divisor, shape, dims, keepdim),))
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> Tensor:
+        """Standard deviation: ``sqrt`` of ``var`` with the same arguments; one node.
+
+        Where it is 0 (a constant slice) its gradient is 0, as in torch, rather than the
+        ``inf * 0`` of the chain rule through ``sqrt``.
+        """
+        dims, divisor, centred = _deviations(self, dim, unbiased, correction, "std")
+        out = np.sqrt((centred * centred).sum(axis=dims, keepdims=keepdim) / divisor)
+        shape = self.shape
+
+        def backward(g: np.ndarray) -> tuple:
+            zero = out == 0
+            g_var = np.where(zero, 0.0, g) / np.where(zero, 2.0, 2.0 * out)  # d sqrt(v) / dv
+            return (_var_grad(g_var, centred, divisor, shape, dims, keepdim),)
+
+        return _record(out, (self,), backward)
+
+    # shape and copies
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dims ``start_dim..end_dim`` (inclusive) merged into one; a 0-d tensor becomes 1-d."""
+        return self.reshape(_flattened_shape(self.shape, start_dim, end_dim))
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """A broadcast view of ``self`` with ``sizes``, torch's rules: size-1 dims stretch, new
+        leading dims may be added, -1 keeps a size. The gradient sums back over them. Like
+        torch's, the view is not writable: its elements share memory."""
+        if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+            sizes = tuple(sizes[0])
+        target = _expanded_shape(self.shape, sizes)
+        shape = self.shape
+        return _record(np.broadcast_to(self.data, target), (self,),
+                       lambda g: (_unbroadcast(g, shape),))
+
+    def clone(self) -> Tensor:
+        """A copy with its own array, recorded as a node with the identity gradient."""
+        return _record(self.data.copy(), (self,), _identity_rule)
+
+    # dtype, device and autograd flags
+
+    def float(self) -> Tensor:
+        """This tensor as float32 (``self`` if it already is)."""
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        """This tensor as float64 (``self`` if it already is)."""
+        return self.to(np.float64)
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
+        """torch's ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``.
+
+        ``self`` when nothing changes (as torch); otherwise a cast, recorded as a node whose
+        gradient is cast back to this tensor's dtype. Only float32 and float64 exist, and
+        only the CPU: anything else is a ``TypeError``.
+        """
+        target = _float_dtype(_to_dtype(args, dtype, device))
+        if target is None or target == self.dtype:
+            return self
+        source = self.dtype
+        return _record(self.data.astype(target), (self,), lambda g: (g.astype(source),))
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` and return ``self``. Only leaves can change it: on a non-leaf
+        (which requires grad) ``True`` changes nothing and ``False`` is a RuntimeError, as in
+        torch."""
+        if self.is_leaf or not requires_grad:
+            self.requires_grad = requires_grad
+        return self
+
     # -- masks ----------------------------------------------------------------
 
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
@@ -1064,6 +1228,165 @@ class Tensor:
         value = value.item() if isinstance(value, Tensor) else float(value)
         out = np.where(mask, value, self.data)
         return _record(out, (self,), lambda g: (np.where(mask, 0.0, g),))
+
+
+# ---------------------------------------------------------------------------
+# version 2 helpers (torch names)
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    """-1, 0 or 1 in ``x``'s dtype, and 0 at NaN (``np.sign`` gives NaN there; torch 0)."""
+    return (x > 0).astype(x.dtype) - (x < 0)
+
+
+_erf_objects = np.frompyfunc(math.erf, 1, 1)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf elementwise: numpy has none, so ``math.erf`` per element (in float64, then cast)."""
+    return np.asarray(_erf_objects(x), dtype=x.dtype)
+
+
+def _clamp_bounds(lo: Any, hi: Any) -> tuple[float, float]:
+    """``clamp``'s bounds as floats, a missing one as the infinity that changes nothing."""
+    if lo is None and hi is None:
+        raise ValueError("clamp: at least one of min and max must be given (not None)")
+    for name, bound in (("min", lo), ("max", hi)):
+        if bound is not None and not isinstance(bound, numbers.Real):
+            raise TypeError(f"clamp: {name} must be a number or None, got {type(bound).__name__}")
+    return (-math.inf if lo is None else float(lo)), (math.inf if hi is None else float(hi))
+
+
+def _first_below(x: np.ndarray, bound: float, inclusive: bool) -> float | None:
+    """The first entry of ``x`` below ``bound`` (or equal to it if ``inclusive``), or None.
+
+    NaN entries are not reported (NaN is in every domain: it propagates), but they must not
+    hide the others either: ``x.min()`` is NaN as soon as ``x`` holds one, so the full
+    elementwise comparison runs whenever the one-pass ``min`` cannot vouch for ``x``.
+    """
+    if x.size == 0:
+        return None
+    low = x.min()
+    if low > bound or (low == bound and not inclusive):
+        return None
+    bad = (x <= bound) if inclusive else (x < bound)
+    return float(x[bad].flat[0]) if bad.any() else None
+
+
+def _var_arguments(dim: Any, unbiased: bool | None, correction: Any) -> tuple[Any, float]:
+    """``var``/``std``'s arguments as torch reads them: (dim, correction).
+
+    ``x.var(False)`` passes ``unbiased`` in ``dim``'s place; ``dim=()`` means all dims.
+    """
+    if isinstance(dim, bool):
+        if unbiased is not None:
+            raise TypeError("var: unbiased given twice (as the first argument and by name)")
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: give unbiased or correction, not both")
+    if correction is None:
+        correction = 1.0 if unbiased is None or unbiased else 0.0
+    elif isinstance(correction, bool) or not isinstance(correction, numbers.Real):
+        raise TypeError(f"var: correction must be a number, got {type(correction).__name__}")
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None
+    return dim, float(correction)
+
+
+def _deviations(t: Tensor, dim: Any, unbiased: bool | None, correction: Any,
+                op: str) -> tuple[tuple[int, ...] | None, float, np.ndarray]:
+    """What var and std share: the reduced dims, the divisor ``max(0, n - correction)`` and
+    ``x - mean`` (the mean taken over those dims)."""
+    dim, c = _var_arguments(dim, unbiased, correction)
+    x = t.data
+    if x.ndim == 0:  # torch lets a 0-d tensor name dim 0 or -1
+        if dim is not None:
+            _normalize_dims(dim, 1, op)
+        dims = None
+    else:
+        dims = _normalize_dims(dim, x.ndim, op)
+    n = x.size if dims is None else math.prod(x.shape[d] for d in dims)
+    centred = x - x.mean(axis=dims, keepdims=True)
+    return dims, max(0.0, n - c), centred
+
+
+def _var_grad(g: np.ndarray, centred: np.ndarray, divisor: float, shape: tuple,
+              dims: tuple[int, ...] | None, keepdim: bool) -> np.ndarray:
+    """d var / dx = g * 2 (x - mean) / divisor (inf * 0 = NaN when the divisor is 0)."""
+    scale = 2.0 / divisor if divisor else math.inf
+    return _spread(g, shape, dims, keepdim) * centred * scale
+
+
+def _flattened_shape(shape: tuple[int, ...], start_dim: int, end_dim: int) -> tuple[int, ...]:
+    """``shape`` with dims ``start_dim..end_dim`` merged (a 0-d shape counts as ``(1,)``)."""
+    ndim = max(len(shape), 1)
+    start = _normalize_dim(start_dim, ndim, "flatten")
+    end = _normalize_dim(end_dim, ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"(shape {shape})")
+    return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+
+
+def _expanded_shape(shape: tuple[int, ...], sizes: tuple) -> tuple[int, ...]:
+    """The shape ``expand(*sizes)`` gives, by torch's rules, else a ValueError.
+
+    ``sizes`` ends with one entry per dim of ``shape``: -1 keeps the size, a size-1 dim takes
+    any size, any other dim must keep its size. Extra leading entries add new dims (-1 is
+    not allowed there: there is no size to keep).
+    """
+    if not all(_is_int(s) for s in sizes):
+        raise TypeError(f"expand: sizes must be integers, got {sizes!r}")
+    sizes = tuple(int(s) for s in sizes)
+    lead = len(sizes) - len(shape)
+    if lead < 0:
+        raise ValueError(f"expand: sizes {sizes} have fewer dims than the shape {shape}")
+    out = []
+    for i, size in enumerate(sizes):
+        old = shape[i - lead] if i >= lead else None
+        if size == -1 and old is not None:
+            size = old
+        if size < 0:
+            raise ValueError(f"expand: invalid size {size} at dim {i} of sizes {sizes}")
+        if old is not None and old != 1 and size != old:
+            raise ValueError(f"expand: size {size} at dim {i} of sizes {sizes} must match the "
+                             f"existing size {old} of shape {shape} (only size-1 dims expand)")
+        out.append(size)
+    return tuple(out)
+
+
+_CPU = ("cpu", "cpu:0")
+
+
+def _to_dtype(args: tuple, dtype: Any, device: Any) -> Any:
+    """The dtype a ``to(...)`` call asks for (None: keep it), after checking its device.
+
+    Positional arguments are sorted as torch does: a ``torch.device``, or a string numpy
+    cannot read as a dtype (``"cpu"``), is a device; anything else is a dtype.
+    """
+    if len(args) > 2:
+        raise TypeError(f"to() takes a dtype and/or a device, got {len(args)} arguments")
+    for arg in args:
+        if _names_device(arg):
+            device = arg
+        else:
+            dtype = arg
+    if device is not None and str(device) not in _CPU:
+        raise TypeError(f"to(): {device!r} is neither a float dtype nor the device 'cpu'")
+    return dtype
+
+
+def _names_device(arg: Any) -> bool:
+    if type(arg).__name__ == "device":  # torch.device
+        return True
+    if not isinstance(arg, str):
+        return False
+    try:
+        np.dtype(arg)
+    except TypeError:
+        return True
+    return False
 
 
 def _spread(g: np.ndarray, shape: tuple, dims: tuple | None, keepdim: bool) -> np.ndarray:

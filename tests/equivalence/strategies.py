@@ -14,9 +14,15 @@ counts as a *fair* input live in one place:
   domain where its derivative is well defined: :func:`positive` values for ``log``/``sqrt``,
   :func:`bounded` values for ``exp``, :func:`away_from_zero` values for ``relu``, division and
   ``abs``, and :func:`distinct` values (no ties) for ``max``/``argmax``.
+* **Special values where torch defines them.** :func:`sprinkled` puts NaN and infinities into
+  drawn arrays, for the ops whose value *and* gradient torch defines there (``relu``,
+  ``max``, ``clamp`` ...); :func:`quarters` draws from a coarse exact grid, so that ties,
+  constant slices and values exactly on a ``clamp`` bound are common.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from hypothesis import strategies as st
@@ -74,6 +80,39 @@ def distinct(shape: Shape) -> st.SearchStrategy[np.ndarray]:
     return st.lists(
         st.integers(-3000, 3000), min_size=size, max_size=size, unique=True
     ).map(lambda ks: np.asarray(np.array(ks, dtype=np.float64).reshape(shape) / 1000.0))
+
+
+def quarters() -> st.SearchStrategy[float]:
+    """Multiples of 1/4 in ``[-3, 3]``: repeats are likely (ties, constant slices, a value
+    exactly on a bound), and sums of a few of them are exact, so a constant slice has a
+    mean, variance and standard deviation of exactly its value, 0 and 0 on every backend."""
+    return st.integers(-12, 12).map(lambda k: k / 4.0)
+
+
+SPECIALS = (math.nan, math.inf, -math.inf)
+
+
+@st.composite
+def sprinkled(
+    draw: st.DrawFn,
+    base: st.SearchStrategy[np.ndarray],
+    specials: tuple[float, ...] = SPECIALS,
+    max_count: int | None = None,
+) -> np.ndarray:
+    """An array from ``base`` with some entries (at most ``max_count``) replaced by specials.
+
+    ``max_count=1`` is for reductions over everything, where torch shares the gradient
+    among tied extremes (two NaNs, two infinities) and the contract gives it to the first.
+    """
+    x = np.array(draw(base), dtype=np.float64)
+    if x.size == 0:
+        return x
+    limit = x.size if max_count is None else min(max_count, x.size)
+    positions = draw(st.lists(st.integers(0, x.size - 1), max_size=limit, unique=True))
+    flat = x.reshape(-1)  # a view: x is a fresh contiguous array
+    for p in positions:
+        flat[p] = draw(st.sampled_from(specials))
+    return x
 
 
 # --------------------------------------------------------------------------- shapes
@@ -210,6 +249,19 @@ def index_arrays(draw: st.DrawFn, size: int, length: int | None = None) -> np.nd
     if n >= 2 and draw(st.integers(0, 2)) > 0:
         ids[-1] = ids[0]  # force a repeat most of the time
     return np.array(ids, dtype=np.int64)
+
+
+@st.composite
+def expand_args(draw: st.DrawFn) -> tuple[Shape, tuple[int, ...]]:
+    """A shape and ``expand`` sizes for it: size-1 dims stretched, new leading dims added,
+    and some kept sizes spelled -1 (which keeps a size-1 dim at 1)."""
+    target = draw(shapes(min_dims=0, min_side=0))
+    source = draw(broadcast_to(target))
+    lead = len(target) - len(source)
+    sizes = tuple(
+        -1 if i >= lead and draw(st.booleans()) else side for i, side in enumerate(target)
+    )
+    return source, sizes
 
 
 def masks(shape: Shape) -> st.SearchStrategy[np.ndarray]:

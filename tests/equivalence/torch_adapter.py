@@ -10,7 +10,10 @@ meanings where torch's differ:
 protocol                   torch
 =========================  ====================================================
 ``x.max(dim)``             ``x.max(dim).values`` (torch returns values+indices)
+``x.min(dim)``             ``x.min(dim).values``
 ``x.argmax()``             an int / int ndarray instead of a tensor
+``x.argmin()``             an int / int ndarray instead of a tensor
+``x.to(numpy dtype)``      the torch dtype of the same name
 ``x.grad``, ``x.numpy()``  numpy arrays instead of tensors
 ``x.masked_fill(m, v)``    ``m`` is a bool ndarray instead of a bool tensor
 ``x[idx]``                 index arrays are ndarrays / lists instead of tensors
@@ -42,6 +45,11 @@ def _torch_dtype(dtype: Any) -> torch.dtype:
     return {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[
         np.dtype(dtype)
     ]
+
+
+def _is_numpy_dtype(x: Any) -> bool:
+    """True for numpy dtypes and scalar types (``np.float32``), not for strings like "cpu"."""
+    return isinstance(x, np.dtype) or (isinstance(x, type) and issubclass(x, np.generic))
 
 
 def _unwrap(x: Any) -> Any:
@@ -212,6 +220,58 @@ class TorchTensor:
     def abs(self) -> TorchTensor:
         return TorchTensor(self.t.abs())
 
+    def sin(self) -> TorchTensor:
+        return TorchTensor(self.t.sin())
+
+    def cos(self) -> TorchTensor:
+        return TorchTensor(self.t.cos())
+
+    def erf(self) -> TorchTensor:
+        return TorchTensor(self.t.erf())
+
+    def square(self) -> TorchTensor:
+        return TorchTensor(self.t.square())
+
+    def pow(self, exponent: float) -> TorchTensor:
+        return TorchTensor(self.t.pow(exponent))
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> TorchTensor:
+        return TorchTensor(self.t.clamp(min, max))
+
+    def clip(self, min: float | None = None, max: float | None = None) -> TorchTensor:
+        return TorchTensor(self.t.clip(min, max))
+
+    def softmax(self, dim: int) -> TorchTensor:
+        return TorchTensor(self.t.softmax(dim))
+
+    def log_softmax(self, dim: int) -> TorchTensor:
+        return TorchTensor(self.t.log_softmax(dim))
+
+    def clone(self) -> TorchTensor:
+        return TorchTensor(self.t.clone())
+
+    # ------------------------------------------------------------------ dtype and flags
+    def float(self) -> TorchTensor:
+        return self._same_or_new(self.t.float())
+
+    def double(self) -> TorchTensor:
+        return self._same_or_new(self.t.double())
+
+    def to(self, *args: Any, **kwargs: Any) -> TorchTensor:
+        """Numpy dtypes become torch dtypes; strings ("cpu") and torch objects pass as is."""
+        args = tuple(_torch_dtype(a) if _is_numpy_dtype(a) else a for a in args)
+        if "dtype" in kwargs:
+            kwargs["dtype"] = _torch_dtype(kwargs["dtype"])
+        return self._same_or_new(self.t.to(*args, **kwargs))
+
+    def _same_or_new(self, t: torch.Tensor) -> TorchTensor:
+        """``self`` when torch returned the very same tensor (so ``x.to(...) is x`` holds)."""
+        return self if t is self.t else TorchTensor(t)
+
+    def requires_grad_(self, requires_grad: bool = True) -> TorchTensor:
+        self.t.requires_grad_(requires_grad)
+        return self
+
     # ------------------------------------------------------------------ reductions
     def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> TorchTensor:
         return TorchTensor(self.t.sum(dim=_dims(dim, self.ndim), keepdim=keepdim))
@@ -229,6 +289,24 @@ class TorchTensor:
         if dim is None:
             return int(self.t.argmax())
         return self.t.argmax(dim=dim).numpy()
+
+    def min(self, dim: int | None = None, keepdim: bool = False) -> TorchTensor:
+        if dim is None:  # torch's min() shares the gradient among ties (and NaNs)
+            out = self.t.min()
+            return TorchTensor(out.reshape((1,) * self.ndim) if keepdim else out)
+        return TorchTensor(self.t.min(dim=dim, keepdim=keepdim).values)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> int | np.ndarray:
+        if dim is None:
+            return int(self.t.argmin())
+        return self.t.argmin(dim=dim, keepdim=keepdim).numpy()
+
+    def var(self, *args: Any, **kwargs: Any) -> TorchTensor:
+        """torch's own argument parsing (``var(False)``, ``correction=``...) is the reference."""
+        return TorchTensor(self.t.var(*args, **kwargs))
+
+    def std(self, *args: Any, **kwargs: Any) -> TorchTensor:
+        return TorchTensor(self.t.std(*args, **kwargs))
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> TorchTensor:
@@ -255,6 +333,12 @@ class TorchTensor:
 
     def squeeze(self, dim: int | None = None) -> TorchTensor:
         return TorchTensor(self.t.squeeze() if dim is None else self.t.squeeze(dim))
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> TorchTensor:
+        return TorchTensor(self.t.flatten(start_dim, end_dim))
+
+    def expand(self, *sizes: Any) -> TorchTensor:
+        return TorchTensor(self.t.expand(*sizes))
 
     def split(self, size: int | Sequence[int], dim: int = 0) -> tuple[TorchTensor, ...]:
         size = size if isinstance(size, int) else list(size)
