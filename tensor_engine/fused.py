@@ -41,8 +41,8 @@ def _log_softmax_data(x: np.ndarray, d: int) -> np.ndarray:
 def _dim_of(x: Tensor, dim: int, op: str) -> tuple[np.ndarray, int]:
     """The data and normalised dim; a 0-d tensor counts as one element along dim 0 or -1."""
     if x.ndim == 0:
-        return x.data.reshape(1), _normalize_dim(dim, 1, op)
-    return x.data, _normalize_dim(dim, x.ndim, op)
+        return x._data.reshape(1), _normalize_dim(dim, 1, op)
+    return x._data, _normalize_dim(dim, x.ndim, op)
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
@@ -105,7 +105,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     n, classes = logits.shape
     targets = _check_targets(targets, n, classes, logits.shape)
     rows = np.arange(n)
-    logp = _log_softmax_data(logits.data, 1)
+    logp = _log_softmax_data(logits._data, 1)
     losses = -logp[rows, targets]
     if reduction == "none":
         out = losses
@@ -137,21 +137,21 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
         if p is not None and _check_tensor(p, "layer_norm").shape != (width,):
             raise ValueError(f"layer_norm: {name} of shape {p.shape} does not match the last "
                              f"dim of input shape {x.shape} (expected ({width},))")
-    data = x.data
+    data = x._data
     mean = data.mean(axis=-1, keepdims=True)
     centred = data - mean
     rstd = 1.0 / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + float(eps))
     xhat = centred * rstd
-    out = xhat if weight is None else xhat * weight.data
+    out = xhat if weight is None else xhat * weight._data
     if bias is not None:
-        out = out + bias.data
+        out = out + bias._data
     parents = tuple(t for t in (x, weight, bias) if t is not None)
     lead_axes = tuple(range(x.ndim - 1))
 
     def backward(g: np.ndarray) -> tuple:
         grads = []
         if x._rg:
-            dxhat = g if weight is None else g * weight.data
+            dxhat = g if weight is None else g * weight._data
             mean_d = dxhat.mean(axis=-1, keepdims=True)
             mean_dx = (dxhat * xhat).mean(axis=-1, keepdims=True)
             grads.append((dxhat - mean_d - xhat * mean_dx) * rstd)
@@ -173,7 +173,7 @@ _GELU_A = 0.044715
 def gelu(x: Tensor) -> Tensor:
     """GELU, tanh approximation: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x³)))``."""
     x = _check_tensor(x, "gelu")
-    data = x.data
+    data = x._data
     t = np.tanh(_GELU_C * (data + _GELU_A * data * data * data))
     out = 0.5 * data * (1.0 + t)
 

@@ -182,7 +182,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """A fresh float ndarray from numbers, nested lists, ndarrays or Tensors."""
     dt = _float_dtype(dtype)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     elif hasattr(data, "engine"):
         raise TypeError(f"cannot build a tensor_engine Tensor from {type(data).__module__}."
                         f"{type(data).__name__}; use .numpy() first")
@@ -254,10 +254,10 @@ def _zero_dim_unchanged(t: Tensor, dim: Any, op: str) -> Tensor | None:
     Returns that unchanged result (a node passing the gradient through) for a 0-d ``t``
     with a valid ``dim``, None for any other tensor.
     """
-    if t.data.ndim != 0 or dim is None:
+    if t._data.ndim != 0 or dim is None:
         return None
     _normalize_dims(dim, 1, op)  # only 0 and -1 are valid
-    return _record(t.data.reshape(()), (t,), _identity_rule)
+    return _record(t._data.reshape(()), (t,), _identity_rule)
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +269,7 @@ def _new(data: np.ndarray) -> Tensor:
     if type(data) is not np.ndarray:
         data = np.asarray(data)  # numpy returns scalars from 0-d ops
     t = object.__new__(Tensor)
-    t.data = data
+    t._data = data
     t._rg = False
     t._grad = None
     t._parents = ()
@@ -348,7 +348,7 @@ def _note_write(array: np.ndarray) -> None:
 def _check_not_overwritten(node: Tensor) -> None:
     """RuntimeError if memory that ``node``'s backward rule reads was written after it."""
     for t in (node, *node._parents):
-        owner = _array_owner(t.data)
+        owner = _array_owner(t._data)
         entry = _writes.get(id(owner))
         if entry is not None and entry[1] > node._seq and entry[0]() is owner:
             raise RuntimeError(
@@ -394,16 +394,17 @@ class Tensor:
     """An n-d float array that records the operations applied to it.
 
     Build one with :func:`tensor`, :func:`zeros` or :func:`ones` (or ``Tensor(data)``).
-    ``.data`` is the underlying ndarray; ``.grad`` is filled in by ``backward()``.
+    ``numpy()`` is the underlying ndarray, ``.data`` the same memory as a tensor outside the
+    graph (torch's meaning); ``.grad`` is filled in by ``backward()``.
     """
 
-    __slots__ = ("data", "_rg", "_grad", "_parents", "_backward", "_retains", "_seq",
+    __slots__ = ("_data", "_rg", "_grad", "_parents", "_backward", "_retains", "_seq",
                  "_consumed", "__weakref__")
     engine = NAME
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = _to_array(data, dtype)
+        self._data = _to_array(data, dtype)
         self._rg = bool(requires_grad)
         self._grad = None
         self._parents = ()
@@ -415,19 +416,19 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     def numel(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self._data.size
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or the length of one dim (as torch)."""
@@ -435,42 +436,54 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The values as an ndarray (shares memory: do not mutate it)."""
-        return self.data
+        return self._data
+
+    @property
+    def data(self) -> Tensor:
+        """The same memory as a tensor outside the graph (torch's ``.data``): an in-place op
+        on it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
+        return _new(self._data)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor) and value._data is self._data:
+            return  # `p.data -= x` assigns back the alias it just wrote through
+        self.assign_(value)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         """``np.asarray(t)`` gives the values, as for a CPU torch tensor."""
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._data if dtype is None else self._data.astype(dtype)
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return float(self.data.reshape(()))
+        return float(self._data.reshape(()))
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self) -> Any:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
     def __float__(self) -> float:
         return self.item()
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
                                f"(shape {self.shape})")
-        return bool(self.data.reshape(()))
+        return bool(self._data.reshape(()))
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
         extra += ", requires_grad=True" if self._rg else ""
         return f"tensor({body}{extra})"
@@ -498,7 +511,7 @@ class Tensor:
         if value is None:
             self._grad = None
             return
-        value = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=self.dtype)
+        value = np.asarray(value._data if isinstance(value, Tensor) else value, dtype=self.dtype)
         if value.shape != self.shape:
             raise ValueError(f"grad of shape {value.shape} does not match tensor shape "
                              f"{self.shape}")
@@ -517,17 +530,17 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A leaf sharing this tensor's values, outside the graph."""
-        return _new(self.data)
+        return _new(self._data)
 
     def assign_(self, value: Any) -> Tensor:
         """Overwrite the values in place, outside the graph (what optimizers do)."""
-        value = value.data if isinstance(value, Tensor) else np.asarray(value)
+        value = value._data if isinstance(value, Tensor) else np.asarray(value)
         if value.shape != self.shape:
             raise ValueError(f"assign_: value of shape {value.shape} does not match "
                              f"tensor shape {self.shape}")
         # A new array rather than a write into the old one: backward rules of a graph
         # recorded before the assignment still read the values they saw.
-        self.data = np.array(value, dtype=self.dtype)
+        self._data = np.array(value, dtype=self.dtype)
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -540,12 +553,12 @@ class Tensor:
             raise RuntimeError("element 0 of tensors does not require grad and does not have "
                                "a grad_fn: backward() needs a tensor that requires grad")
         if grad is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs "
                                    f"(got shape {self.shape})")
             grad = np.ones(self.shape, dtype=self.dtype)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.asarray(grad._data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad of shape {grad.shape} does not match "
                                  f"tensor shape {self.shape}")
@@ -580,8 +593,8 @@ class Tensor:
             for parent, pg in zip(parents, rule(g), strict=True):
                 if pg is None or not parent._rg:
                     continue
-                if pg.dtype != parent.data.dtype:
-                    pg = pg.astype(parent.data.dtype)
+                if pg.dtype != parent._data.dtype:
+                    pg = pg.astype(parent._data.dtype)
                 if parent._backward is None:  # a leaf: nothing to propagate, just add
                     parent._accumulate(pg, handed_out)
                 else:
@@ -630,7 +643,7 @@ class Tensor:
                 "a leaf Variable that requires grad is being used in an in-place operation.")
         before = self
         if self._backward is not None:  # a recorded node: compute from a copy, then take over
-            before = _new(self.data)
+            before = _new(self._data)
             before._rg, before._parents, before._backward = True, self._parents, self._backward
             before._seq = self._seq
         result = compute(before)
@@ -639,15 +652,15 @@ class Tensor:
                              f"in-place target's shape {self.shape}")
         if result._rg:
             if result.dtype != self.dtype:
-                result = _record(result.data.astype(self.dtype), (result,), _identity_rule)
-            self.data, self._parents = result.data, result._parents
+                result = _record(result._data.astype(self.dtype), (result,), _identity_rule)
+            self._data, self._parents = result._data, result._parents
             self._backward, self._rg, self._seq = result._backward, True, result._seq
             return self
-        if not self.data.flags.writeable:
+        if not self._data.flags.writeable:
             raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand() or "
                                "broadcast view shares one element among many); clone() it first")
-        np.copyto(self.data, result.data, casting="unsafe")
-        _note_write(self.data)
+        np.copyto(self._data, result._data, casting="unsafe")
+        _note_write(self._data)
         return self
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
@@ -701,8 +714,8 @@ class Tensor:
     def __add__(self, other: Any) -> Tensor:
         other = _operand(other)
         if type(other) is float:
-            return _record(self.data + other, (self,), _identity_rule)
-        a, b = self.data, other.data
+            return _record(self._data + other, (self,), _identity_rule)
+        a, b = self._data, other._data
         try:
             out = a + b
         except ValueError:
@@ -716,8 +729,8 @@ class Tensor:
     def __sub__(self, other: Any) -> Tensor:
         other = _operand(other)
         if type(other) is float:
-            return _record(self.data - other, (self,), _identity_rule)
-        a, b = self.data, other.data
+            return _record(self._data - other, (self,), _identity_rule)
+        a, b = self._data, other._data
         try:
             out = a - b
         except ValueError:
@@ -729,17 +742,17 @@ class Tensor:
     def __rsub__(self, other: Any) -> Tensor:
         other = _operand(other)
         if type(other) is float:
-            return _record(other - self.data, (self,), lambda g: (-g,))
+            return _record(other - self._data, (self,), lambda g: (-g,))
         return other.__sub__(self)
 
     def __neg__(self) -> Tensor:
-        return _record(-self.data, (self,), lambda g: (-g,))
+        return _record(-self._data, (self,), lambda g: (-g,))
 
     def __mul__(self, other: Any) -> Tensor:
         other = _operand(other)
         if type(other) is float:
-            return _record(self.data * other, (self,), lambda g: (g * other,))
-        a, b = self.data, other.data
+            return _record(self._data * other, (self,), lambda g: (g * other,))
+        a, b = self._data, other._data
         try:
             out = a * b
         except ValueError:
@@ -758,8 +771,8 @@ class Tensor:
     def __truediv__(self, other: Any) -> Tensor:
         other = _operand(other)
         if type(other) is float:
-            return _record(self.data / other, (self,), lambda g: (g / other,))
-        a, b = self.data, other.data
+            return _record(self._data / other, (self,), lambda g: (g / other,))
+        a, b = self._data, other._data
         try:
             out = a / b
         except ValueError:
@@ -777,7 +790,7 @@ class Tensor:
         other = _operand(other)
         if type(other) is not float:
             return other.__truediv__(self)
-        x = self.data
+        x = self._data
         out = other / x
         return _record(out, (self,), lambda g: (-g * out / x,))
 
@@ -786,7 +799,7 @@ class Tensor:
             raise TypeError(f"Tensor ** exponent needs a Python number exponent, "
                             f"got {type(exponent).__name__}")
         p = float(exponent)
-        x = self.data
+        x = self._data
         negative = None if p.is_integer() else _first_below(x, 0.0, inclusive=False)
         if negative is not None:
             raise ValueError(f"pow: {negative} ** {p}: a negative base needs an "
@@ -811,37 +824,37 @@ class Tensor:
 
     def _compare_data(self, other: Any) -> Any:
         other = _operand(other)
-        return other if type(other) is float else other.data
+        return other if type(other) is float else other._data
 
     def __lt__(self, other: Any) -> np.ndarray:
-        return self.data < self._compare_data(other)
+        return self._data < self._compare_data(other)
 
     def __le__(self, other: Any) -> np.ndarray:
-        return self.data <= self._compare_data(other)
+        return self._data <= self._compare_data(other)
 
     def __gt__(self, other: Any) -> np.ndarray:
-        return self.data > self._compare_data(other)
+        return self._data > self._compare_data(other)
 
     def __ge__(self, other: Any) -> np.ndarray:
-        return self.data >= self._compare_data(other)
+        return self._data >= self._compare_data(other)
 
     __hash__ = object.__hash__
 
     # -- elementwise ----------------------------------------------------------
 
     def exp(self) -> Tensor:
-        out = np.exp(self.data)
+        out = np.exp(self._data)
         return _record(out, (self,), lambda g: (g * out,))
 
     def log(self) -> Tensor:
-        x = self.data
+        x = self._data
         bad = _first_below(x, 0.0, inclusive=True)  # NaN is allowed: it propagates
         if bad is not None:
             raise ValueError(f"log: input contains {bad}; log is only defined for values > 0")
         return _record(np.log(x), (self,), lambda g: (g / x,))
 
     def sqrt(self) -> Tensor:
-        x = self.data
+        x = self._data
         bad = _first_below(x, 0.0, inclusive=False)  # NaN is allowed: it propagates
         if bad is not None:
             raise ValueError(f"sqrt: input contains {bad}; sqrt is only defined for values >= 0")
@@ -849,17 +862,17 @@ class Tensor:
         return _record(out, (self,), lambda g: (g * 0.5 / out,))
 
     def tanh(self) -> Tensor:
-        out = np.tanh(self.data)
+        out = np.tanh(self._data)
         return _record(out, (self,), lambda g: (g * (1.0 - out * out),))
 
     def relu(self) -> Tensor:
         """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
-        x = self.data
+        x = self._data
         out = np.maximum(x, 0.0)
         return _record(out, (self,), lambda g: (np.where(x <= 0, 0.0, g),))
 
     def sigmoid(self) -> Tensor:
-        x = self.data
+        x = self._data
         # exp(-|x|) never overflows; the two branches are the same function.
         e = np.exp(-np.abs(x))
         out = np.where(x >= 0, 1.0, e) / (1.0 + e)
@@ -875,7 +888,7 @@ class Tensor:
             return same
         dims = _normalize_dims(dim, self.ndim, "sum")
         shape = self.shape
-        out = self.data.sum(axis=dims, keepdims=keepdim)
+        out = self._data.sum(axis=dims, keepdims=keepdim)
 
         def backward(g: np.ndarray) -> tuple:
             return (_spread(g, shape, dims, keepdim),)
@@ -890,10 +903,10 @@ class Tensor:
             return same
         dims = _normalize_dims(dim, self.ndim, "mean")
         shape = self.shape
-        count = self.data.size if dims is None else int(np.prod([shape[d] for d in dims]))
+        count = self._data.size if dims is None else int(np.prod([shape[d] for d in dims]))
         if count == 0:
             raise ValueError(f"mean over an empty dimension (shape {shape}, dim {dim})")
-        out = self.data.mean(axis=dims, keepdims=keepdim)
+        out = self._data.mean(axis=dims, keepdims=keepdim)
 
         def backward(g: np.ndarray) -> tuple:
             return (_spread(g / count, shape, dims, keepdim),)
@@ -916,7 +929,7 @@ class Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         try:
-            out = self.data.reshape(shape)
+            out = self._data.reshape(shape)
         except (ValueError, TypeError):
             raise ValueError(f"reshape: cannot reshape a tensor of shape {self.shape} "
                              f"into shape {shape}") from None
@@ -932,7 +945,7 @@ class Tensor:
             return _zero_dim_unchanged(self, dim0, "transpose")
         d0 = _normalize_dim(dim0, self.ndim, "transpose")
         d1 = _normalize_dim(dim1, self.ndim, "transpose")
-        return _record(self.data.swapaxes(d0, d1), (self,), lambda g: (g.swapaxes(d0, d1),))
+        return _record(self._data.swapaxes(d0, d1), (self,), lambda g: (g.swapaxes(d0, d1),))
 
     @property
     def T(self) -> Tensor:
@@ -940,7 +953,7 @@ class Tensor:
         if self.ndim < 2:
             return self
         if self.ndim == 2:
-            return _record(self.data.T, (self,), _transpose_rule)
+            return _record(self._data.T, (self,), _transpose_rule)
         return self.permute(*reversed(range(self.ndim)))
 
     def permute(self, *dims: Any) -> Tensor:
@@ -954,13 +967,13 @@ class Tensor:
         if len(set(order)) != len(order):
             raise ValueError(f"permute: dims {dims} repeat a dimension")
         inverse = tuple(np.argsort(order))
-        return _record(self.data.transpose(order), (self,), lambda g: (g.transpose(inverse),))
+        return _record(self._data.transpose(order), (self,), lambda g: (g.transpose(inverse),))
 
     def unsqueeze(self, dim: int) -> Tensor:
         """Insert a size-1 dimension at ``dim`` (``-1`` appends)."""
         d = _normalize_dim(dim, self.ndim + 1, "unsqueeze")
         in_shape = self.shape
-        return _record(np.expand_dims(self.data, d), (self,), lambda g: (g.reshape(in_shape),))
+        return _record(np.expand_dims(self._data, d), (self,), lambda g: (g.reshape(in_shape),))
 
     def squeeze(self, dim: Any = None) -> Tensor:
         """Drop size-1 dimensions (all of them, or only ``dim`` if it has size 1)."""
@@ -972,7 +985,7 @@ class Tensor:
             dims = tuple(i for i, n in enumerate(self.shape) if n == 1)
         dims = tuple(d for d in dims if self.shape[d] == 1)
         in_shape = self.shape
-        return _record(self.data.squeeze(dims), (self,), lambda g: (g.reshape(in_shape),))
+        return _record(self._data.squeeze(dims), (self,), lambda g: (g.reshape(in_shape),))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Split into chunks of one size (the last may be smaller) or of the listed sizes."""
@@ -1004,8 +1017,10 @@ class Tensor:
         ``(len(ids), n)``.
         """
         basic, gather = _split_index(_normalize_index(index))
-        x = self.data
+        x = self._data
         out = x[basic] if gather is None else x[basic][gather]
+        if type(out) is not np.ndarray:  # every dim indexed by an int: numpy copies a scalar out
+            out = x[(*basic, Ellipsis) if isinstance(basic, tuple) else (basic, Ellipsis)]
 
         def backward(g: np.ndarray) -> tuple:
             grad = np.zeros(x.shape, dtype=x.dtype)
@@ -1023,20 +1038,20 @@ class Tensor:
 
     def abs(self) -> Tensor:
         """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
-        x = self.data
+        x = self._data
         return _record(np.abs(x), (self,), lambda g: (g * _sign(x),))
 
     def sin(self) -> Tensor:
-        x = self.data
+        x = self._data
         return _record(np.sin(x), (self,), lambda g: (g * np.cos(x),))
 
     def cos(self) -> Tensor:
-        x = self.data
+        x = self._data
         return _record(np.cos(x), (self,), lambda g: (-g * np.sin(x),))
 
     def erf(self) -> Tensor:
         """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
-        x = self.data
+        x = self._data
         return _record(_erf(x), (self,), lambda g: (g * (_TWO_OVER_SQRT_PI * np.exp(-x * x)),))
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
@@ -1047,7 +1062,7 @@ class Tensor:
         torch (numpy's ``maximum``/``minimum`` propagate NaN as torch's do).
         """
         lo, hi = _clamp_bounds(min, max)
-        x = self.data
+        x = self._data
         out = np.minimum(np.maximum(x, lo), hi)
         return _record(out, (self,), lambda g: (np.where((x >= lo) & (x <= hi), g, 0.0),))
 
@@ -1086,7 +1101,7 @@ class Tensor:
     def _extreme(self, dim: Any, keepdim: bool, op: str) -> Tensor:
         """``max``/``min``: numpy's ``argmax``/``argmin`` pick the element, and their rules are
         torch's: the first extreme element, or the first NaN if there is one."""
-        x, shape = self.data, self.shape
+        x, shape = self._data, self.shape
         if x.size == 0:
             raise ValueError(f"{op}: cannot reduce an empty tensor of shape {shape}")
         find = np.argmax if op == "max" else np.argmin
@@ -1116,16 +1131,16 @@ class Tensor:
         return _record(out if keepdim else out.squeeze(d), (self,), backward)
 
     def _arg_extreme(self, dim: Any, keepdim: bool, op: str) -> Any:
-        if self.data.size == 0:
+        if self._data.size == 0:
             raise ValueError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
         find = np.argmax if op == "argmax" else np.argmin
         if dim is None:
-            return int(find(self.data))
+            return int(find(self._data))
         if self.ndim == 0:
             _normalize_dim(dim, 1, op)
             return 0
         axis = _normalize_dim(dim, self.ndim, op)
-        return find(self.data, axis=axis, keepdims=keepdim)
+        return find(self._data, axis=axis, keepdims=keepdim)
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Tensor:
@@ -1175,12 +1190,12 @@ class Tensor:
             sizes = tuple(sizes[0])
         target = _expanded_shape(self.shape, sizes)
         shape = self.shape
-        return _record(np.broadcast_to(self.data, target), (self,),
+        return _record(np.broadcast_to(self._data, target), (self,),
                        lambda g: (_unbroadcast(g, shape),))
 
     def clone(self) -> Tensor:
         """A copy with its own array, recorded as a node with the identity gradient."""
-        return _record(self.data.copy(), (self,), _identity_rule)
+        return _record(self._data.copy(), (self,), _identity_rule)
 
     # dtype, device and autograd flags
 
@@ -1203,7 +1218,7 @@ class Tensor:
         if target is None or target == self.dtype:
             return self
         source = self.dtype
-        return _record(self.data.astype(target), (self,), lambda g: (g.astype(source),))
+        return _record(self._data.astype(target), (self,), lambda g: (g.astype(source),))
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` and return ``self``. Only leaves can change it: on a non-leaf
@@ -1226,7 +1241,7 @@ class Tensor:
             raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to "
                              f"tensor shape {self.shape}")
         value = value.item() if isinstance(value, Tensor) else float(value)
-        out = np.where(mask, value, self.data)
+        out = np.where(mask, value, self._data)
         return _record(out, (self,), lambda g: (np.where(mask, 0.0, g),))
 
 
@@ -1299,7 +1314,7 @@ def _deviations(t: Tensor, dim: Any, unbiased: bool | None, correction: Any,
     """What var and std share: the reduced dims, the divisor ``max(0, n - correction)`` and
     ``x - mean`` (the mean taken over those dims)."""
     dim, c = _var_arguments(dim, unbiased, correction)
-    x = t.data
+    x = t._data
     if x.ndim == 0:  # torch lets a 0-d tensor name dim 0 or -1
         if dim is not None:
             _normalize_dims(dim, 1, op)
@@ -1415,7 +1430,7 @@ def _transpose_rule(g: np.ndarray) -> tuple:
 def _bool_array(mask: Any, op: str) -> np.ndarray:
     """A mask as a bool ndarray: bool (or 0/1 integer) arrays and lists, or a Tensor (!= 0)."""
     if isinstance(mask, Tensor):
-        return mask.data != 0
+        return mask._data != 0
     if hasattr(mask, "engine"):
         raise TypeError(f"{op}: cannot mix tensor_engine.Tensor with {type(mask).__module__}."
                         f"{type(mask).__name__} in one op")
@@ -1427,7 +1442,7 @@ def _bool_array(mask: Any, op: str) -> np.ndarray:
 
 def _index_part(part: Any) -> Any:
     if isinstance(part, Tensor):
-        values = part.data
+        values = part._data
         as_int = values.astype(np.int64)
         if not np.array_equal(as_int, values):
             raise IndexError("tensor used as an index must hold whole numbers")
@@ -1479,7 +1494,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with torch's rules: 1-D operands are promoted to a row (left) or a
     column (right) and that dimension is removed again; batch dims broadcast."""
     a, b = _as_tensor(a), _as_tensor(b)
-    A, B = a.data, b.data
+    A, B = a._data, b._data
     if A.ndim == 0 or B.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
                          f"{A.shape} and {B.shape}")
@@ -1514,7 +1529,7 @@ def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
 
 def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
     """dA = dC @ Bᵀ, dB = Aᵀ @ dC for 1-D and batched operands."""
-    A, B = a.data, b.data
+    A, B = a._data, b._data
     A2 = A[None, :] if A.ndim == 1 else A  # 1-D left operand: a row
     B2 = B[:, None] if B.ndim == 1 else B  # 1-D right operand: a column
     if B.ndim == 1:
@@ -1538,8 +1553,8 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``cond`` is True, else ``b``; a and b are tensors or numbers."""
     cond = _bool_array(cond, "where")
     a, b = _operand(a), _operand(b)
-    a_data = a if type(a) is float else a.data
-    b_data = b if type(b) is float else b.data
+    a_data = a if type(a) is float else a._data
+    b_data = b if type(b) is float else b._data
     try:
         out = np.where(cond, a_data, b_data)
     except ValueError:
@@ -1580,7 +1595,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for s in shapes:
         if len(s) != ndim or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:]:
             raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
-    out = np.concatenate([t.data for t in tensors], axis=d)
+    out = np.concatenate([t._data for t in tensors], axis=d)
     offsets = np.cumsum([s[d] for s in shapes])[:-1]
     return _record(out, tuple(tensors), lambda g: tuple(np.split(g, offsets, axis=d)))
 
@@ -1592,7 +1607,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if any(s != shapes[0] for s in shapes):
         raise ValueError(f"stack: all shapes must be equal, got {shapes}")
     d = _normalize_dim(dim, len(shapes[0]) + 1, "stack")
-    out = np.stack([t.data for t in tensors], axis=d)
+    out = np.stack([t._data for t in tensors], axis=d)
     lead = (slice(None),) * d
     return _record(out, tuple(tensors),
                    lambda g: tuple(g[lead + (i,)] for i in range(len(shapes))))
