@@ -1,5 +1,5 @@
 """In-place ops and ``.data``, compared with torch: ``+= -= *= /=``, ``add_`` (with
-``alpha``), ``sub_``, ``mul_``, ``div_``, ``fill_``, ``zero_``, ``copy_``.
+``alpha``), ``sub_``, ``mul_``, ``div_``, ``fill_``, ``zero_``, ``copy_``, ``clamp_``.
 
 Torch's rules, which both engines follow:
 
@@ -51,6 +51,7 @@ def test_inplace_ops_on_a_recorded_tensor_follow_torch(data: st.DataObject, alph
         h -= y
         h *= 2.0
         h /= 3.0
+        h.clamp_(min=-1.0, max=1.0)
         (h * h).sum().backward()
         return {"h": h.numpy().copy(), "x.grad": x.grad, "y.grad": y.grad,
                 "h is leaf": h.is_leaf, "h requires grad": h.requires_grad}
@@ -118,6 +119,7 @@ INPLACE_CALLS = {
     "fill_": lambda t: t.fill_(0.5),
     "zero_": lambda t: t.zero_(),
     "copy_": lambda t: t.copy_(np.ones(3)),
+    "clamp_": lambda t: t.clamp_(min=1.5, max=2.5),
 }
 
 
