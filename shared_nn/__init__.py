@@ -19,7 +19,7 @@ from . import functional, init, io, optim
 from . import functional as F
 from .engine import ENGINES, engine_name, get_engine, set_engine, use_engine
 from .init import manual_seed
-from .io import load_state_dict_file, save_state_dict
+from .io import CheckpointError, load_state_dict_file, save_state_dict
 from .layers import GELU, RNN, Embedding, LayerNorm, Linear, ReLU, Tanh
 from .module import Module, ModuleList, Sequential
 
@@ -27,7 +27,7 @@ __all__ = [
     "ENGINES", "engine_name", "get_engine", "set_engine", "use_engine", "manual_seed",
     "tensor", "Module", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
     "ReLU", "Tanh", "GELU", "RNN", "functional", "F", "init", "io", "optim", "models",
-    "save_state_dict", "load_state_dict_file",
+    "save_state_dict", "load_state_dict_file", "CheckpointError",
 ]
 
 
