@@ -21,7 +21,7 @@ from . import functional as F
 from .engine import ENGINES, engine_name, get_engine, set_engine, use_engine
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .init import manual_seed
-from .io import load_state_dict_file, save_state_dict
+from .io import CheckpointError, load_state_dict_file, save_state_dict
 from .layers import GELU, RNN, Embedding, LayerNorm, Linear, ReLU, Tanh
 from .module import Module, ModuleList, Sequential
 
@@ -30,7 +30,7 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "tensor", "Module", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
     "ReLU", "Tanh", "GELU", "RNN", "functional", "F", "init", "io", "optim", "models",
-    "save_state_dict", "load_state_dict_file",
+    "save_state_dict", "load_state_dict_file", "CheckpointError",
 ]
 
 

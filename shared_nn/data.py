@@ -18,17 +18,24 @@ Three sources, all plain numpy so that either engine can consume them:
 from __future__ import annotations
 
 import gzip
+import math
+import os
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
+
+from ._optional import optional_import
 
 __all__ = [
     "Split",
     "load_digits",
     "load_mnist",
     "read_idx",
+    "MAX_IDX_BYTES",
     "pydoc_text",
     "minibatches",
 ]
@@ -59,9 +66,8 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction}")
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
+    datasets = optional_import("sklearn.datasets", "load_digits")
+    bunch = datasets.load_digits()
     x = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.int64)
     order = np.random.default_rng(seed).permutation(len(x))
@@ -97,46 +103,85 @@ _MNIST_FILES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when the name ends in ``.gz``."""
-    if path.suffix != ".gz":
-        return path.read_bytes()
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as err:  # bad gzip header, truncated stream, bad CRC
-        raise ValueError(f"{path}: not a valid gzip file ({err})") from None
+# The most bytes read_idx accepts by default (header plus data, after decompression). MNIST's
+# largest file is 47 MB; the limit stops a forged header or a gzip bomb from filling memory.
+MAX_IDX_BYTES = 2**31
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+def _open_idx(path: Path) -> BinaryIO:
+    """``path`` opened for reading bytes; a ``.gz`` file is decompressed as it is read, so
+    a reader that asks for n bytes never inflates more than that."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _read_idx_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape, dtype and header length an IDX stream declares."""
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise ValueError(f"{path}: {len(magic)} bytes is too short for an IDX header")
+    zero0, zero1, type_code, ndim = magic
+    if zero0 != 0 or zero1 != 0 or type_code not in _IDX_TYPES or ndim == 0:
+        raise ValueError(f"{path}: bad IDX magic number 0x{magic.hex()}")
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"{path}: truncated header ({4 + len(dims)} of {4 + 4 * ndim} bytes)")
+    shape = struct.unpack(f">{ndim}I", dims)  # Python ints: the sizes below cannot overflow
+    return shape, _IDX_TYPES[type_code], 4 + 4 * ndim
+
+
+def _read_idx_payload(f: BinaryIO, path: Path, shape: tuple[int, ...], dtype: np.dtype,
+                      header_len: int, max_bytes: int) -> bytes:  # fmt: skip
+    """Exactly the data bytes the header promises: refuses a promise over ``max_bytes``,
+    and reads at most one byte more than promised to tell "too long" from "exact"."""
+    expected = header_len + math.prod(shape) * dtype.itemsize
+    if expected > max_bytes:
+        raise ValueError(
+            f"{path}: header says shape {shape}, {expected} bytes, over the limit of "
+            f"{max_bytes} bytes (read_idx's max_bytes)"
+        )
+    promised = expected - header_len
+    if path.suffix != ".gz":  # the size on disk tells at once, before reading anything
+        size = os.fstat(f.fileno()).st_size
+        if size != expected:
+            _wrong_length(path, shape, expected, size)
+    data = f.read(promised + 1)
+    if len(data) != promised:
+        _wrong_length(path, shape, expected, header_len + len(data), path.suffix == ".gz")
+    return data
+
+
+def _wrong_length(path: Path, shape: tuple[int, ...], expected: int, got: int,
+                  gz: bool = False) -> None:  # fmt: skip
+    if got < expected:
+        problem, size = "truncated", f"{got} bytes"
+    else:
+        problem = "has trailing bytes"
+        size = "more (decompressed)" if gz else f"{got} bytes"
+    raise ValueError(
+        f"{path}: {problem}: header says shape {shape} ({expected} bytes), file has {size}"
+    )
+
+
+def read_idx(path: str | Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (raw or ``.gz``) into an array of its declared shape.
 
     Raises ``FileNotFoundError`` if the file does not exist and ``ValueError`` naming
-    the file if the header is not IDX or the data is shorter or longer than the header
-    says.
+    the file if it is not a regular file, the header is not IDX, the header promises more
+    than ``max_bytes`` bytes, or the data is shorter or longer than the header says. A
+    ``.gz`` file is never inflated further than the header's promise plus one byte.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"IDX file not found: {path}")
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path}: {len(raw)} bytes is too short for an IDX header")
-    zero0, zero1, type_code, ndim = raw[:4]
-    if zero0 != 0 or zero1 != 0 or type_code not in _IDX_TYPES or ndim == 0:
-        raise ValueError(f"{path}: bad IDX magic number 0x{raw[:4].hex()}")
-    header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
-        raise ValueError(f"{path}: truncated header ({len(raw)} of {header_len} bytes)")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_TYPES[type_code]
-    expected = header_len + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        problem = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise ValueError(
-            f"{path}: {problem}: header says shape {shape} ({expected} bytes), "
-            f"file has {len(raw)} bytes"
-        )
-    data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file")
+    try:
+        with _open_idx(path) as f:
+            shape, dtype, header_len = _read_idx_header(f, path)
+            raw = _read_idx_payload(f, path, shape, dtype, header_len, max_bytes)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # truncated or corrupt stream
+        raise ValueError(f"{path}: not a valid gzip file ({err})") from None
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _find_idx(directory: Path, stem: str) -> Path:

@@ -14,6 +14,7 @@ So ``state_dict()`` / ``load_state_dict()`` move weights 1:1 between a shared_nn
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -22,6 +23,7 @@ import numpy as np
 from tensor_engine.tensor import _float_dtype as float_dtype
 
 from .engine import check_engine_name, engine_name, engine_of, get_engine, is_tensor
+from .io import CheckpointError, load_state_dict_file, save_state_dict
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -56,8 +58,11 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-class StateDictKeyError(KeyError):
-    """A checkpoint lacks some of the model's keys or has keys the model does not know."""
+class StateDictKeyError(CheckpointError, KeyError):
+    """A checkpoint lacks some of the model's keys or has keys the model does not know.
+
+    A :class:`~shared_nn.io.CheckpointError` (so a ``ValueError``) and, as before, a
+    ``KeyError``: code catching either keeps working."""
 
     def __str__(self) -> str:  # KeyError would print the message with quotes around it
         return str(self.args[0])
@@ -128,9 +133,10 @@ class Module:
             )
 
     def new_parameter(self, array: Any) -> Any:
-        """Wrap an initialised array as a parameter on this module's engine and dtype."""
-        values = np.array(array, dtype=self.dtype, copy=True)
-        return get_engine(self.engine).tensor(values, requires_grad=True, dtype=self.dtype)
+        """Wrap an initialised array as a parameter on this module's engine and dtype (the
+        engine copies it, so the parameter never shares memory with ``array``)."""
+        return get_engine(self.engine).tensor(np.asarray(array), requires_grad=True,
+                                              dtype=self.dtype)
 
     # --- calling ----------------------------------------------------------------------------
 
@@ -238,8 +244,10 @@ class Module:
         """Copy the arrays in ``state`` into the parameters of the same names.
 
         Values may be ndarrays, lists, engine Tensors or torch tensors; they are cast to this
-        module's dtype. With ``strict`` any missing or unexpected key is an error; a shape
-        mismatch always is. Nothing is written unless every tensor fits."""
+        module's dtype. With ``strict`` any missing or unexpected key is a
+        :class:`StateDictKeyError`; a shape mismatch always is a
+        :class:`~shared_nn.io.CheckpointError` (both are ``ValueError``s). Nothing is written
+        unless every tensor fits."""
         own = dict(self._state_items())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
@@ -260,26 +268,32 @@ class Module:
             if array.dtype.kind not in "fiub":
                 raise TypeError(f"load_state_dict: {key!r} holds {array.dtype} values, not numbers")
             if tuple(array.shape) != tuple(param.shape):
-                raise ValueError(
+                raise CheckpointError(
                     f"load_state_dict: {key!r} has shape {tuple(array.shape)} in the checkpoint "
                     f"but {tuple(param.shape)} in the model"
                 )
             updates.append((param, array))
         for param, array in updates:
-            param.assign_(np.array(array, dtype=param.dtype, copy=True))
+            param.assign_(array)  # the engine copies (and casts to the parameter's dtype)
         return IncompatibleKeys(missing, unexpected)
 
-    def save(self, path: str) -> None:
-        """Write ``state_dict()`` to a safetensors file."""
-        from .io import save_state_dict
-
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``state_dict()`` to a safetensors file, atomically: the old file (if any)
+        stays whole until the new one is complete. A symlink is written through; a
+        directory, FIFO or device is refused (see :mod:`shared_nn.io`)."""
         save_state_dict(self.state_dict(), path)
 
-    def load(self, path: str, strict: bool = True) -> IncompatibleKeys:
-        """Load weights saved with ``save`` (or any safetensors file with matching keys)."""
-        from .io import load_state_dict_file
+    def load(self, path: str | os.PathLike, strict: bool = True) -> IncompatibleKeys:
+        """Load weights saved with ``save`` (or any safetensors file with matching keys).
 
-        return self.load_state_dict(load_state_dict_file(path), strict=strict)
+        ``FileNotFoundError`` if there is no file; otherwise every problem (corrupt file,
+        wrong dtype, missing keys, wrong shapes) is a :class:`~shared_nn.io.CheckpointError`
+        whose message starts with the file name."""
+        state = load_state_dict_file(path)
+        try:
+            return self.load_state_dict(state, strict=strict)
+        except CheckpointError as err:
+            raise type(err)(f"{os.fspath(path)}: {err}") from err
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``p.grad = None``)."""

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._optional import optional_import
+
 __all__ = ["graph_of", "draw_graph"]
 
 MAX_NODES = 60  # beyond this a picture stops teaching anything
@@ -113,7 +115,8 @@ def draw_graph(
             f"the graph has {len(nodes)} Values, more than max_nodes={max_nodes}; "
             "draw a smaller expression"
         )
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+    # matplotlib.figure, not pyplot: no GUI backend, no global state.
+    Figure = optional_import("matplotlib.figure", "draw_graph").Figure
 
     names = {id(k): v for k, v in (names or {}).items()}
     column = _layers(nodes, edges)

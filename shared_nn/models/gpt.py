@@ -37,8 +37,16 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .._optional import optional_import
 from ..engine import get_engine
-from ..init import normal
+from ..init import normal, skip_init, skipping_init
+from ..io import (
+    CheckpointError,
+    load_state_dict_file,
+    read_json_file,
+    read_safetensors_header,
+    write_files_atomically,
+)
 from ..layers import Embedding, LayerNorm, Linear
 from ..module import Module, ModuleList
 from ..tokenizer import CharTokenizer
@@ -48,6 +56,8 @@ __all__ = [
     "GPTConfig",
     "KVCache",
     "CheckpointError",
+    "MAX_LAYERS",
+    "MAX_PARAMETERS",
     "convert_hf_state_dict",
     "load_pydoc_model",
     "resolve_checkpoint_dir",
@@ -59,9 +69,47 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 
+# Sizes beyond these are refused before anything is allocated: a typo or a hostile config
+# file (n_layer = 10**6) must fail with a message, not exhaust the machine's memory.
+# GPT-2 XL, the largest GPT-2, has 48 layers and 1.56e9 parameters.
+MAX_LAYERS = 1_000
+MAX_PARAMETERS = 2_000_000_000
+
+_SIZE_FIELDS = ("n_layer", "n_head", "n_embd", "vocab_size", "block_size")
+
+
+def _check_size_field(name: str, value: Any) -> int:
+    """A config size: a positive int (a bool, float or string is an error, not converted)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"GPTConfig.{name} must be an int, got {value!r} ({type(value).__name__})"
+        )
+    if value <= 0:
+        raise ValueError(f"GPTConfig.{name} must be positive, got {value}")
+    return int(value)
+
+
+def _check_epsilon(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(
+            f"GPTConfig.layer_norm_epsilon must be a number, got {value!r} "
+            f"({type(value).__name__})"
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"GPTConfig.layer_norm_epsilon must be finite and > 0, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class GPTConfig:
-    """The shape of a GPT. The defaults are GPT-2 small (124M parameters)."""
+    """The shape of a GPT. The defaults are GPT-2 small (124M parameters).
+
+    Every field is checked when the config is made, so a model is never allocated from a bad
+    one: sizes are positive ints (not bools, floats or strings), ``n_embd`` is divisible by
+    ``n_head``, ``layer_norm_epsilon`` is finite and positive, and the model stays within
+    ``MAX_LAYERS`` layers and ``MAX_PARAMETERS`` parameters. Errors are ``ValueError``s
+    naming the field and the value.
+    """
 
     n_layer: int = 12
     n_head: int = 12
@@ -71,69 +119,105 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
 
     def __post_init__(self) -> None:
-        for name in ("n_layer", "n_head", "n_embd", "vocab_size", "block_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
+        for name in _SIZE_FIELDS:  # frozen: normalise numpy ints to int with object.__setattr__
+            object.__setattr__(self, name, _check_size_field(name, getattr(self, name)))
+        object.__setattr__(self, "layer_norm_epsilon", _check_epsilon(self.layer_norm_epsilon))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
+            )
+        if self.n_layer > MAX_LAYERS:
+            raise ValueError(f"GPTConfig.n_layer {self.n_layer} is over the limit {MAX_LAYERS}")
+        if self.num_parameters() > MAX_PARAMETERS:
+            raise ValueError(
+                f"GPTConfig describes {self.num_parameters():,} parameters, over the limit "
+                f"{MAX_PARAMETERS:,} (shared_nn.models.gpt.MAX_PARAMETERS): {self}"
             )
 
     @property
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
 
+    def num_parameters(self) -> int:
+        """How many numbers a GPT of this shape holds, computed without building it:
+        embeddings V*C + T*C, per block 12*C^2 + 13*C (four Linears and two LayerNorms),
+        and the final LayerNorm 2*C. The output layer is tied to the embedding."""
+        C = self.n_embd
+        per_block = 12 * C * C + 13 * C
+        return (self.vocab_size + self.block_size) * C + self.n_layer * per_block + 2 * C
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> GPTConfig:
-        """A config from a dict with exactly this class's field names (extra keys are errors)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"GPTConfig: unknown fields {unknown}; known fields {sorted(known)}")
-        return cls(**values)
+    def from_dict(cls, values: Any, source: str = "GPTConfig") -> GPTConfig:
+        """A config from a dict holding exactly this class's fields (what :meth:`to_dict` and
+        ``GPT.save`` write). A missing or unknown field, a value of the wrong type or range:
+        :class:`CheckpointError` naming ``source`` (a file name), the field and the value."""
+        if not isinstance(values, Mapping):
+            raise CheckpointError(
+                f"{source}: the config must be a JSON object, got {type(values).__name__}"
+            )
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        missing = [name for name in known if name not in values]
+        problems = [f"unknown fields {unknown}"] if unknown else []
+        problems += [f"missing fields {missing}"] if missing else []
+        if problems:
+            raise CheckpointError(
+                f"{source}: " + " and ".join(problems) + f" in the config; expected {known}"
+            )
+        try:
+            return cls(**values)
+        except ValueError as err:
+            raise CheckpointError(f"{source}: {err}") from err
 
     @classmethod
-    def from_hf(cls, hf: Mapping[str, Any]) -> GPTConfig:
+    def from_hf(cls, hf: Any, source: str = "config.json") -> GPTConfig:
         """Read a Hugging Face ``config.json`` of a GPT-2 model, refusing variants we do not
-        implement (another activation, a non-standard MLP width, other attention scalings)."""
+        implement (another activation, a non-standard MLP width, other attention scalings)
+        and values of the wrong type, before anything is allocated."""
+        if not isinstance(hf, Mapping):
+            raise CheckpointError(f"{source}: expected a JSON object, got {type(hf).__name__}")
+        if hf.get("model_type", "gpt2") != "gpt2":
+            raise CheckpointError(
+                f"{source}: model_type {hf['model_type']!r} is not 'gpt2'; only GPT-2 loads"
+            )
+        names = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd",
+                 "vocab_size": "vocab_size", "block_size": "n_positions"}  # fmt: skip
+        missing = [theirs for theirs in names.values() if theirs not in hf]
+        if missing:
+            raise CheckpointError(f"{source}: lacks the GPT-2 fields {missing}")
+        values = {ours: hf[theirs] for ours, theirs in names.items()}
+        values["layer_norm_epsilon"] = hf.get("layer_norm_epsilon", 1e-5)
         try:
-            config = cls(
-                n_layer=hf["n_layer"],
-                n_head=hf["n_head"],
-                n_embd=hf["n_embd"],
-                vocab_size=hf["vocab_size"],
-                block_size=hf["n_positions"],
-                layer_norm_epsilon=float(hf.get("layer_norm_epsilon", 1e-5)),
-            )
-        except KeyError as err:
-            raise CheckpointError(f"config.json lacks the GPT-2 field {err.args[0]!r}") from None
-        activation = hf.get("activation_function", "gelu_new")
-        if activation not in ("gelu_new", "gelu_pytorch_tanh"):
-            raise CheckpointError(
-                f"config.json: activation_function {activation!r} is not GPT-2's tanh-GELU"
-            )
-        n_inner = hf.get("n_inner")
-        if n_inner not in (None, 4 * config.n_embd):
-            raise CheckpointError(
-                f"config.json: n_inner {n_inner} is not 4 * n_embd = {4 * config.n_embd}"
-            )
-        for flag, expected in (
-            ("scale_attn_weights", True),
-            ("scale_attn_by_inverse_layer_idx", False),
-            ("reorder_and_upcast_attn", False),
-        ):
-            if hf.get(flag, expected) != expected:
-                raise CheckpointError(f"config.json: {flag}={hf[flag]} is not supported")
+            config = cls(**values)
+        except ValueError as err:  # name the field as config.json spells it
+            message = str(err).replace("GPTConfig.block_size", "n_positions")
+            raise CheckpointError(f"{source}: {message}") from err
+        _check_hf_variant(hf, config, source)
         return config
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit the model: missing / unexpected keys, wrong shapes, an
-    unreadable file, an unsupported configuration."""
+def _check_hf_variant(hf: Mapping[str, Any], config: GPTConfig, source: str) -> None:
+    """Refuse GPT-2 variants this implementation does not compute."""
+    activation = hf.get("activation_function", "gelu_new")
+    if activation not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise CheckpointError(
+            f"{source}: activation_function {activation!r} is not GPT-2's tanh-GELU"
+        )
+    n_inner = hf.get("n_inner")
+    if n_inner is not None and (type(n_inner) is not int or n_inner != 4 * config.n_embd):
+        raise CheckpointError(
+            f"{source}: n_inner {n_inner!r} is not 4 * n_embd = {4 * config.n_embd}"
+        )
+    for flag, expected in (
+        ("scale_attn_weights", True),
+        ("scale_attn_by_inverse_layer_idx", False),
+        ("reorder_and_upcast_attn", False),
+    ):
+        if hf.get(flag, expected) is not expected:
+            raise CheckpointError(f"{source}: {flag}={hf[flag]!r} is not supported")
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,7 +341,8 @@ class GPT(Module):
             raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.transformer = Transformer(config, engine=self.engine, dtype=self.dtype)
-        self._init_weights()
+        if not skipping_init():  # a loader is about to overwrite every weight
+            self._init_weights()
 
     def _init_weights(self) -> None:
         """GPT-2's initialisation: N(0, 0.02) everywhere, zero biases, and the projections
@@ -394,51 +479,86 @@ class GPT(Module):
 
     @classmethod
     def from_pretrained(
-        cls, path_or_name: str | os.PathLike, engine: str | None = None, dtype: Any = None
+        cls,
+        path_or_name: str | os.PathLike,
+        engine: str | None = None,
+        dtype: Any = None,
+        download: bool = False,
     ) -> GPT:
-        """A GPT-2 from a Hugging Face format directory (``config.json`` + ``model.safetensors``)
-        or a model name (``"gpt2"``) found in the local Hugging Face cache (downloaded if the
-        network allows and ``HF_HUB_OFFLINE`` is not set). Never unpickles anything."""
-        directory = resolve_checkpoint_dir(path_or_name)
-        config_path = directory / "config.json"
-        try:
-            hf_config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{config_path}: cannot read the model config ({err})") from err
-        config = GPTConfig.from_hf(hf_config)
-        tensors = _load_safetensors(directory / "model.safetensors")
-        state = convert_hf_state_dict(tensors, config, source=str(directory / "model.safetensors"))
-        model = cls(config, engine=engine, dtype=dtype)
+        """A GPT-2 from a Hugging Face format folder (``config.json`` + ``model.safetensors``).
+
+        Nothing touches the network unless asked: a path that is not an existing folder is a
+        ``FileNotFoundError`` saying how to fetch the weights. Hugging Face's cache (and, if
+        needed and allowed, a download) is used only for a name written ``"hf:gpt2"`` or with
+        ``download=True``.
+
+        Everything is checked before the model is built: the config field by field, then the
+        weights file's header (format, dtypes, every key and shape). The model is then built
+        without a random initialisation and filled from the file, so loading costs about
+        what reading the file costs. Problems are :class:`CheckpointError`s naming the file.
+        Never unpickles anything.
+        """
+        directory = resolve_checkpoint_dir(path_or_name, download=download)
+        config_path, weights = directory / "config.json", directory / "model.safetensors"
+        config = GPTConfig.from_hf(read_json_file(config_path), source=str(config_path))
+        header = read_safetensors_header(weights)
+        _hf_keys({k: info.shape for k, info in header.items()}, config, str(weights))
+        tensors = load_state_dict_file(weights)
+        state = convert_hf_state_dict(tensors, config, source=str(weights))
+        return cls._from_state(config, state, engine, dtype)
+
+    @classmethod
+    def _from_state(
+        cls, config: GPTConfig, state: Mapping[str, Any], engine: str | None, dtype: Any
+    ) -> GPT:
+        """A model of ``config`` holding the (already checked) weights ``state``, built
+        without drawing random weights first."""
+        with skip_init():
+            model = cls(config, engine=engine, dtype=dtype)
         model.load_state_dict(state)
         return model
 
     def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
         """Write ``path.safetensors`` (our key names and layouts) and ``path.json`` (the config
-        plus any JSON-serialisable ``metadata``, e.g. a tokenizer vocabulary)."""
-        from safetensors.numpy import save_file
+        plus any JSON-serialisable ``metadata``, e.g. a tokenizer vocabulary).
+
+        Both files are written to temporary files first and renamed over the old ones only
+        when both are complete (see :func:`shared_nn.io.write_files_atomically`); symlinks
+        are written through, and a directory or special file in the way is refused.
+        """
+        from safetensors.numpy import save as to_bytes
 
         base = Path(path)
         base.parent.mkdir(parents=True, exist_ok=True)
         state = {k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}
-        save_file(state, str(base.with_suffix(".safetensors")))
         info = {"config": self.config.to_dict(), **dict(metadata or {})}
-        base.with_suffix(".json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        write_files_atomically({
+            base.with_suffix(".safetensors"): to_bytes(state),
+            base.with_suffix(".json"): (json.dumps(info, indent=1) + "\n").encode("utf-8"),
+        })  # fmt: skip
 
     @classmethod
     def load(
         cls, path: str | os.PathLike, engine: str | None = None, dtype: Any = None
     ) -> tuple[GPT, dict[str, Any]]:
-        """Read what :meth:`save` wrote; returns ``(model, metadata)``."""
+        """Read what :meth:`save` wrote; returns ``(model, metadata)``.
+
+        The description (``path.json``) and the weights file's header are checked against
+        each other before the model is built, so a bad or hostile description cannot make it
+        allocate a huge model. ``FileNotFoundError`` if a file is missing; every other
+        problem is a :class:`CheckpointError` naming the file.
+        """
         base = Path(path)
-        json_path, weights_path = base.with_suffix(".json"), base.with_suffix(".safetensors")
-        if not json_path.is_file():
-            raise FileNotFoundError(f"model description not found: {json_path}")
-        info = json.loads(json_path.read_text(encoding="utf-8"))
-        config = GPTConfig.from_dict(info.pop("config"))
-        tensors = _load_safetensors(weights_path)
-        model = cls(config, engine=engine, dtype=dtype)
-        _check_state(tensors, model, str(weights_path))
-        model.load_state_dict(tensors)
+        json_path, weights = base.with_suffix(".json"), base.with_suffix(".safetensors")
+        info = read_json_file(json_path)
+        if "config" not in info:
+            raise CheckpointError(f"{json_path}: has no 'config' entry; not written by GPT.save")
+        config = GPTConfig.from_dict(info.pop("config"), source=str(json_path))
+        header = read_safetensors_header(weights)
+        _check_shapes(
+            {k: v.shape for k, v in header.items()}, _expected_shapes(config), str(weights)
+        )
+        model = cls._from_state(config, load_state_dict_file(weights), engine, dtype)
         return model, info
 
 
@@ -481,22 +601,27 @@ _BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
 
 # "gpt2", "openai-community/gpt2": what a Hugging Face model name looks like (not a path).
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+HUB_PREFIX = "hf:"
 
 _HOW_TO_GET_WEIGHTS = (
-    "To use real GPT-2 weights offline, download them once where there is a network with "
-    "`huggingface-cli download gpt2 config.json model.safetensors --local-dir DIR`, then "
-    "pass that folder: GPT.from_pretrained('DIR') or examples/gpt2.py --weights DIR"
+    "Nothing is downloaded unless you ask. Fetch GPT-2's weights once, where there is a "
+    "network, with `hf download gpt2 config.json model.safetensors --local-dir DIR` and pass "
+    "that folder: GPT.from_pretrained('DIR'); or let Hugging Face's cache fetch them: "
+    "GPT.from_pretrained('hf:gpt2') or GPT.from_pretrained('gpt2', download=True)"
 )
 
 
-def resolve_checkpoint_dir(path_or_name: str | os.PathLike) -> Path:
-    """The directory holding ``config.json`` + ``model.safetensors`` for a path or model name.
+def resolve_checkpoint_dir(path_or_name: str | os.PathLike, download: bool = False) -> Path:
+    """The folder holding ``config.json`` + ``model.safetensors`` for a path or model name.
 
-    A path that exists is used as is. A bare name (no path separator, e.g. ``"gpt2"``) is looked
-    up in the Hugging Face cache, then downloaded unless ``HF_HUB_OFFLINE`` is set. Anything else
-    raises ``FileNotFoundError`` explaining how to obtain the weights.
+    An existing folder is used as is. ``"hf:NAME"`` (or a bare ``NAME`` with
+    ``download=True``) is looked up in the Hugging Face cache and downloaded if missing,
+    unless ``HF_HUB_OFFLINE`` is set. Anything else is a ``FileNotFoundError`` explaining
+    how to obtain the weights: a typo never turns into a network request.
     """
     text = os.fspath(path_or_name)
+    if text.startswith(HUB_PREFIX):
+        return _hub_snapshot(_hub_name(text[len(HUB_PREFIX) :]))
     path = Path(text).expanduser()
     if path.is_dir():
         for name in ("config.json", "model.safetensors"):
@@ -506,45 +631,42 @@ def resolve_checkpoint_dir(path_or_name: str | os.PathLike) -> Path:
                     f"model.safetensors. {_HOW_TO_GET_WEIGHTS}"
                 )
         return path
-    if path.exists() or not _HUB_NAME.fullmatch(text):
-        raise FileNotFoundError(f"checkpoint directory not found: {path}. {_HOW_TO_GET_WEIGHTS}")
-    return _hub_snapshot(text)
+    if download and not path.exists():
+        return _hub_snapshot(_hub_name(text))
+    if path.exists():
+        raise FileNotFoundError(
+            f"{path} is a file; give the folder holding config.json and model.safetensors. "
+            + _HOW_TO_GET_WEIGHTS
+        )
+    raise FileNotFoundError(f"checkpoint folder not found: {path}. {_HOW_TO_GET_WEIGHTS}")
+
+
+def _hub_name(name: str) -> str:
+    if not _HUB_NAME.fullmatch(name):
+        raise FileNotFoundError(
+            f"{name!r} is not a Hugging Face model name (like 'gpt2' or 'openai-community/gpt2')"
+        )
+    return name
 
 
 def _hub_snapshot(name: str) -> Path:
-    """The local snapshot of hub model ``name``; downloads only if the network is allowed."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError as err:
-        raise FileNotFoundError(
-            f"no folder named {name!r} and huggingface_hub is not installed. {_HOW_TO_GET_WEIGHTS}"
-        ) from err
+    """The local snapshot of hub model ``name``: the cache first, then a download unless
+    ``HF_HUB_OFFLINE`` is set. Only reached when the caller asked for the hub."""
+    hub = optional_import("huggingface_hub", f"downloading {name!r} from the Hugging Face hub")
     files = ["config.json", "model.safetensors"]
     attempts = [True] if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") else [True, False]
     for local_only in attempts:
         try:
-            folder = snapshot_download(name, allow_patterns=files, local_files_only=local_only)
+            folder = hub.snapshot_download(name, allow_patterns=files, local_files_only=local_only)
         except Exception:  # noqa: BLE001 - not cached / no network / unknown repo: say how
             continue
         path = Path(folder)
         if all((path / f).is_file() for f in files):
             return path
     raise FileNotFoundError(
-        f"GPT-2 weights {name!r} are neither a local folder nor in the Hugging Face cache, and "
-        f"could not be downloaded. {_HOW_TO_GET_WEIGHTS}"
+        f"GPT-2 weights {name!r} are not in the Hugging Face cache and could not be "
+        f"downloaded. {_HOW_TO_GET_WEIGHTS}"
     )
-
-
-def _load_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """All tensors of a safetensors file as numpy arrays (a clear error if unreadable)."""
-    from safetensors.numpy import load_file
-
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}. {_HOW_TO_GET_WEIGHTS}")
-    try:
-        return load_file(str(path))
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
 
 
 def _expected_hf_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
@@ -565,6 +687,58 @@ def _expected_hf_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """Every key of ``GPT(config).state_dict()`` and its shape, computed without building
+    the model: GPT-2's layout with the Conv1D weights transposed to Linear's (out, in)."""
+    return {
+        key: shape[::-1] if key.endswith(_CONV1D) else shape
+        for key, shape in _expected_hf_shapes(config).items()
+    }
+
+
+def _listed(keys: list[str]) -> str:
+    return f"{keys[:8]}{' ...' if len(keys) > 8 else ''}"
+
+
+def _check_shapes(
+    got: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]], source: str
+) -> None:
+    """Same keys, same shapes; else a CheckpointError naming the offending keys and shapes."""
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    if missing or unexpected:
+        parts = [f"missing keys {_listed(missing)}"] if missing else []
+        parts += [f"unexpected keys {_listed(unexpected)}"] if unexpected else []
+        raise CheckpointError(f"{source} does not match the config: " + "; ".join(parts))
+    for key, shape in expected.items():
+        if tuple(got[key]) != shape:
+            raise CheckpointError(
+                f"{source}: {key!r} has shape {tuple(got[key])}, expected {shape}"
+            )
+
+
+def _hf_keys(
+    shapes: Mapping[str, tuple[int, ...]], config: GPTConfig, source: str
+) -> dict[str, str]:
+    """Map each key of a GPT-2 checkpoint to ours (``transformer.`` prefixed), checking keys
+    and shapes against ``config``. Attention-mask buffers map to nothing; ``lm_head.weight``
+    maps to itself (its values are compared with the tied embedding by the caller)."""
+    mapping: dict[str, str] = {}
+    for key in shapes:
+        full = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
+        if _BUFFER.fullmatch(full):
+            continue
+        if full in mapping.values():
+            raise CheckpointError(f"{source}: {key!r} appears both with and without prefix")
+        mapping[key] = full
+    expected = _expected_hf_shapes(config)
+    if "lm_head.weight" in shapes:
+        expected["lm_head.weight"] = expected["transformer.wte.weight"]
+    got = {full: tuple(shapes[key]) for key, full in mapping.items()}
+    _check_shapes(got, expected, f"{source} (config {config})")
+    return mapping
+
+
 def convert_hf_state_dict(
     tensors: Mapping[str, np.ndarray], config: GPTConfig, source: str = "checkpoint"
 ) -> dict[str, np.ndarray]:
@@ -572,58 +746,20 @@ def convert_hf_state_dict(
 
     Accepts keys with or without the ``transformer.`` prefix, drops the attention-mask buffers,
     accepts an ``lm_head.weight`` only if it equals the (tied) token embedding, checks every key
-    and shape, and transposes the Conv1D weights to Linear's (out, in). Raises
+    and shape, and transposes the Conv1D weights to Linear's (out, in) (as views). Raises
     :class:`CheckpointError` naming the offending keys and shapes.
     """
-    state: dict[str, np.ndarray] = {}
-    lm_head = None
-    for key, value in tensors.items():
-        if key == "lm_head.weight":
-            lm_head = value
-            continue
-        full = key if key.startswith("transformer.") else "transformer." + key
-        if _BUFFER.fullmatch(full):
-            continue
-        if full in state:
-            raise CheckpointError(f"{source}: {key!r} appears both with and without prefix")
-        state[full] = value
-    expected = _expected_hf_shapes(config)
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        raise CheckpointError(f"{source} does not match the config {config}: " + "; ".join(parts))
-    for key, shape in expected.items():
-        got = tuple(state[key].shape)
-        if got != shape:
-            raise CheckpointError(
-                f"{source}: {key!r} has shape {got}, expected {shape} for config {config}"
-            )
-        if state[key].dtype.kind != "f":
-            raise CheckpointError(f"{source}: {key!r} holds {state[key].dtype}, not floats")
+    mapping = _hf_keys({k: tuple(v.shape) for k, v in tensors.items()}, config, source)
+    state = {full: tensors[key] for key, full in mapping.items()}
+    for key, value in state.items():
+        if value.dtype.kind != "f":
+            raise CheckpointError(f"{source}: {key!r} holds {value.dtype}, not floats")
+    lm_head = state.pop("lm_head.weight", None)
     if lm_head is not None and not np.array_equal(lm_head, state["transformer.wte.weight"]):
         raise CheckpointError(
             f"{source}: lm_head.weight differs from transformer.wte.weight; this GPT ties them"
         )
-    return {
-        key: np.ascontiguousarray(value.T) if key.endswith(_CONV1D) else value
-        for key, value in state.items()
-    }
-
-
-def _check_state(tensors: Mapping[str, np.ndarray], model: Module, source: str) -> None:
-    """Key-by-key and shape-by-shape comparison of a saved state with ``model``."""
-    own = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    missing = [k for k in own if k not in tensors]
-    unexpected = [k for k in tensors if k not in own]
-    if missing or unexpected:
-        raise CheckpointError(f"{source}: missing keys {missing}, unexpected keys {unexpected}")
-    for key, shape in own.items():
-        if tuple(tensors[key].shape) != shape:
-            raise CheckpointError(
-                f"{source}: {key!r} has shape {tuple(tensors[key].shape)}, expected {shape}"
-            )
+    # Transposed views, not copies: the engine copies each array into its parameter anyway,
+    # and copying a transposed view keeps its (column-major) layout, a plain memcpy. A
+    # transposing copy here would cost as much as reading the whole file again.
+    return {key: value.T if key.endswith(_CONV1D) else value for key, value in state.items()}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +168,74 @@ def test_images_swapped_with_labels(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(images)
     with pytest.raises(ValueError, match="train-images-idx3-ubyte"):
         load_mnist(tmp_path)
+
+
+def test_huge_dimensions_do_not_overflow(tmp_path):
+    """Sizes are computed with Python ints. Shape (2**22, 2**22, 2**20) is 2**64 bytes, which
+    int64 arithmetic wraps to 0: a file holding only the header would then "match"."""
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(struct.pack(">BBBB3I", 0, 0, 0x08, 3, 2**22, 2**22, 2**20))
+    assert int(np.prod([2**22, 2**22, 2**20], dtype=np.int64)) == 0  # the trap
+    with pytest.raises(ValueError, match=r"huge-idx3-ubyte: header says shape .* over the limit"):
+        read_idx(path)
+    expected = rf"truncated: .*\({2**64 + 16} bytes\), file has 16 bytes"
+    with pytest.raises(ValueError, match=expected):
+        read_idx(path, max_bytes=2**80)
+    path.write_bytes(struct.pack(">BBBB4I", 0, 0, 0x08, 4, *[2**32 - 1] * 4) + b"\0" * 16)
+    with pytest.raises(ValueError, match="over the limit"):
+        read_idx(path)
+
+
+def test_size_limit(tmp_path):
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(idx_bytes(np.zeros(100, np.uint8)))
+    assert read_idx(path, max_bytes=108).shape == (100,)
+    with pytest.raises(ValueError, match="108 bytes, over the limit of 107"):
+        read_idx(path, max_bytes=107)
+
+
+def test_gzip_bomb_is_not_inflated(tmp_path, monkeypatch):
+    """A header promising 16 bytes followed by 50 MB of zeros (50 kB compressed): refused,
+    and never inflated beyond the promise plus one byte."""
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros(16, np.uint8)) + bytes(50 * 2**20)))
+    sizes = []
+    original = gzip.GzipFile.read
+
+    def spy(self, size=-1):
+        sizes.append(size)
+        return original(self, size)
+
+    monkeypatch.setattr(gzip.GzipFile, "read", spy)
+    with pytest.raises(ValueError, match=r"bomb-idx1-ubyte\.gz: has trailing bytes"):
+        read_idx(path)
+    assert sizes and all(0 <= size <= 17 for size in sizes), sizes
+
+
+def test_short_gzip_and_gzip_with_garbage(tmp_path):
+    path = tmp_path / "x-idx1-ubyte.gz"
+    data = idx_bytes(np.arange(10, dtype=np.uint8))
+    path.write_bytes(gzip.compress(data[:-3]))
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+    path.write_bytes(gzip.compress(data) + b"garbage!")
+    with pytest.raises(ValueError, match="not a valid gzip"):
+        read_idx(path)
+    path.write_bytes(gzip.compress(data))
+    np.testing.assert_array_equal(read_idx(path), np.arange(10))
+
+
+def test_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "pipe-idx1-ubyte"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_idx(fifo)
+
+
+def test_missing_sklearn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(ImportError, match=r"load_digits.*'scikit-learn'.*dualgrad\[examples\]"):
+        load_digits()
 
 
 # --------------------------------------------------------------------------- text

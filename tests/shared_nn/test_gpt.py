@@ -7,6 +7,9 @@ format and loads them with ``GPT.from_pretrained``: nothing is downloaded.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sys
 import warnings
 
 import numpy as np
@@ -14,7 +17,9 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
+import shared_nn
 from shared_nn.layers import LayerNorm, Linear
+from shared_nn.models import gpt as gpt_module
 from shared_nn.models.gpt import GPT, CheckpointError, GPTConfig
 
 transformers = pytest.importorskip("transformers")
@@ -194,12 +199,19 @@ def test_corrupt_file_and_missing_directory(tmp_path):
     make_hf(tmp_path)
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:200])
-    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: .*truncated"):
         GPT.from_pretrained(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"(?s)not found.*huggingface-cli download"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)not found.*hf download gpt2"):
         GPT.from_pretrained(tmp_path / "no" / "such" / "dir")
     weights.unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        GPT.from_pretrained(tmp_path)
+
+
+def test_half_precision_checkpoint_names_dtype_and_tensor(tmp_path):
+    hf = make_hf(tmp_path, n_layer=1)
+    hf.to(torch.bfloat16).save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: tensor '.*' .*BF16.*float32"):
         GPT.from_pretrained(tmp_path)
 
 
@@ -298,3 +310,220 @@ def test_save_and_load_roundtrip(tmp_path):
     assert loaded.config == model.config
     idx = np.array([[1, 2, 3]])
     np.testing.assert_array_equal(loaded(idx).numpy(), model(idx).numpy())
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def write_config(tmp_path, **changes):
+    """A valid tiny Hugging Face folder whose config.json gets ``changes``."""
+    make_hf(tmp_path, n_layer=1)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(changes)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"n_layer": 1.0}, r"n_layer must be an int, got 1\.0 \(float\)"),
+        ({"n_layer": True}, r"n_layer must be an int, got True \(bool\)"),
+        ({"n_head": "2"}, r"n_head must be an int, got '2' \(str\)"),
+        ({"n_embd": 0}, r"n_embd must be positive, got 0"),
+        ({"vocab_size": -5}, r"vocab_size must be positive, got -5"),
+        ({"n_positions": None}, r"n_positions must be an int, got None"),
+        ({"n_head": 3}, r"n_embd \(32\) must be divisible by n_head \(3\)"),
+        ({"layer_norm_epsilon": "1e-5"}, r"layer_norm_epsilon must be a number, got '1e-5'"),
+        ({"layer_norm_epsilon": float("nan")}, r"layer_norm_epsilon must be finite and > 0"),
+        ({"layer_norm_epsilon": 0}, r"layer_norm_epsilon must be finite and > 0, got 0"),
+        ({"n_layer": 10**6}, r"n_layer 1000000 is over the limit 1000"),
+        ({"n_embd": 2**20, "n_head": 1}, r"parameters, over the limit"),
+        ({"n_inner": 100.0}, r"n_inner 100\.0 is not 4 \* n_embd"),
+        ({"activation_function": "relu"}, r"activation_function 'relu'"),
+        ({"scale_attn_weights": 1}, r"scale_attn_weights=1 is not supported"),
+        ({"model_type": "llama"}, r"model_type 'llama' is not 'gpt2'"),
+    ],
+)
+def test_hf_config_is_checked_field_by_field_before_reading_weights(
+    tmp_path, monkeypatch, changes, message
+):
+    write_config(tmp_path, **changes)
+    read = []
+    monkeypatch.setattr(gpt_module, "load_state_dict_file", lambda path: read.append(path))
+    with pytest.raises(CheckpointError, match=r"config\.json: .*" + message):
+        GPT.from_pretrained(tmp_path)
+    assert not read
+
+
+def test_hf_config_that_is_not_an_object_or_lacks_fields(tmp_path):
+    write_config(tmp_path)
+    (tmp_path / "config.json").write_text("[12, 12]")
+    with pytest.raises(CheckpointError, match=r"config\.json: expected a JSON object"):
+        GPT.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text('{"n_layer": 1}')
+    with pytest.raises(CheckpointError, match=r"lacks the GPT-2 fields \['n_head'"):
+        GPT.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json: not valid JSON") as info:
+        GPT.from_pretrained(tmp_path)
+    assert isinstance(info.value.__cause__, json.JSONDecodeError)
+
+
+def test_config_limits_and_parameter_count():
+    config = GPTConfig(n_layer=2, n_head=2, n_embd=8, vocab_size=11, block_size=5)
+    assert config.num_parameters() == GPT(config).num_parameters()
+    assert GPTConfig().num_parameters() == 124_439_808  # GPT-2 small
+    assert GPTConfig(n_layer=np.int64(2)).n_layer == 2 and type(GPTConfig(n_layer=np.int64(2))
+                                                                 .n_layer) is int  # fmt: skip
+    with pytest.raises(ValueError, match="over the limit"):
+        GPTConfig(n_layer=1000, n_embd=2048, n_head=16)
+
+
+def test_saved_description_is_checked_before_anything_is_built(tmp_path, monkeypatch):
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=8, vocab_size=9, block_size=6))
+    model.save(tmp_path / "m", metadata={"vocab": "abcdefghi"})
+    info = json.loads((tmp_path / "m.json").read_text())
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a model was built from an unchecked description")
+
+    monkeypatch.setattr(GPT, "_from_state", classmethod(fail))
+    cases = [
+        ({**info, "config": {**info["config"], "n_layer": 10**6}}, r"m\.json: .*n_layer 1000000"),
+        ({**info, "config": {**info["config"], "n_layer": 500, "n_embd": 512, "n_head": 8}},
+         r"m\.safetensors does not match the config: missing keys"),  # 1.6e9 parameters
+        ({**info, "config": {**info["config"], "extra": 1}}, r"unknown fields \['extra'\]"),
+        ({**info, "config": {k: v for k, v in info["config"].items() if k != "block_size"}},
+         r"missing fields \['block_size'\]"),
+        ({**info, "config": [1, 2]}, r"config must be a JSON object, got list"),
+        ({"vocab": "x"}, r"has no 'config' entry"),
+        ({**info, "config": {**info["config"], "n_embd": 8.0}}, r"n_embd must be an int"),
+    ]  # fmt: skip
+    for description, message in cases:
+        (tmp_path / "m.json").write_text(json.dumps(description))
+        with pytest.raises(CheckpointError, match=message):
+            GPT.load(tmp_path / "m")
+    (tmp_path / "m.json").write_text("[]")
+    with pytest.raises(CheckpointError, match=r"m\.json: expected a JSON object"):
+        GPT.load(tmp_path / "m")
+
+
+def test_expected_shapes_match_the_model_without_building_it():
+    config = GPTConfig(n_layer=2, n_head=2, n_embd=8, vocab_size=11, block_size=5)
+    model = GPT(config)
+    assert gpt_module._expected_shapes(config) == {
+        name: tuple(p.shape) for name, p in model.state_dict().items()
+    }
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_from_pretrained_draws_no_random_weights(tmp_path):
+    """Loading builds the model without a random initialisation: the seeded generator is
+    untouched, and the weights are exactly the file's."""
+    make_hf(tmp_path)
+    shared_nn.manual_seed(3)
+    expected_next = shared_nn.init.generator().bit_generator.state
+    shared_nn.manual_seed(3)
+    model = GPT.from_pretrained(tmp_path, dtype="float64")
+    assert shared_nn.init.generator().bit_generator.state == expected_next
+    tensors = load_file(tmp_path / "model.safetensors")
+    state = model.state_dict()
+    for key, value in tensors.items():
+        if key in state:
+            ours = state[key].T if key.endswith(CONV1D) else state[key]
+            np.testing.assert_array_equal(ours, value, err_msg=key)
+
+
+def test_skip_init_is_scoped():
+    config = GPTConfig(n_layer=1, n_head=1, n_embd=4, vocab_size=5, block_size=3)
+    with shared_nn.init.skip_init():
+        assert shared_nn.init.skipping_init()
+        blank = GPT(config)
+    assert not shared_nn.init.skipping_init()
+    assert all(not p.numpy().any() for n, p in blank.named_parameters() if ".ln_" not in n)
+    assert any(p.numpy().any() for p in GPT(config).parameters() if p.numpy().ndim == 2)
+
+
+# --------------------------------------------------------------------------- no network
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test (and is recorded)."""
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+def test_a_name_that_is_not_a_folder_never_touches_the_network(tmp_path, monkeypatch, no_network):
+    monkeypatch.chdir(tmp_path)  # so that "gpt2" is certainly not a folder here
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(FileNotFoundError) as info:
+        GPT.from_pretrained("gpt2")
+    message = str(info.value)
+    assert "not found: gpt2" in message
+    assert "hf download gpt2 config.json model.safetensors --local-dir DIR" in message
+    assert "hf:gpt2" in message and "download=True" in message
+    assert no_network == []
+
+
+def test_hub_is_used_only_when_asked(tmp_path, monkeypatch, no_network):
+    make_hf(tmp_path)
+    asked = []
+
+    def fake_snapshot(name):
+        asked.append(name)
+        return tmp_path
+
+    monkeypatch.setattr(gpt_module, "_hub_snapshot", fake_snapshot)
+    monkeypatch.chdir(tmp_path.parent)
+    GPT.from_pretrained("hf:openai-community/gpt2")
+    GPT.from_pretrained("gpt2", download=True)
+    assert asked == ["openai-community/gpt2", "gpt2"]
+    with pytest.raises(FileNotFoundError, match="not a Hugging Face model name"):
+        GPT.from_pretrained("hf:../../etc")
+    assert no_network == []
+
+
+def test_missing_huggingface_hub_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(ImportError, match=r'huggingface_hub.*pip install "dualgrad\[examples\]"'):
+        gpt_module._hub_snapshot("gpt2")
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def test_gpt_save_is_atomic_and_writes_through_symlinks(tmp_path, monkeypatch):
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=8, vocab_size=9, block_size=6))
+    real = tmp_path / "real"
+    real.mkdir()
+    model.save(real / "m", metadata={"vocab": "abcdefghi"})
+    (tmp_path / "m.safetensors").symlink_to(real / "m.safetensors")
+    (tmp_path / "m.json").symlink_to(real / "m.json")
+    other = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=8, vocab_size=9, block_size=6))
+    other.save(tmp_path / "m", metadata={"vocab": "ihgfedcba"})
+    assert (tmp_path / "m.safetensors").is_symlink() and (tmp_path / "m.json").is_symlink()
+    loaded, meta = GPT.load(real / "m")
+    assert meta == {"vocab": "ihgfedcba"}
+    np.testing.assert_array_equal(loaded.transformer.wte.weight.numpy(),
+                                  other.transformer.wte.weight.numpy())  # fmt: skip
+    before = {p.name: p.read_bytes() for p in real.iterdir()}
+
+    def broken_replace(src, dst):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="Input/output"):
+        model.save(real / "m", metadata={"vocab": "zzz"})
+    assert {p.name: p.read_bytes() for p in real.iterdir()} == before  # no temp files either

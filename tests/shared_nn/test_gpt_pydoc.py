@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,13 +80,16 @@ def test_example_generates_on_the_scalar_engine():
         (["--engine", "gpu"], "--engine"),
         (["--prompt", "\u2603 snowman"], "not in this model's vocabulary"),
         (["--prompt", ""], "empty"),
-        (["--weights", "no/such/folder"], "huggingface-cli download"),
+        (["--weights", "no/such/folder"], "hf download gpt2"),
     ],
 )
 def test_example_bad_input_is_one_line_and_nonzero(args, message):
+    # PYTHONPATH: the script must import this checkout's shared_nn, not an installed copy.
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "gpt2.py"), *args],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True, text=True, cwd=ROOT, env=env,
     )  # fmt: skip
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()

