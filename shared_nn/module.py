@@ -286,10 +286,10 @@ class Module:
 
         return self.load_state_dict(load_state_dict_file(path), strict=strict)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``p.grad = None``)."""
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: ``p.grad = None`` (torch's default), or with
+        ``set_to_none=False`` write zeros into the gradients that exist (None stays None)."""
+        zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and all below it; returns self."""
@@ -343,6 +343,16 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def zero_grads(params: Iterable[Any], set_to_none: bool = True) -> None:
+    """``p.grad = None`` for each parameter, or (``set_to_none=False``) zeros of the
+    parameter's shape and dtype where a gradient exists, as ``torch``'s ``zero_grad``."""
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad = np.zeros(tuple(p.shape), dtype=p.dtype)
 
 
 def _join(prefix: str, name: str) -> str:
