@@ -273,7 +273,7 @@ def _index_rows(input: Any, target: Any, ignore_index: int, fn: str) -> _Rows:
             f"{fn}: input {tuple(input.shape)} with targets {labels.shape} reads the class "
             f"dimension last; torch (and shared_nn from now on) expect it at dim 1. Pass "
             f"input.reshape(-1, {c}) with targets.reshape(-1), or input.transpose(1, 2)",
-            FutureWarning, stacklevel=3)
+            FutureWarning, stacklevel=4)
         rows = _Rows(input.reshape(b * t, c), (b, t), c)
     else:
         logits, shape, classes = _rows(input, fn)

@@ -154,6 +154,23 @@ class DataLoader:
                 return
             yield self._fetch(indices)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The state of the loader's own generator (given by ``seed=`` or ``generator=``),
+        JSON-friendly; empty when it draws from shared_nn's generator (saved separately by
+        ``save_training_state``). Restoring it at an epoch boundary repeats the next epochs'
+        order."""
+        if self.generator is None:
+            return {}
+        return {"generator": self.generator.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if "generator" in state:
+            if self.generator is None:
+                raise ValueError("this DataLoader has no generator of its own (give it seed= "
+                                 "or generator=) but the saved state has one")
+            self.generator.bit_generator.state = state["generator"]
+
     def __len__(self) -> int:
         n = len(self.dataset)
         if self.batch_size is None:

@@ -84,7 +84,8 @@ def _char_rnn_task(rng: np.random.Generator) -> dict[str, Any]:
     return dict(
         make=lambda **kw: models.CharRNN(5, 3, 4, **kw),
         twin=lambda: TorchCharRNN(5, 3, 4, 1),
-        loss=lambda E, m: E.F.cross_entropy(m(text[:, :-1]), text[:, 1:]),
+        loss=lambda E, m: E.F.cross_entropy(m(text[:, :-1]).reshape(-1, 5),
+                                             text[:, 1:].reshape(-1)),
     )
 
 
