@@ -363,8 +363,8 @@ def _finish(loss: Any, rows: _Rows, reduction: str) -> Any:
 
 
 def _divide(total: Any, count: float) -> Any:
-    """``total / count``, and nan (as torch's 0 / 0) when nothing counted."""
-    return total / count if count != 0 else total * math.nan
+    """``total / count``; when nothing counted, nan with a zero gradient (as torch)."""
+    return total / count if count != 0 else total * 0.0 + math.nan
 
 
 def _nll_rows(
@@ -547,7 +547,7 @@ def binary_cross_entropy_with_logits(
     """Sigmoid + binary cross-entropy in one stable formula (torch's):
 
         loss = (1 - t) x + (1 + (pos_weight - 1) t) * softplus(-x)
-        softplus(-x) = relu(-x) + log(1 + exp(-|x|)),  |x| = relu(x) + relu(-x)
+        softplus(-x) = max(-x, 0) + log(1 + exp(-|x|))
 
     so no exp overflows. ``target`` (the input's shape) holds probabilities in [0, 1];
     ``weight`` scales each element, ``pos_weight`` the positive term (broadcast, e.g. (C,))."""
@@ -558,8 +558,11 @@ def binary_cross_entropy_with_logits(
     if not is_tensor(target) and np.asarray(target).ndim == 0:
         raise ValueError(f"{fn}: target must have the input's shape {tuple(input.shape)}")
     target = _float_target(engine, input, target, fn)
-    negative = (-input).relu()
-    softplus = negative + ((-(input.relu() + negative)).exp() + 1.0).log()
+    # |x| and max(-x, 0) through where(), so that at x == 0 the gradient is torch's
+    # sigmoid(0) - t (the derivative of |x| is taken as +1 there, of max(-x, 0) as 0).
+    non_negative = input >= 0
+    magnitude = engine.where(non_negative, input, -input)
+    softplus = engine.where(non_negative, 0.0, -input) + ((-magnitude).exp() + 1.0).log()
     if pos_weight is not None:
         scale = (_broadcast_constant(engine, pos_weight, input, fn, "pos_weight") - 1.0)
         softplus = softplus * (scale * target + 1.0)
