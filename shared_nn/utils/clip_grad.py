@@ -71,7 +71,8 @@ def clip_grads_with_norm_(
     coef = min(total.dtype.type(float(max_norm)) / (total + total.dtype.type(1e-6)), 1.0)
     for p in params:
         grad = np.asarray(p.grad)
-        p.grad = grad * grad.dtype.type(coef)
+        with np.errstate(invalid="ignore"):  # inf * 0 -> nan, silently, as torch
+            p.grad = grad * grad.dtype.type(coef)
 
 
 def clip_grad_norm_(
