@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
-from snn_testutil import assert_close, engines
+from snn_testutil import ENGINES, assert_close, engines
 
 import shared_nn
 from shared_nn import functional as F
@@ -470,3 +470,24 @@ def test_an_optimizer_alone_round_trips_with_its_arrays_and_dtypes(tmp_path):
         for key in ("exp_avg", "exp_avg_sq"):
             assert got["state"][index][key].dtype == np.float64
             assert np.array_equal(got["state"][index][key], values[key])
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_dropout_between_recurrent_layers_only_in_training(kind):
+    """dropout=0.5 changes the training-mode output (seeded: the same on both engines) and
+    nothing in eval mode, where the layer equals torch's."""
+    x = np.random.default_rng(0).normal(size=(3, 2, 2))
+    outputs = {}
+    for engine in ENGINES:
+        shared_nn.manual_seed(0)
+        layer = getattr(shared_nn, kind)(2, 3, num_layers=2, dropout=0.5, engine=engine,
+                                         dtype="float64")
+        shared_nn.manual_seed(5)
+        outputs[engine, "train"] = layer(x)[0].numpy()
+        outputs[engine, "eval"] = layer.eval()(x)[0].numpy()
+    theirs = getattr(torch.nn, kind)(2, 3, num_layers=2, dropout=0.5).double().eval()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    assert_close(outputs["tensor", "eval"], theirs(torch.from_numpy(x))[0].detach().numpy())
+    assert_close(outputs["scalar", "eval"], outputs["tensor", "eval"])
+    assert_close(outputs["scalar", "train"], outputs["tensor", "train"])
+    assert not np.allclose(outputs["tensor", "train"], outputs["tensor", "eval"])
