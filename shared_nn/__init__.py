@@ -16,21 +16,42 @@ The engine can also be chosen with the environment variable DUALGRAD_ENGINE; the
 
 from typing import Any
 
-from . import functional, init, io, optim
+from . import functional, init, io, optim, utils
 from . import functional as F
+from .checkpoint import load_training_state, save_training_state
 from .engine import ENGINES, engine_name, get_engine, set_engine, use_engine
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .init import manual_seed
 from .io import CheckpointError, load_state_dict_file, save_state_dict
-from .layers import GELU, RNN, Embedding, LayerNorm, Linear, ReLU, Tanh
-from .module import Module, ModuleList, Sequential
+from .layers import (
+    GELU,
+    GRU,
+    LSTM,
+    RNN,
+    Dropout,
+    Embedding,
+    Flatten,
+    Identity,
+    LayerNorm,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
 __all__ = [
     "ENGINES", "engine_name", "get_engine", "set_engine", "use_engine", "manual_seed",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-    "tensor", "Module", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
-    "ReLU", "Tanh", "GELU", "RNN", "functional", "F", "init", "io", "optim", "models",
-    "save_state_dict", "load_state_dict_file", "CheckpointError",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "CheckpointError",
+    "tensor", "Module", "Sequential", "ModuleList", "ModuleDict", "Parameter", "Linear",
+    "Embedding", "LayerNorm", "ReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax",
+    "Identity", "Flatten", "Dropout", "RNN", "LSTM", "GRU", "MSELoss", "L1Loss",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "F", "init", "io",
+    "optim", "utils", "models", "save_state_dict", "load_state_dict_file",
+    "save_training_state", "load_training_state",
 ]
 
 

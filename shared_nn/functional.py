@@ -12,6 +12,7 @@ Integer inputs (class targets) are numpy int arrays or lists, never tensors.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .engine import engine_of, get_engine, is_tensor
+from .init import generator
 
 _fusion_default = True  # set_fused: the process-wide choice
 _fusion_in_block: ContextVar[bool | None] = ContextVar("dualgrad_fused", default=None)
@@ -103,19 +105,51 @@ def sigmoid(x: Any) -> Any:
 
 
 def gelu(x: Any, approximate: str = "tanh") -> Any:
-    """GELU in its tanh approximation (GPT-2's):
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    if approximate != "tanh":
-        raise ValueError(
-            f"gelu: only approximate='tanh' is supported (the exact form needs erf), "
-            f"got {approximate!r}"
-        )
+    """GELU. ``approximate="tanh"`` (GPT-2's, and this function's default for now, so
+    ``models.GPT`` keeps calling it with one argument): 0.5 x (1 + tanh(sqrt(2/pi) (x +
+    0.044715 x^3))). ``approximate="none"`` (torch's default, and ``GELU()``'s): the exact
+    0.5 x (1 + erf(x / sqrt(2))), which needs the engine's ``Tensor.erf``."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     engine = _engine(x, "gelu")
+    if approximate == "none":
+        if not hasattr(x, "erf"):
+            raise NotImplementedError(
+                f"gelu(approximate='none') needs Tensor.erf, which the {engine_of(x)} engine "
+                f"does not have yet; use approximate='tanh'"
+            )
+        return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0)
     op = _fused_op(engine, "gelu")
     if op is not None:
         return op(x)
     inner = (x + x**3 * 0.044715) * math.sqrt(2.0 / math.pi)
     return x * 0.5 * (inner.tanh() + 1.0)
+
+
+def _check_dropout_p(p: float) -> float:
+    """p as a float; ValueError unless 0 <= p <= 1 (torch's range)."""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
+    return float(p)
+
+
+def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Any:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p), when
+    ``training``; otherwise return ``input`` itself.
+
+    The mask comes from shared_nn's seeded generator, ``keep = shared_nn.init.generator()
+    .random(input.shape) >= p`` (float64 uniforms, drawn the same way on both engines), so
+    one ``manual_seed`` drops the same elements on the scalar and the tensor engine. ``p=1``
+    gives zeros (as torch). ``inplace=True`` is accepted and computes out of place."""
+    p = _check_dropout_p(p)
+    engine = _engine(input, "dropout")
+    if not training or p == 0.0:
+        return input
+    shape = tuple(input.shape)
+    if p == 1.0:
+        return input * _constant(engine, np.zeros(shape), input)
+    keep = generator().random(shape) >= p
+    return input * _constant(engine, keep * (1.0 / (1.0 - p)), input)
 
 
 def softmax(x: Any, dim: int = -1) -> Any:
@@ -181,68 +215,298 @@ def layer_norm(
 
 
 # --- losses -----------------------------------------------------------------------------------
+#
+# Class losses follow torch's layout: input (N, C) with targets (N,), input (N, C, d1, ...)
+# with targets (N, d1, ...) (the class dimension is always dim 1), or unbatched input (C,)
+# with one target. Internally the class dimension is moved last and everything flattened to
+# (M, C) rows; a "none" reduction is reshaped back to the targets' shape.
 
 
-def _class_targets(input: Any, target: Any, fn: str) -> tuple[Any, np.ndarray, tuple]:
-    """Check integer class targets against ``input`` and flatten both to (N, C) and (N,).
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """torch's deprecated ``size_average`` / ``reduce`` flags, translated to ``reduction``
+    (only when one of them is given; both None keep ``reduction``)."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce are deprecated (as in torch); use reduction=",
+                  UserWarning, stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        return "mean"
+    return "sum" if reduce else "none"
 
-    Accepted: input (N, C) with target (N,); input (C,) with a scalar target; and, as a
-    convenience for language models, input (B, T, C) with target (B, T) (torch would expect
-    the class dimension second). Returns the flat input, the flat targets and target's shape.
-    """
-    if is_tensor(target):
-        raise TypeError(f"{fn}: targets must be an integer numpy array or list, not a Tensor")
-    labels = np.asarray(target)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(
-            f"{fn}: targets must be integer class indices, got dtype {labels.dtype}"
-        )
+
+class _Rows:
+    """A class-loss input as flat rows: ``logits`` (M, C), ``shape`` = the targets' shape
+    (what a "none" reduction is reshaped to), and for index targets ``labels`` (M,) plus
+    ``valid`` (M,) (False where the target is ``ignore_index``); for probability targets
+    ``probs``, an (M, C) ndarray or tensor."""
+
+    def __init__(self, logits: Any, shape: tuple, classes: int) -> None:
+        self.logits, self.shape, self.classes = logits, shape, classes
+        self.labels: np.ndarray | None = None
+        self.valid: np.ndarray | None = None
+        self.probs: Any = None
+
+
+def _rows(input: Any, fn: str) -> tuple[Any, tuple[int, ...], int]:
+    """Move the class dim of ``input`` last and flatten: (rows (M, C), targets' shape, C)."""
     shape = tuple(input.shape)
-    if len(shape) in (1, 2, 3) and labels.shape == shape[:-1]:
-        classes = shape[-1]
-        rows = int(np.prod(shape[:-1], dtype=np.int64))
-        flat_input = input if len(shape) == 2 else input.reshape(rows, classes)
+    if len(shape) == 0:
+        raise ValueError(f"{fn}: input must have a class dimension, got a 0-d tensor")
+    if len(shape) == 1:
+        return input.reshape(1, shape[0]), (), shape[0]
+    if len(shape) == 2:
+        return input, (shape[0],), shape[1]
+    moved = input.permute(0, *range(2, len(shape)), 1)
+    return moved.reshape(-1, shape[1]), (shape[0], *shape[2:]), shape[1]
+
+
+def _legacy_sequence(input: Any, labels: np.ndarray) -> bool:
+    """Input (B, T, C) with targets (B, T) where torch's layout does not fit: the class-last
+    form shared_nn accepted before it followed torch."""
+    shape = tuple(input.shape)
+    return len(shape) == 3 and labels.shape == shape[:2] and labels.shape != (shape[0], shape[2])
+
+
+def _index_rows(input: Any, target: Any, ignore_index: int, fn: str) -> _Rows:
+    labels = np.asarray(target)
+    if _legacy_sequence(input, labels):
+        b, t, c = input.shape
+        warnings.warn(
+            f"{fn}: input {tuple(input.shape)} with targets {labels.shape} reads the class "
+            f"dimension last; torch (and shared_nn from now on) expect it at dim 1. Pass "
+            f"input.reshape(-1, {c}) with targets.reshape(-1), or input.transpose(1, 2)",
+            FutureWarning, stacklevel=4)
+        rows = _Rows(input.reshape(b * t, c), (b, t), c)
     else:
-        raise ValueError(
-            f"{fn}: input of shape {shape} and targets of shape {labels.shape} do not match; "
-            f"expected input (N, C) with targets (N,), or (B, T, C) with (B, T)"
-        )
-    bad = (labels < 0) | (labels >= classes)
+        logits, shape, classes = _rows(input, fn)
+        if labels.shape != shape:
+            expected = "(N, d1, ...)" if len(shape) > 1 else "(N,)" if shape else "a scalar"
+            raise ValueError(
+                f"{fn}: input of shape {tuple(input.shape)} needs targets of shape {shape} "
+                f"({expected}: the class dimension is dim 1, as in torch), got targets of "
+                f"shape {labels.shape}"
+            )
+        rows = _Rows(logits, shape, classes)
+    flat = labels.reshape(-1).astype(np.int64)
+    valid = flat != ignore_index
+    bad = valid & ((flat < 0) | (flat >= rows.classes))
     if bad.any():
         raise IndexError(
-            f"{fn}: target {int(labels[bad].flat[0])} is out of range for {classes} classes "
-            f"(valid: 0..{classes - 1})"
+            f"{fn}: target {int(flat[bad][0])} is out of range for {rows.classes} classes "
+            f"(valid: 0..{rows.classes - 1}, or ignore_index={ignore_index})"
         )
-    return flat_input, labels.reshape(rows).astype(np.int64), labels.shape
+    rows.labels, rows.valid = np.where(valid, flat, 0), valid
+    return rows
 
 
-def nll_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
-    """Negative log-likelihood: the mean (or sum) of ``-input[i, target[i]]`` for log-probs."""
-    _engine(input, "nll_loss")
-    _check_reduction(reduction, "nll_loss")
-    logp, labels, target_shape = _class_targets(input, target, "nll_loss")
-    rows, classes = logp.shape
-    picked = logp.reshape(rows * classes)[np.arange(rows) * classes + labels]
-    loss = -picked
+def _prob_rows(engine: ModuleType, input: Any, target: Any, fn: str) -> _Rows:
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"{fn}: class-probability targets must have the input's shape "
+            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    logits, shape, classes = _rows(input, fn)
+    rows = _Rows(logits, shape, classes)
+    if is_tensor(target):
+        _same_engine(engine, target, fn, "target")
+        rows.probs = _rows(target, fn)[0]
+    else:
+        values = np.asarray(target, dtype=np.float64)
+        values = values.reshape(1, -1) if values.ndim == 1 else np.moveaxis(values, 1, -1)
+        rows.probs = values.reshape(-1, classes)
+    return rows
+
+
+def _class_rows(
+    engine: ModuleType, input: Any, target: Any, ignore_index: int, fn: str, probs: bool
+) -> _Rows:
+    """Check ``target`` against ``input`` and flatten both (see :class:`_Rows`). Integer
+    targets are class indices; float targets (an ndarray or a tensor) are class
+    probabilities of the input's shape, accepted only where ``probs``."""
+    if is_tensor(target) or np.asarray(target).dtype.kind == "f":
+        if not probs:
+            raise TypeError(
+                f"{fn}: targets must be integer class indices (a numpy array or list), got "
+                f"{'a Tensor' if is_tensor(target) else 'float values'}"
+            )
+        return _prob_rows(engine, input, target, fn)
+    kind = np.asarray(target).dtype.kind
+    if kind not in "iu":
+        raise TypeError(
+            f"{fn}: targets must be integer class indices"
+            f"{' or float class probabilities' if probs else ''}, got dtype "
+            f"{np.asarray(target).dtype}"
+        )
+    return _index_rows(input, target, ignore_index, fn)
+
+
+def _same_engine(engine: ModuleType, x: Any, fn: str, what: str) -> None:
+    if engine_of(x) != engine.NAME:
+        raise TypeError(f"{fn}: the input is a {engine.NAME} tensor but {what} is a "
+                        f"{engine_of(x)} tensor")
+
+
+def _class_weight(weight: Any, classes: int, fn: str) -> np.ndarray | None:
+    """``weight`` (C,) as a float64 ndarray (a constant, as torch's weights are in practice)."""
+    if weight is None:
+        return None
+    values = np.asarray(weight.numpy() if is_tensor(weight) else weight, dtype=np.float64)
+    if values.shape != (classes,):
+        raise ValueError(f"{fn}: weight must have shape ({classes},) (one per class), got "
+                         f"{values.shape}")
+    return values
+
+
+def _finish(loss: Any, rows: _Rows, reduction: str) -> Any:
+    """A per-row loss (M,) reduced; "none" reshaped to the targets' shape."""
     if reduction == "none":
-        return loss.reshape(*target_shape) if target_shape != (rows,) else loss
+        return loss.reshape(rows.shape) if tuple(loss.shape) != rows.shape else loss
     return _reduce(loss, reduction)
 
 
-def cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Any:
-    """Softmax cross-entropy of logits ``input`` against integer class ``target``
-    (= nll_loss(log_softmax(input), target))."""
+def _divide(total: Any, count: float) -> Any:
+    """``total / count``; when nothing counted, nan with a zero gradient (as torch)."""
+    return total / count if count != 0 else total * 0.0 + math.nan
+
+
+def _nll_rows(
+    engine: ModuleType, logp: Any, rows: _Rows, weight: np.ndarray | None, reduction: str
+) -> Any:
+    """torch's nll_loss on flat rows: ``-weight[y] * logp[i, y]``; "mean" divides by the sum
+    of the weights of the counted rows; ignored rows count 0."""
+    m, c = logp.shape
+    picked = logp.reshape(m * c)[np.arange(m) * c + rows.labels]
+    if weight is None and rows.valid.all():
+        return _finish(-picked, rows, reduction)  # the plain case: mean is a mean
+    row_weight = (np.ones(m) if weight is None else weight[rows.labels]) * rows.valid
+    loss = -(picked * _constant(engine, row_weight, logp))
+    if reduction == "mean":
+        return _divide(loss.sum(), float(row_weight.sum()))
+    return _finish(loss, rows, reduction)
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Any:
+    """Negative log-likelihood of log-probabilities ``input`` (class dim 1) at integer
+    ``target``: ``-weight[t] * input[i, t]``; targets equal to ``ignore_index`` count 0 and
+    leave the mean's denominator (the sum of the counted rows' weights)."""
+    engine = _engine(input, "nll_loss")
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "nll_loss")
+    rows = _class_rows(engine, input, target, ignore_index, "nll_loss", probs=False)
+    weights = _class_weight(weight, rows.classes, "nll_loss")
+    return _nll_rows(engine, rows.logits, rows, weights, reduction)
+
+
+def _check_label_smoothing(label_smoothing: float, fn: str) -> float:
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be between 0.0 and 1.0, got "
+                         f"{label_smoothing!r}")
+    return float(label_smoothing)
+
+
+def _smoothing_term(
+    engine: ModuleType, logp: Any, rows: _Rows, weight: np.ndarray | None, reduction: str
+) -> Any:
+    """torch's label-smoothing term before its factor eps / C: ``-sum_c weight[c] logp[i, c]``
+    per counted row, reduced like the nll term (weighted mean over the counted rows)."""
+    per_class = logp if weight is None else logp * _constant(engine, weight, logp)
+    smooth = -per_class.sum(dim=1)
+    if not rows.valid.all():
+        smooth = smooth * _constant(engine, rows.valid.astype(np.float64), logp)
+    if reduction != "mean":
+        return _finish(smooth, rows, reduction)
+    if weight is None:
+        return _divide(smooth.sum(), float(rows.valid.sum()))
+    return _divide(smooth.sum(), float((weight[rows.labels] * rows.valid).sum()))
+
+
+def _soft_cross_entropy(
+    engine: ModuleType, rows: _Rows, weight: np.ndarray | None, reduction: str, eps: float
+) -> Any:
+    """Cross-entropy against class probabilities: ``-sum_c weight[c] p[i, c] logp[i, c]``,
+    with ``p`` smoothed to ``p (1 - eps) + eps / C``; "mean" divides by the number of rows."""
+    logp = log_softmax(rows.logits, dim=-1)
+    probs = rows.probs
+    if eps > 0:
+        probs = probs * (1 - eps) + eps / rows.classes
+    if not is_tensor(probs):
+        probs = _constant(engine, probs, logp)
+    product = logp * probs
+    if weight is not None:
+        product = product * _constant(engine, weight, logp)
+    if reduction == "none":
+        return _finish(-product.sum(dim=1), rows, reduction)
+    total = -product.sum()
+    return total if reduction == "sum" else _divide(total, float(logp.shape[0]))
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Any:
+    """Softmax cross-entropy of logits ``input`` (class dim 1, as torch) against ``target``.
+
+    ``target`` holds integer class indices (shape: the input's without dim 1) or float class
+    probabilities (the input's shape). ``weight`` (C,) scales each class; ``ignore_index``
+    targets count 0; ``label_smoothing`` in [0, 1] mixes the targets with the uniform
+    distribution (torch's formula: ``(1 - eps) * nll + eps / C * smoothing term``).
+
+    The tensor engine's fused kernel is used only for the plain case (index targets, no
+    weight, no smoothing, nothing ignored); everything else is composed from protocol ops.
+    For compatibility, input (B, T, C) with targets (B, T) that do not fit torch's layout is
+    still read class-last, with a FutureWarning."""
     engine = _engine(input, "cross_entropy")
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "cross_entropy")
-    logits, labels, target_shape = _class_targets(input, target, "cross_entropy")
-    op = _fused_op(engine, "cross_entropy")
-    if op is None:
-        loss = nll_loss(log_softmax(logits, dim=-1), labels, reduction=reduction)
+    eps = _check_label_smoothing(label_smoothing, "cross_entropy")
+    rows = _class_rows(engine, input, target, ignore_index, "cross_entropy", probs=True)
+    weights = _class_weight(weight, rows.classes, "cross_entropy")
+    if rows.probs is not None:
+        return _soft_cross_entropy(engine, rows, weights, reduction, eps)
+    plain = weights is None and eps == 0 and rows.valid.all()
+    op = _fused_op(engine, "cross_entropy") if plain else None
+    if op is not None:
+        return _finish(op(rows.logits, rows.labels, reduction=reduction), rows, reduction)
+    logp = log_softmax(rows.logits, dim=-1)
+    loss = _nll_rows(engine, logp, rows, weights, reduction)
+    if eps == 0:
+        return loss
+    smooth = _smoothing_term(engine, logp, rows, weights, reduction)
+    return loss * (1 - eps) + smooth * (eps / rows.classes)
+
+
+def _float_target(engine: ModuleType, input: Any, target: Any, fn: str) -> Any:
+    """``target`` as a tensor of the input's shape: a tensor of the same engine as is, an
+    ndarray as a constant, a number broadcast to every element."""
+    if is_tensor(target):
+        _same_engine(engine, target, fn, "target")
     else:
-        loss = op(logits, labels, reduction=reduction)
-    if reduction == "none" and target_shape != (logits.shape[0],):
-        return loss.reshape(*target_shape)
-    return loss
+        values = np.asarray(target, dtype=np.float64)
+        if values.ndim == 0:  # a number: compare every element with it
+            values = np.full(tuple(input.shape), float(values))
+        target = _constant(engine, values, input)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"{fn}: input shape {tuple(input.shape)} and target shape "
+            f"{tuple(target.shape)} differ"
+        )
+    return target
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
@@ -250,15 +514,63 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     an ndarray or a number; its shape must equal the input's."""
     engine = _engine(input, "mse_loss")
     _check_reduction(reduction, "mse_loss")
-    if not is_tensor(target):
-        values = np.asarray(target, dtype=np.float64)
-        if values.ndim == 0:  # a number: compare every element with it
-            values = np.full(tuple(input.shape), float(values))
-        target = _constant(engine, values, input)
-    if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(
-            f"mse_loss: input shape {tuple(input.shape)} and target shape "
-            f"{tuple(target.shape)} differ"
-        )
-    diff = input - target
+    diff = input - _float_target(engine, input, target, "mse_loss")
     return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
+    """Mean (or sum) of absolute differences, ``|input - target|`` (needs ``Tensor.abs``).
+    ``target`` as in :func:`mse_loss`."""
+    engine = _engine(input, "l1_loss")
+    _check_reduction(reduction, "l1_loss")
+    diff = input - _float_target(engine, input, target, "l1_loss")
+    if not hasattr(diff, "abs"):
+        raise NotImplementedError(
+            f"l1_loss needs Tensor.abs, which the {engine.NAME} engine does not have yet"
+        )
+    return _reduce(diff.abs(), reduction)
+
+
+def _broadcast_constant(engine: ModuleType, value: Any, like: Any, fn: str, what: str) -> Any:
+    """A weight: a tensor of the same engine as is, else a constant (broadcast by the op)."""
+    if is_tensor(value):
+        _same_engine(engine, value, fn, what)
+        return value
+    return _constant(engine, np.asarray(value, dtype=np.float64), like)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Any:
+    """Sigmoid + binary cross-entropy in one stable formula (torch's):
+
+        loss = (1 - t) x + (1 + (pos_weight - 1) t) * softplus(-x)
+        softplus(-x) = max(-x, 0) + log(1 + exp(-|x|))
+
+    so no exp overflows. ``target`` (the input's shape) holds probabilities in [0, 1];
+    ``weight`` scales each element, ``pos_weight`` the positive term (broadcast, e.g. (C,))."""
+    engine = _engine(input, "binary_cross_entropy_with_logits")
+    fn = "binary_cross_entropy_with_logits"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, fn)
+    if not is_tensor(target) and np.asarray(target).ndim == 0:
+        raise ValueError(f"{fn}: target must have the input's shape {tuple(input.shape)}")
+    target = _float_target(engine, input, target, fn)
+    # |x| and max(-x, 0) through where(), so that at x == 0 the gradient is torch's
+    # sigmoid(0) - t (the derivative of |x| is taken as +1 there, of max(-x, 0) as 0).
+    non_negative = input >= 0
+    magnitude = engine.where(non_negative, input, -input)
+    softplus = engine.where(non_negative, 0.0, -input) + ((-magnitude).exp() + 1.0).log()
+    if pos_weight is not None:
+        scale = (_broadcast_constant(engine, pos_weight, input, fn, "pos_weight") - 1.0)
+        softplus = softplus * (scale * target + 1.0)
+    loss = (1.0 - target) * input + softplus
+    if weight is not None:
+        loss = loss * _broadcast_constant(engine, weight, input, fn, "weight")
+    return _reduce(loss, reduction)

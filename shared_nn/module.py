@@ -295,10 +295,10 @@ class Module:
         except CheckpointError as err:
             raise type(err)(f"{os.fspath(path)}: {err}") from err
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``p.grad = None``)."""
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: ``p.grad = None`` (torch's default), or with
+        ``set_to_none=False`` write zeros into the gradients that exist (None stays None)."""
+        zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and all below it; returns self."""
@@ -354,6 +354,16 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
+def zero_grads(params: Iterable[Any], set_to_none: bool = True) -> None:
+    """``p.grad = None`` for each parameter, or (``set_to_none=False``) zeros of the
+    parameter's shape and dtype where a gradient exists, as ``torch``'s ``zero_grad``."""
+    for p in params:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad = np.zeros(tuple(p.shape), dtype=p.dtype)
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -373,25 +383,52 @@ def _infer_engine(
     return None, dtype
 
 
+def _check_child_name(container: Module, name: Any) -> str:
+    """A child's name must be a non-empty str without dots that is not already an
+    attribute of the container (as torch's ``add_module``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{type(container).__name__}: module names must be str, got "
+                        f"{type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{type(container).__name__}: module name can't be empty or contain "
+                       f"'.', got {name!r}")
+    if name not in container._modules and hasattr(container, name):
+        raise KeyError(f"{type(container).__name__}: attribute {name!r} already exists")
+    return name
+
+
+def _add_child(container: Module, name: Any, module: Any) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"{type(container).__name__} takes Modules, got {type(module).__name__}")
+    setattr(container, _check_child_name(container, name), module)
+
+
 class Sequential(Module):
     """Apply children in order: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``. Children
-    are named "0", "1", ... as in torch.nn.Sequential."""
+    are named "0", "1", ... as in torch.nn.Sequential, or given names with
+    ``Sequential(OrderedDict([("fc", Linear(2, 8)), ("act", ReLU())]))`` (state_dict keys
+    "fc.weight", ...)."""
 
-    def __init__(self, *modules: Module, engine: str | None = None, dtype: Any = None) -> None:
-        engine, dtype = _infer_engine(modules, engine, dtype)
+    def __init__(self, *modules: Any, engine: str | None = None, dtype: Any = None) -> None:
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            named = list(modules[0].items())
+        else:
+            named = [(str(i), m) for i, m in enumerate(modules)]
+        engine, dtype = _infer_engine([m for _, m in named], engine, dtype)
         super().__init__(engine=engine, dtype=dtype)
-        for module in modules:
-            self.append(module)
+        for name, module in named:
+            _add_child(self, name, module)
 
     def append(self, module: Module) -> Sequential:
-        """Add a module at the end; returns self."""
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential takes Modules, got {type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
+        """Add a module at the end (named by its position); returns self."""
+        _add_child(self, str(len(self._modules)), module)
         return self
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(dict(items[index]), engine=self.engine, dtype=self._dtype_request)
+        return items[index][1]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -403,6 +440,73 @@ class Sequential(Module):
         for module in self._modules.values():
             x = module(x)
         return x
+
+
+class ModuleDict(Module):
+    """A dict of named modules whose parameters are registered under their keys
+    (``"encoder.weight"``), as torch.nn.ModuleDict. Keeps insertion order."""
+
+    def __init__(
+        self,
+        modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None,
+        engine: str | None = None,
+        dtype: Any = None,
+    ) -> None:
+        items = list(modules.items()) if isinstance(modules, Mapping) else list(modules or [])
+        engine, dtype = _infer_engine([m for _, m in items], engine, dtype)
+        super().__init__(engine=engine, dtype=dtype)
+        self.update(items)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        _add_child(self, key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        """The names, in insertion order."""
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        """The modules, in insertion order."""
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        """(name, module) pairs, in insertion order."""
+        return self._modules.items()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace modules from a mapping or from (name, module) pairs."""
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for pair in pairs:
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"ModuleDict.update takes (name, module) pairs, got {pair!r}")
+            self[pair[0]] = pair[1]
+
+    def pop(self, key: str) -> Module:
+        """Remove ``key`` and return its module."""
+        module = self._modules[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        """Remove every module."""
+        self._modules.clear()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleDict is a container; index it in forward()")
 
 
 class ModuleList(Module):
@@ -418,9 +522,7 @@ class ModuleList(Module):
 
     def append(self, module: Module) -> ModuleList:
         """Add a module at the end; returns self."""
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList takes Modules, got {type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
+        _add_child(self, str(len(self._modules)), module)
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
@@ -443,3 +545,37 @@ class ModuleList(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleList is a container; iterate over it in forward()")
+
+
+class _ParameterMeta(type):
+    """``isinstance(x, Parameter)`` is True for a leaf engine tensor that requires grad."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return is_tensor(obj) and obj.is_leaf and obj.requires_grad
+
+
+class Parameter(metaclass=_ParameterMeta):
+    """``Parameter(data, requires_grad=True)``: a new leaf tensor holding a *copy* of
+    ``data`` (an ndarray, a list, an engine tensor or a torch tensor) on ``engine`` (default:
+    the tensor's own engine, else the current one). Assigned to a Module attribute it is
+    registered as a parameter, as in torch. The dtype follows the engine's rules (a float64
+    array stays float64; a tensor keeps its dtype).
+
+    Unlike torch it does not share memory with ``data``, it is a plain engine Tensor (there is
+    no Parameter class; ``isinstance(t, Parameter)`` checks for a leaf that requires grad),
+    and a tensor with ``requires_grad=False`` is stored as a plain attribute, not registered.
+    """
+
+    def __new__(  # type: ignore[misc]
+        cls, data: Any = None, requires_grad: bool = True, engine: str | None = None
+    ) -> Any:
+        if data is None:
+            data = np.empty(0)
+        dtype = None
+        if is_tensor(data):
+            name = engine_of(data) if engine is None else check_engine_name(engine)
+            dtype = data.dtype
+        else:
+            name = engine_name() if engine is None else check_engine_name(engine)
+        values = np.array(as_numpy(data), copy=True)
+        return get_engine(name).tensor(values, requires_grad=requires_grad, dtype=dtype)

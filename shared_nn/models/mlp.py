@@ -7,9 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..layers import GELU, LayerNorm, Linear, ReLU, Tanh
-from ..module import Sequential
+from ..module import Module, Sequential
 
-ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "gelu": GELU}
+
+def _tanh_gelu(**where: Any) -> Module:
+    """GELU in GPT-2's tanh approximation: what MLP's "gelu" has always meant (GELU()'s own
+    default is now torch's exact form)."""
+    return GELU(approximate="tanh", **where)
+
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "gelu": _tanh_gelu}
 
 
 class MLP(Sequential):

@@ -48,7 +48,9 @@ class CharRNN(Module):
     """A character-level language model: Embedding -> RNN -> Linear.
 
     ``forward(ids)`` takes integer ids (B, T) and returns next-character logits (B, T, V);
-    train it with ``F.cross_entropy(logits, targets)`` where targets are ids shifted by one.
+    train it with ``F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))`` where
+    targets are the ids shifted by one (torch's class dim is dim 1, so (B, T, V) logits are
+    flattened, or transposed to (B, V, T)).
     ``sample`` continues a prompt one character at a time, carrying the hidden state."""
 
     def __init__(

@@ -47,12 +47,17 @@ class TorchModule:
                 return x.t
             if isinstance(x, np.ndarray) and x.dtype.kind in "iu":
                 return torch.from_numpy(x.astype(np.int64))
+            if isinstance(x, tuple):  # LSTM's (h_0, c_0)
+                return tuple(unwrap(item) for item in x)
             return x
 
-        out = self.module(*(unwrap(a) for a in args), **{k: unwrap(v) for k, v in kwargs.items()})
-        if isinstance(out, tuple):
-            return tuple(torch_adapter.TorchTensor(o) for o in out)
-        return torch_adapter.TorchTensor(out)
+        def wrap(out: Any) -> Any:
+            if isinstance(out, tuple):  # (output, h_n) or LSTM's (output, (h_n, c_n))
+                return tuple(wrap(o) for o in out)
+            return torch_adapter.TorchTensor(out)
+
+        return wrap(self.module(*(unwrap(a) for a in args),
+                                **{k: unwrap(v) for k, v in kwargs.items()}))
 
     def named_parameters(self) -> list[tuple[str, Any]]:
         return [(n, torch_adapter.TorchTensor(p)) for n, p in self.module.named_parameters()]

@@ -56,9 +56,9 @@ def test_cross_entropy_single_sample(data: st.DataObject) -> None:
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(data=st.data())
 def test_cross_entropy_sequence(reduction: str, data: st.DataObject) -> None:
-    """Language-model shape: logits (B, T, V) with targets (B, T)."""
+    """Sequences in torch's layout: logits (B, V, T) with targets (B, T) (V == T included)."""
     b, t, v = (data.draw(st.integers(1, 3)) for _ in range(3))
-    logits = data.draw(S.arrays((b, t, v)), label="logits")
+    logits = data.draw(S.arrays((b, v, t)), label="logits")
     targets = (data.draw(S.index_arrays(v, b * t), label="targets") % v).reshape(b, t)
     check(lambda E, x: E.F.cross_entropy(x, targets, reduction=reduction), logits,
           backends=WITH_FUSED)

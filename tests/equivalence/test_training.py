@@ -88,7 +88,8 @@ def _char_rnn_task(rng: np.random.Generator) -> dict[str, Any]:
     return dict(
         make=lambda **kw: models.CharRNN(5, 3, 4, **kw),
         twin=lambda: TorchCharRNN(5, 3, 4, 1),
-        loss=lambda E, m: E.F.cross_entropy(m(text[:, :-1]), text[:, 1:]),
+        loss=lambda E, m: E.F.cross_entropy(m(text[:, :-1]).reshape(-1, 5),
+                                             text[:, 1:].reshape(-1)),
     )
 
 
@@ -140,4 +141,114 @@ def test_trajectories_agree(task_name: str, optimizer: str) -> None:
                      want_losses, rtol=TRAJECTORY_RTOL, atol=TRAJECTORY_RTOL)
         for key, want in want_state.items():
             assert_close(f"{backend} {task_name}/{optimizer}: final {key}", state[key], want,
+                         rtol=TRAJECTORY_RTOL, atol=TRAJECTORY_RTOL)
+
+
+# --- schedulers, gradient clipping and dropout: 20 steps against torch -----------------------
+
+LONG_STEPS = 20
+
+
+def _schedules(lr_scheduler: Any) -> dict[str, Callable[..., Any]]:
+    """name -> (optimizer factory, scheduler factory, clip max_norm or None), written once for
+    either library: ``lr_scheduler`` is shared_nn's or torch's module, ``optim`` likewise."""
+    return {
+        "adam+cosine+clip": (
+            lambda optim, ps: optim.Adam(ps, lr=0.05, betas=(0.8, 0.9)),
+            lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=7, eta_min=0.001),
+            0.5,
+        ),
+        "sgd-momentum-dampening+step": (
+            lambda optim, ps: optim.SGD(ps, lr=0.2, momentum=0.8, dampening=0.3,
+                                        weight_decay=0.01),
+            lambda opt: lr_scheduler.StepLR(opt, step_size=4, gamma=0.5),
+            None,
+        ),
+        "adamw+warmup-cosine": (
+            lambda optim, ps: optim.AdamW(ps, lr=0.05, weight_decay=0.1),
+            lambda opt: lr_scheduler.SequentialLR(opt, [
+                lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=5),
+                lr_scheduler.CosineAnnealingLR(opt, T_max=15)], milestones=[5]),
+            0.3,
+        ),
+    }
+
+
+def _dropout_task(rng: np.random.Generator) -> dict[str, Any]:
+    """Linear -> Tanh -> Dropout(0.3) -> Linear, trained in training mode: the masks come from
+    shared_nn's generator (seeded before training) and are fed to torch's twin."""
+    import shared_nn
+
+    from .test_layers import TorchSeededDropout
+
+    x = rng.uniform(-2, 2, (8, 4))
+    y = rng.integers(0, 3, 8)
+    return dict(
+        make=lambda **kw: shared_nn.Sequential(
+            shared_nn.Linear(4, 6, **kw), shared_nn.Tanh(), shared_nn.Dropout(0.3),
+            shared_nn.Linear(6, 3, **kw)),
+        twin=lambda: torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(),
+                                         TorchSeededDropout(0.3), torch.nn.Linear(6, 3)),
+        loss=lambda E, m: E.F.cross_entropy(m(E.tensor(x)), y),
+    )
+
+
+def _train_scheduled(backend: str, task: dict[str, Any], recipe: str, seed: int):
+    """Losses, learning rates and clipped norms at every step, and the final state_dict."""
+    import shared_nn
+
+    if backend == "torch":
+        model = build(task["make"], "tensor", seed)  # only for its initial weights
+        twin = load_into_torch(task["twin"](), model.state_dict())
+        make_opt, make_sched, clip = _schedules(torch.optim.lr_scheduler)[recipe]
+        opt = make_opt(torch.optim, twin.parameters())
+        clip_fn, params, E, module = torch.nn.utils.clip_grad_norm_, twin.parameters, \
+            BACKENDS["torch"], TorchModule(twin)
+    else:
+        E = BACKENDS[backend]
+        module = build(task["make"], E.engine, seed)
+        make_opt, make_sched, clip = _schedules(shared_nn.optim.lr_scheduler)[recipe]
+        opt = make_opt(shared_nn.optim, module.parameters())
+        clip_fn, params = shared_nn.utils.clip_grad_norm_, module.parameters
+    sched = make_sched(opt)
+    shared_nn.manual_seed(seed + 1)  # the dropout masks' stream, the same on every backend
+    record: dict[str, list[float]] = {"loss": [], "lr": [], "norm": []}
+    with E.active():
+        for _ in range(LONG_STEPS):
+            opt.zero_grad()
+            loss = task["loss"](E, module)
+            loss.backward()
+            if clip is not None:
+                record["norm"].append(float(clip_fn(params(), clip)))
+            opt.step()
+            sched.step()
+            record["loss"].append(loss.item())
+            record["lr"].append(sched.get_last_lr()[0])
+    state = (module.module.state_dict() if backend == "torch" else module.state_dict())
+    return record, {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v)
+                    for k, v in state.items()}
+
+
+@pytest.mark.parametrize("recipe", list(_schedules(torch.optim.lr_scheduler)))
+@pytest.mark.parametrize("task_name", ["mlp", "dropout"])
+def test_scheduled_clipped_trajectories_agree(task_name: str, recipe: str) -> None:
+    """20 steps: the loss, the learning rate the scheduler set, the gradient norm clipping
+    saw, and the final weights, on both engines (fused too) against torch."""
+    seed = 4321
+    make_task = _mlp_task if task_name == "mlp" else _dropout_task
+    task = make_task(np.random.default_rng(seed))
+    want, want_state = _train_scheduled("torch", task, recipe, seed)
+    assert want["loss"][-1] < want["loss"][0], "the reference did not train: a useless test"
+    assert len(set(want["lr"])) > 3, "the schedule did not change the learning rate"
+    if want["norm"]:
+        _, _, max_norm = _schedules(torch.optim.lr_scheduler)[recipe]
+        assert max(want["norm"]) > max_norm, "clipping never clipped: a useless test"
+    for backend in WITH_FUSED:
+        got, state = _train_scheduled(backend, task, recipe, seed)
+        for key in ("loss", "norm"):
+            assert_close(f"{backend} {task_name}/{recipe}: {key} per step", got[key], want[key],
+                         rtol=TRAJECTORY_RTOL, atol=TRAJECTORY_RTOL)
+        assert got["lr"] == want["lr"], f"{backend} {recipe}: learning rates differ"
+        for key, value in want_state.items():
+            assert_close(f"{backend} {task_name}/{recipe}: final {key}", state[key], value,
                          rtol=TRAJECTORY_RTOL, atol=TRAJECTORY_RTOL)

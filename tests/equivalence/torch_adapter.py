@@ -19,6 +19,7 @@ protocol                   torch
 ``x[idx]``                 index arrays are ndarrays / lists instead of tensors
 ``x < y``                  a bool ndarray instead of a bool tensor
 ``F.cross_entropy``        targets are int ndarrays instead of LongTensors
+``F.dropout``              the mask comes from shared_nn's seeded generator
 =========================  ====================================================
 
 Every value is float64 unless a test asks otherwise: torch in float64 is the reference.
@@ -466,9 +467,9 @@ set_grad_enabled = torch.set_grad_enabled
 class functional:  # noqa: N801 (a namespace standing in for shared_nn.functional)
     """``torch.nn.functional`` with shared_nn.functional's signatures.
 
-    The one real difference: shared_nn's ``cross_entropy``/``nll_loss`` accept language-model
-    shaped input ``(B, T, C)`` with targets ``(B, T)``, where torch wants the class dim
-    second; the adapter flattens to ``(B*T, C)`` and reshapes a ``"none"`` result back.
+    Class targets are int ndarrays (or float ndarrays of class probabilities) rather than
+    tensors, weights ndarrays; ``dropout`` draws its mask from shared_nn's generator (the
+    same draw as ``shared_nn.functional.dropout``), so the two drop the same elements.
     """
 
     @staticmethod
@@ -492,23 +493,66 @@ class functional:  # noqa: N801 (a namespace standing in for shared_nn.functiona
         return TorchTensor(torch_F.log_softmax(x.t, dim=dim))
 
     @staticmethod
-    def _class_loss(loss: Any, x: TorchTensor, targets: Any, reduction: str) -> TorchTensor:
-        ids = torch.as_tensor(np.asarray(targets, dtype=np.int64))
-        inputs = x.t
-        if inputs.ndim == 3:
-            inputs, ids = inputs.reshape(-1, inputs.shape[-1]), ids.reshape(-1)
-        out = loss(inputs, ids, reduction=reduction)
-        if reduction == "none" and x.ndim == 3:
-            out = out.reshape(x.shape[:2])
-        return TorchTensor(out)
+    def _target(target: Any, like: torch.Tensor) -> torch.Tensor:
+        """Integer class targets -> LongTensor; float targets (probabilities) -> ``like``'s
+        dtype; a wrapped tensor unwraps."""
+        if isinstance(target, TorchTensor):
+            return target.t
+        values = np.asarray(target)
+        if values.dtype.kind in "iu":
+            return torch.as_tensor(values.astype(np.int64))
+        return torch.as_tensor(values.astype(np.float64)).to(like.dtype)
 
     @staticmethod
-    def cross_entropy(logits: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
-        return functional._class_loss(torch_F.cross_entropy, logits, targets, reduction)
+    def _weight(weight: Any, like: torch.Tensor) -> torch.Tensor | None:
+        if weight is None or isinstance(weight, TorchTensor):
+            return _unwrap(weight)
+        return torch.as_tensor(np.asarray(weight, dtype=np.float64)).to(like.dtype)
 
     @staticmethod
-    def nll_loss(log_probs: TorchTensor, targets: Any, reduction: str = "mean") -> TorchTensor:
-        return functional._class_loss(torch_F.nll_loss, log_probs, targets, reduction)
+    def cross_entropy(logits: TorchTensor, targets: Any, weight: Any = None, *,
+                      ignore_index: int = -100, reduction: str = "mean",
+                      label_smoothing: float = 0.0) -> TorchTensor:
+        x = logits.t
+        return TorchTensor(torch_F.cross_entropy(
+            x, functional._target(targets, x), functional._weight(weight, x),
+            ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing))
+
+    @staticmethod
+    def nll_loss(log_probs: TorchTensor, targets: Any, weight: Any = None, *,
+                 ignore_index: int = -100, reduction: str = "mean") -> TorchTensor:
+        x = log_probs.t
+        return TorchTensor(torch_F.nll_loss(
+            x, functional._target(targets, x), functional._weight(weight, x),
+            ignore_index=ignore_index, reduction=reduction))
+
+    @staticmethod
+    def binary_cross_entropy_with_logits(
+        x: TorchTensor, target: Any, weight: Any = None, *, reduction: str = "mean",
+        pos_weight: Any = None,
+    ) -> TorchTensor:
+        return TorchTensor(torch_F.binary_cross_entropy_with_logits(
+            x.t, functional._target(target, x.t), functional._weight(weight, x.t),
+            reduction=reduction, pos_weight=functional._weight(pos_weight, x.t)))
+
+    @staticmethod
+    def l1_loss(pred: TorchTensor, target: Any, reduction: str = "mean") -> TorchTensor:
+        if not isinstance(target, TorchTensor):
+            values = np.broadcast_to(np.asarray(target, np.float64), pred.shape)
+            target = tensor(values, dtype=pred.dtype)
+        return TorchTensor(torch_F.l1_loss(pred.t, target.t, reduction=reduction))
+
+    @staticmethod
+    def dropout(x: TorchTensor, p: float = 0.5, training: bool = True) -> TorchTensor:
+        """shared_nn's dropout, its mask drawn from shared_nn's seeded generator exactly as
+        shared_nn.functional.dropout draws it, applied with torch ops."""
+        import shared_nn
+
+        if not training or p == 0:
+            return x
+        keep = shared_nn.init.generator().random(x.shape) >= p
+        scale = torch.as_tensor(keep * (1.0 / (1.0 - p))).to(x.t.dtype)
+        return TorchTensor(x.t * scale)
 
     @staticmethod
     def mse_loss(pred: TorchTensor, target: Any, reduction: str = "mean") -> TorchTensor:

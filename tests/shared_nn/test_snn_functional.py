@@ -100,16 +100,34 @@ def test_cross_entropy_and_nll(fused, reduction, seed, rows, classes):
 
 @FUSION
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_cross_entropy_flattens_sequence_logits(fused, reduction):
+@pytest.mark.parametrize("shape", [(2, 4, 3), (2, 3, 3), (2, 3, 2, 2)])
+def test_cross_entropy_takes_torchs_class_dim_1_layout(fused, reduction, shape):
+    """Input (B, C, T...) with targets (B, T...), as torch; also when C == T, the case the
+    old class-last reading got silently wrong."""
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=shape)
+    labels = rng.integers(0, shape[1], size=(shape[0], *shape[2:]))
+    check(lambda x: F.cross_entropy(x, labels, reduction=reduction),
+          lambda x: TF.cross_entropy(x, torch.from_numpy(labels), reduction=reduction),
+          logits, fused=fused)
+
+
+@FUSION
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_still_reads_old_class_last_sequences_with_a_warning(fused, reduction):
+    """(B, T, C) logits with (B, T) targets that do not fit torch's layout: read as before
+    (class last), with a FutureWarning saying how to write it."""
     rng = np.random.default_rng(1)
     logits, labels = rng.normal(size=(2, 3, 4)), rng.integers(0, 4, size=(2, 3))
     expected_shape = (2, 3) if reduction == "none" else ()
 
-    def torch_ce(x):  # torch wants (B, C, T); our convenience takes (B, T, C)
+    def torch_ce(x):
         return TF.cross_entropy(x.reshape(6, 4), torch.from_numpy(labels.reshape(6)),
                                 reduction=reduction).reshape(expected_shape)
 
-    check(lambda x: F.cross_entropy(x, labels, reduction=reduction), torch_ce, logits, fused=fused)
+    with pytest.warns(FutureWarning, match=r"reshape\(-1, 4\).*transpose\(1, 2\)"):
+        check(lambda x: F.cross_entropy(x, labels, reduction=reduction), torch_ce, logits,
+              fused=fused)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -179,18 +197,25 @@ def test_float32_stays_float32():
 @pytest.mark.parametrize("fn", [F.cross_entropy, F.nll_loss])
 def test_class_targets_are_checked(fn):
     x = shared_nn.tensor(np.zeros((2, 3)))
-    with pytest.raises(TypeError, match="integer class indices, got dtype float64"):
-        fn(x, np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="integer class indices.*got dtype bool"):
+        fn(x, np.array([True, False]))
     with pytest.raises(IndexError, match=r"target 3 is out of range for 3 classes"):
         fn(x, [0, 3])
     with pytest.raises(IndexError, match=r"target -1 is out of range"):
         fn(x, [-1, 0])
-    with pytest.raises(ValueError, match=r"\(2, 3\) and targets of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"\(2, 3\) needs targets of shape \(2,\).*got "
+                       r"targets of shape \(3,\)"):
         fn(x, [0, 1, 2])
-    with pytest.raises(TypeError, match="not a Tensor"):
-        fn(x, shared_nn.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="reduction must be one of"):
         fn(x, [0, 1], reduction="avg")
+    if fn is F.nll_loss:  # nll_loss takes class indices only
+        with pytest.raises(TypeError, match="integer class indices.*got a Tensor"):
+            fn(x, shared_nn.tensor([0.0, 1.0]))
+        with pytest.raises(TypeError, match="integer class indices.*got float values"):
+            fn(x, np.array([0.0, 1.0]))
+    else:  # float targets are class probabilities of the input's shape
+        with pytest.raises(ValueError, match=r"probability targets.*\(2, 3\), got \(2,\)"):
+            fn(x, np.array([0.0, 1.0]))
 
 
 def test_other_bad_inputs():
@@ -201,5 +226,5 @@ def test_other_bad_inputs():
         F.layer_norm(x, 4)
     with pytest.raises(TypeError, match="softmax expects an engine Tensor, got ndarray"):
         F.softmax(np.zeros(3))
-    with pytest.raises(ValueError, match="approximate='tanh'"):
-        F.gelu(x, approximate="none")
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        F.gelu(x, approximate="exact")

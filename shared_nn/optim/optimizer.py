@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .engine import is_tensor
+from ..engine import is_tensor
+from ..module import zero_grads
 
 
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
@@ -100,7 +101,12 @@ class Optimizer:
                 f"{[len(g['params']) for g in self.param_groups]}"
             )
         for group, saved in zip(self.param_groups, groups, strict=True):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+            for key, value in saved.items():
+                if key == "params":
+                    continue
+                if isinstance(group.get(key), tuple) and isinstance(value, list):
+                    value = tuple(value)  # betas come back from JSON as a list
+                group[key] = value
         self.state = {}
         for i, values in state_dict["state"].items():
             p = params[int(i)]
@@ -109,11 +115,10 @@ class Optimizer:
                 for k, v in values.items()
             }
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``p.grad = None``, torch's default)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: ``p.grad = None`` (torch's default), or with
+        ``set_to_none=False`` write zeros into the gradients that exist (None stays None)."""
+        zero_grads(self._params(), set_to_none)
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
