@@ -87,7 +87,8 @@ def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | No
         _silence_stdout()
         raise SystemExit(141) from None
     except KeyboardInterrupt:
-        sys.stderr.write(f"\n{prog}: interrupted\n")
+        fresh_line = "\n" if sys.stderr.isatty() else ""  # after a progress bar's \r
+        sys.stderr.write(f"{fresh_line}{prog}: interrupted\n")
         raise SystemExit(130) from None
     except (UsageError, ValueError, TypeError, OSError, KeyError, MemoryError) as err:
         sys.stderr.write(f"{prog}: error: {one_line(describe_error(err))}\n")
