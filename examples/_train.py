@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import numpy as np
-from _cli import format_loss
+from _cli import format_loss, require_finite
 from tqdm import tqdm
 
 import shared_nn
@@ -42,7 +42,9 @@ def fit_classifier(
 ) -> tuple[list[float], list[float]]:
     """Adam on cross-entropy over shuffled minibatches, printing one line per epoch.
 
-    Returns the mean training loss and the test accuracy after each epoch.
+    Returns the mean training loss and the test accuracy after each epoch. A NaN or
+    infinite loss stops training with a :class:`_cli.UsageError` (the learning rate is
+    too large), instead of printing NaN for the epochs left.
     """
     (x_train, y_train), (x_test, y_test) = train, test
     optimizer = shared_nn.optim.Adam(model.parameters(), lr=lr)
@@ -50,6 +52,7 @@ def fit_classifier(
     losses: list[float] = []
     accuracies: list[float] = []
     steps = epochs * -(-len(x_train) // batch)
+    step = 0
     with tqdm(total=steps, unit="step", leave=False, disable=not show_progress) as bar:
         for epoch in range(1, epochs + 1):
             total = 0.0
@@ -58,7 +61,8 @@ def fit_classifier(
                 loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(idx)
+                step += 1
+                total += require_finite(loss.item(), step) * len(idx)
                 bar.set_description(f"epoch {epoch}/{epochs}", refresh=False)
                 bar.update()
             losses.append(total / len(x_train))

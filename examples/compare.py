@@ -14,12 +14,15 @@ hands the arithmetic to BLAS, so at these sizes its time hardly grows at all.
     python examples/compare.py                     # what `make demo` runs (about a minute)
     python examples/compare.py --model rnn --steps 3
     python examples/compare.py --sizes 4,8,16,32 --out out/mine
+    python examples/compare.py --engine tensor     # one engine's numbers only
 
 Writes ``scaling.png`` (log-log plot) and ``scaling.md`` / ``training.md`` (tables) to --out.
+Every option, and whether --out can be written, is checked before anything runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import statistics
 import time
@@ -33,11 +36,20 @@ import numpy as np
 from _cli import (
     ArgumentParser,
     UsageError,
+    add_engine_argument,
+    add_seed_argument,
+    add_threads_argument,
+    banner,
+    blas_threads,
+    check_writable_file,
+    float_in,
     format_loss,
+    int_in,
     int_list,
-    positive_float,
-    positive_int,
+    require_finite,
+    resolve_engine,
     run,
+    writable_dir,
 )
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -52,6 +64,7 @@ ENGINES = ("scalar", "tensor")
 DTYPE = np.float64  # both engines in float64, so the differences shown are rounding noise
 DEFAULT_SIZES = [4, 8, 12, 16, 24, 32, 48, 64]
 MAX_SIZE = 128  # 2 * 128^3 = 4.2M Values, already about a gigabyte on the scalar engine
+MAX_STEPS, MAX_BATCH = 10_000, 1024
 MODEL_DEFAULTS = {  # (steps, batch): small enough for the scalar engine to take seconds
     "mlp": (5, 32),
     "rnn": (5, 16),
@@ -164,7 +177,7 @@ def train_steps(workload: Workload, engine: str, lr: float, seed: int, advance) 
         result.nodes.append(backend.nodes_created())
         result.forward_s.append(middle - start)
         result.backward_s.append(end - middle)
-        result.losses.append(loss.item())
+        result.losses.append(require_finite(loss.item(), len(result.losses) + 1))
         result.grads.append({n: np.array(p.grad) for n, p in model.named_parameters()})
         optimizer.step()
         advance()
@@ -206,33 +219,41 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:,.0f}x" if b > 0 else "-"
 
 
-def training_rows(runs: dict[str, EngineRun]) -> list[tuple[str, str, str, str]]:
-    """The comparison as rows (what, scalar, tensor, scalar/tensor or |difference|)."""
-    s, t = runs["scalar"], runs["tensor"]
-    rows = [
-        ("graph nodes per step", f"{s.nodes[0]:,}", f"{t.nodes[0]:,}",
-         _ratio(s.nodes[0], t.nodes[0])),
-        ("forward (median ms)", f"{_ms(s.forward_s):.2f}", f"{_ms(t.forward_s):.2f}",
-         _ratio(_ms(s.forward_s), _ms(t.forward_s))),
-        ("backward (median ms)", f"{_ms(s.backward_s):.2f}", f"{_ms(t.backward_s):.2f}",
-         _ratio(_ms(s.backward_s), _ms(t.backward_s))),
-        ("peak memory of a step (KiB)", f"{s.peak_bytes / 1024:,.0f}",
-         f"{t.peak_bytes / 1024:,.0f}", _ratio(s.peak_bytes, t.peak_bytes)),
+def training_rows(runs: dict[str, EngineRun]) -> list[tuple[str, ...]]:
+    """The comparison as rows: what, one column per engine, and with both engines
+    scalar/tensor (or |scalar - tensor| for losses and gradients)."""
+    both = len(runs) == 2
+    measures = [
+        ("graph nodes per step", lambda r: r.nodes[0], lambda v: f"{v:,}"),
+        ("forward (median ms)", lambda r: _ms(r.forward_s), lambda v: f"{v:.2f}"),
+        ("backward (median ms)", lambda r: _ms(r.backward_s), lambda v: f"{v:.2f}"),
+        ("peak memory of a step (KiB)", lambda r: r.peak_bytes, lambda v: f"{v / 1024:,.0f}"),
     ]
-    for i, (ls, lt) in enumerate(zip(s.losses, t.losses, strict=True), start=1):
-        rows.append((f"loss, step {i}", format_loss(ls), format_loss(lt), f"{abs(ls - lt):.1e}"))
-    loss_diff, grad_diff = largest_differences(s, t)
-    rows.append(("largest |loss difference|", "", "", f"{loss_diff:.1e}"))
-    rows.append(("largest |gradient difference|", "", "", f"{grad_diff:.1e}"))
+    rows = []
+    for what, value, show in measures:
+        values = [value(r) for r in runs.values()]
+        rows.append((what, *map(show, values), *([_ratio(*values)] if both else [])))
+    for i, losses in enumerate(zip(*(r.losses for r in runs.values()), strict=True), start=1):
+        diff = [f"{abs(losses[0] - losses[1]):.1e}"] if both else []
+        rows.append((f"loss, step {i}", *map(format_loss, losses), *diff))
+    if both:
+        loss_diff, grad_diff = largest_differences(runs["scalar"], runs["tensor"])
+        rows.append(("largest |loss difference|", "", "", f"{loss_diff:.1e}"))
+        rows.append(("largest |gradient difference|", "", "", f"{grad_diff:.1e}"))
     return rows
 
 
-def print_training(console: Console, title: str, rows: list[tuple[str, ...]]) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("")
-    table.add_column("scalar engine", justify="right")
-    table.add_column("tensor engine", justify="right")
-    table.add_column("scalar / tensor, or |diff|", justify="right")
+def table_columns(engines: Sequence[str]) -> list[str]:
+    """Column titles of the training table (the last only when both engines ran)."""
+    extra = ["scalar / tensor, or |diff|"] if len(engines) == 2 else []
+    return ["", *(f"{e} engine" for e in engines), *extra]
+
+
+def print_training(console: Console, title: str, engines: Sequence[str],
+                   rows: list[tuple[str, ...]]) -> None:
+    table = Table(title=title, title_justify="left", min_width=len(title))
+    for i, column in enumerate(table_columns(engines)):
+        table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -329,13 +350,14 @@ def _k(exponent: float) -> str:
     return f"{round(exponent, 2) + 0.0:.2f}"
 
 
-def scaling_study(sizes: list[int], batch: int, seed: int, advance) -> dict[str, dict[str, Series]]:
+def scaling_study(sizes: list[int], batch: int, seed: int, engines: Sequence[str],
+                  advance) -> dict[str, dict[str, Series]]:
     """``{study: {engine: Series}}`` for every size, engines measured alternately."""
-    results = {study: {e: Series() for e in ENGINES} for study in STUDIES}
+    results = {study: {e: Series() for e in engines} for study in STUDIES}
     for n in sizes:
         steps = {"matmul": matmul_step(n, seed), "mlp": mlp_step(n, batch, seed)}
         for study, step in steps.items():
-            for engine in ENGINES:
+            for engine in engines:
                 seconds, nodes = measure(engine, step)
                 series = results[study][engine]
                 series.sizes.append(n)
@@ -367,7 +389,7 @@ def plot_scaling(results: dict[str, dict[str, Series]], path: Path) -> None:
                       label=f"{engine} engine  ~ n^{_k(k)}")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("n")
-        sizes = results[study]["scalar"].sizes
+        sizes = next(iter(results[study].values())).sizes
         ax.set_xticks(sizes, [str(n) for n in sizes], minor=False)
         ax.set_xticks([], minor=True)
         ax.set_ylabel("seconds" if attr == "seconds" else "nodes")
@@ -385,74 +407,90 @@ def scaling_markdown(results: dict[str, dict[str, Series]], batch: int) -> str:
     """The scaling study as markdown tables, with the fitted exponents."""
     parts = []
     for study, title in STUDIES.items():
-        s, t = results[study]["scalar"], results[study]["tensor"]
+        runs = results[study]
+        both = len(runs) == 2
         suffix = f" (batch {batch})" if study == "mlp" else ""
-        lines = [
-            f"### {title}{suffix}",
-            "",
-            "| n | scalar nodes | scalar ms | tensor nodes | tensor ms | scalar / tensor |",
-            "|---:|---:|---:|---:|---:|---:|",
-        ]
-        for i, n in enumerate(s.sizes):
-            lines.append(
-                f"| {n} | {s.nodes[i]:,} | {1000 * s.seconds[i]:.3f} | {t.nodes[i]:,} | "
-                f"{1000 * t.seconds[i]:.3f} | {s.seconds[i] / t.seconds[i]:,.0f}x |")
-        lines.append(
-            f"| growth exponent | {_k(s.node_exponent)} | {_k(s.time_exponent)} | "
-            f"{_k(t.node_exponent)} | {_k(t.time_exponent)} | |")
+        header = "| n | " + " | ".join(f"{e} nodes | {e} ms" for e in runs)
+        lines = [f"### {title}{suffix}", "",
+                 header + (" | scalar / tensor |" if both else " |"),
+                 "|---:|" + "---:|---:|" * len(runs) + ("---:|" if both else "")]
+        sizes = next(iter(runs.values())).sizes
+        for i, n in enumerate(sizes):
+            cells = [f"{r.nodes[i]:,} | {1000 * r.seconds[i]:.3f}" for r in runs.values()]
+            ratio = [f"{runs['scalar'].seconds[i] / runs['tensor'].seconds[i]:,.0f}x"] \
+                if both else []
+            lines.append("| " + " | ".join([str(n), *cells, *ratio]) + " |")
+        fits = [f"{_k(r.node_exponent)} | {_k(r.time_exponent)}" for r in runs.values()]
+        lines.append("| " + " | ".join(["growth exponent", *fits]) + (" | |" if both else " |"))
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
 def print_scaling(console: Console, results: dict[str, dict[str, Series]]) -> None:
-    table = Table(title="Growth exponents (least squares on log-log: time ~ n^k)",
-                  title_justify="left")
+    engines = list(results["matmul"])
+    both = len(engines) == 2
+    title = "Growth exponents (least squares on log-log: time ~ n^k)"
+    table = Table(title=title, title_justify="left", min_width=len(title))
     table.add_column("study")
-    for engine in ENGINES:
+    for engine in engines:
         table.add_column(f"{engine}: time k", justify="right")
         table.add_column(f"{engine}: nodes k", justify="right")
-    table.add_column("speed-up at largest n", justify="right")
+    if both:
+        table.add_column("speed-up at largest n", justify="right")
     for study in STUDIES:
-        s, t = results[study]["scalar"], results[study]["tensor"]
-        table.add_row(SHORT[study], _k(s.time_exponent), _k(s.node_exponent),
-                      _k(t.time_exponent), _k(t.node_exponent),
-                      _ratio(s.seconds[-1], t.seconds[-1]))
+        runs = results[study]
+        cells = [c for r in runs.values() for c in (_k(r.time_exponent), _k(r.node_exponent))]
+        if both:
+            cells.append(_ratio(runs["scalar"].seconds[-1], runs["tensor"].seconds[-1]))
+        table.add_row(SHORT[study], *cells)
     console.print(table)
 
 
 # ---------------------------------------------------------------------------------- main
 
 
-def parse_args(argv: Sequence[str] | None):
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options, all checked: numbers in range, --out writable, $DUALGRAD_ENGINE valid."""
     parser = ArgumentParser(
         prog="compare.py",
         description="Train the same seeded model on both engines and compare them; then "
         "measure how each engine's cost grows with size.")
+    add_engine_argument(parser, help="run only this engine (default: both, side by side)")
     parser.add_argument("--model", choices=sorted(WORKLOADS), default="mlp",
                         help="model to train on both engines (default: mlp)")
-    parser.add_argument("--steps", type=positive_int, default=None,
+    parser.add_argument("--steps", type=int_in(1, MAX_STEPS), default=None,
                         help="SGD steps per engine (default: 5 for mlp/rnn, 3 for gpt)")
-    parser.add_argument("--batch", type=positive_int, default=None,
+    parser.add_argument("--batch", type=int_in(1, MAX_BATCH), default=None,
                         help="batch size (default: 32 mlp, 16 rnn, 4 gpt; also the MLP "
                         "scaling study's batch)")
-    parser.add_argument("--sizes", type=int_list, default=DEFAULT_SIZES,
+    parser.add_argument("--sizes", type=int_list(), default=DEFAULT_SIZES,
                         help="sizes n for the scaling study, comma-separated "
                         f"(default: {','.join(map(str, DEFAULT_SIZES))})")
-    parser.add_argument("--lr", type=positive_float, default=0.1, help="SGD learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--out", type=Path, default=Path("out") / "compare",
+    parser.add_argument("--lr", type=float_in(0.0, 10.0, low_open=True), default=0.1,
+                        help="SGD learning rate (default: 0.1)")
+    add_seed_argument(parser)
+    parser.add_argument("--out", type=writable_dir, default="out/compare",
                         help="folder for scaling.png, scaling.md, training.md "
                         "(default: out/compare)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
-    args = parser.parse_args(argv)
+    add_threads_argument(parser)
+    args = parser.parse_args(argv)  # a str default goes through its type: checked like the rest
+    resolve_engine(args.engine)  # only checks $DUALGRAD_ENGINE: both engines run by default
+    args.engines = (args.engine,) if args.engine else ENGINES
     default_steps, default_batch = MODEL_DEFAULTS[args.model]
     args.steps = args.steps or default_steps
     args.batch = args.batch or default_batch
     args.sizes = sorted(set(args.sizes))
     if args.sizes[-1] > MAX_SIZE:
         n = args.sizes[-1]
-        parser.error(f"--sizes: n = {n} would make the scalar engine build ~{2 * n**3:,} "
-                     f"Values for one matmul; use n <= {MAX_SIZE}")
+        parser.error(f"argument --sizes: n = {n} would make the scalar engine build "
+                     f"~{2 * n**3:,} Values for one matmul; use n <= {MAX_SIZE}")
+    names = ["training.md"] + ([] if args.no_scaling else ["scaling.png", "scaling.md"])
+    for name in names:
+        try:
+            check_writable_file(args.out / name)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"argument --out: {err}")
     return args
 
 
@@ -464,48 +502,56 @@ def _progress(console: Console) -> Progress:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the comparison; returns the per-engine runs, the table rows and the output paths."""
     args = parse_args(argv)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create --out folder {args.out}: {err.strerror}") from None
     console = Console()
     if not console.is_terminal:  # piped or captured: room for the table on one line
         console = Console(width=110)
+    with blas_threads(args.threads) as blas:
+        console.print(banner(" and ".join(args.engines), blas), highlight=False)
+        return compare(args, console)
+
+
+def compare(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """Part 1 (training) and, unless --no-scaling, part 2 (scaling); writes the tables."""
     workload = WORKLOADS[args.model](args.steps, args.batch, args.seed)
     console.print(f"[bold]Part 1[/bold]: {workload.description}, {args.steps} SGD steps "
-                  f"(lr {args.lr}), seed {args.seed}, float64 on both engines")
+                  f"(lr {args.lr}), seed {args.seed}, float64")
     runs: dict[str, EngineRun] = {}
     with _progress(console) as progress:
-        for engine in ENGINES:
+        for engine in args.engines:
             task = progress.add_task(f"training on the {engine} engine", total=args.steps + 1)
             runs[engine] = train_steps(workload, engine, args.lr, args.seed,
                                        lambda task=task: progress.advance(task))
     rows = training_rows(runs)
-    print_training(console, f"Same model, same data, two engines ({args.model})", rows)
+    title = "two engines" if len(runs) == 2 else f"the {args.engine} engine"
+    print_training(console, f"Same model, same data, {title} ({args.model})", args.engines, rows)
+    args.out.mkdir(parents=True, exist_ok=True)
     training_md = args.out / "training.md"
-    training_md.write_text(_rows_markdown(workload.description, rows))
+    training_md.write_text(_rows_markdown(workload.description, args.engines, rows))
     result: dict[str, Any] = {"runs": runs, "rows": rows, "training_md": training_md}
     if args.no_scaling:
+        console.print(f"wrote {training_md}", highlight=False)
         return result
 
     console.print(f"\n[bold]Part 2[/bold]: scaling, n = {', '.join(map(str, args.sizes))}")
     with _progress(console) as progress:
-        task = progress.add_task("measuring", total=len(args.sizes) * len(STUDIES) * 2)
-        scaling = scaling_study(args.sizes, args.batch, args.seed,
+        task = progress.add_task("measuring",
+                                 total=len(args.sizes) * len(STUDIES) * len(args.engines))
+        scaling = scaling_study(args.sizes, args.batch, args.seed, args.engines,
                                 lambda: progress.advance(task))
     print_scaling(console, scaling)
     plot = args.out / "scaling.png"
     table = args.out / "scaling.md"
     plot_scaling(scaling, plot)
     table.write_text(scaling_markdown(scaling, args.batch))
-    console.print(f"wrote {plot}, {table} and {training_md}")
+    console.print(f"wrote {plot}, {table} and {training_md}", highlight=False)
     result.update(scaling=scaling, plot=plot, scaling_md=table)
     return result
 
 
-def _rows_markdown(title: str, rows: list[tuple[str, ...]]) -> str:
-    lines = [f"### {title}", "", "| | scalar engine | tensor engine | scalar / tensor or "
-             "\\|diff\\| |", "|---|---:|---:|---:|"]
+def _rows_markdown(title: str, engines: Sequence[str], rows: list[tuple[str, ...]]) -> str:
+    columns = [c.replace("|", "\\|") for c in table_columns(engines)]
+    lines = [f"### {title}", "", "| " + " | ".join(columns) + " |",
+             "|---|" + "---:|" * (len(columns) - 1)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 

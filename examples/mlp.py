@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,13 @@ from _cli import (
     UsageError,
     add_engine_argument,
     add_seed_dtype_arguments,
+    add_threads_argument,
+    banner,
+    blas_threads,
+    float_in,
+    int_in,
     int_list,
-    positive_float,
-    positive_int,
+    readable_dir,
     resolve_engine,
     run,
 )
@@ -44,6 +47,8 @@ DEFAULTS = {
     "tensor": dict(hidden=[128, 64], epochs=10, lr=3e-3, train_size=None, test_size=None),
     "scalar": dict(hidden=[16], epochs=8, lr=1e-2, train_size=300, test_size=400),
 }
+# Upper bounds that catch typos before they allocate gigabytes or run for days.
+MAX_WIDTH, MAX_EPOCHS, MAX_BATCH, MAX_EXAMPLES = 8192, 100_000, 1 << 20, 10**9
 
 
 @dataclass
@@ -57,25 +62,28 @@ class History:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options, each checked for type and range; also ``$DUALGRAD_ENGINE``."""
     parser = ArgumentParser(prog="mlp.py", description=__doc__.split("\n\n")[0])
     add_engine_argument(parser)
-    parser.add_argument("--mnist", type=Path, metavar="DIR",
+    parser.add_argument("--mnist", type=readable_dir, metavar="DIR",
                         help="train on MNIST read from the IDX files in DIR (raw or .gz)")
-    parser.add_argument("--hidden", type=int_list, default=None,
+    parser.add_argument("--hidden", type=int_list(MAX_WIDTH), default=None,
                         help="hidden layer widths, comma-separated (default: 128,64 on the "
                         "tensor engine, 16 on the scalar engine)")
-    parser.add_argument("--epochs", type=positive_int, default=None,
+    parser.add_argument("--epochs", type=int_in(1, MAX_EPOCHS), default=None,
                         help="passes over the training set (default: 10 tensor, 8 scalar)")
-    parser.add_argument("--batch", type=positive_int, default=32, help="batch size (default 32)")
-    parser.add_argument("--lr", type=positive_float, default=None,
-                        help="Adam learning rate (default: 3e-3 tensor, 1e-2 scalar)")
-    parser.add_argument("--train-size", type=positive_int, default=None,
+    parser.add_argument("--batch", type=int_in(1, MAX_BATCH), default=32,
+                        help="batch size (default 32)")
+    parser.add_argument("--lr", type=float_in(0.0, 1.0, low_open=True), default=None,
+                        help="Adam learning rate, at most 1 (default: 3e-3 tensor, 1e-2 scalar)")
+    parser.add_argument("--train-size", type=int_in(1, MAX_EXAMPLES), default=None,
                         help="use only the first N (shuffled) training images "
                         "(default: all on tensor, at most 300 on scalar)")
-    parser.add_argument("--test-size", type=positive_int, default=None,
+    parser.add_argument("--test-size", type=int_in(1, MAX_EXAMPLES), default=None,
                         help="evaluate on the first N test images (default: all on tensor, "
                         "at most 400 on scalar)")
     add_seed_dtype_arguments(parser)
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     args.engine = resolve_engine(args.engine)
     return args
@@ -103,13 +111,16 @@ def _show(value: Any) -> str:
 
 
 def load_data(args: argparse.Namespace) -> tuple[Split, str]:
-    """The split to train on and its name; bad --mnist paths become one-line errors."""
+    """The split to train on and its name. A bad MNIST file is the library's ValueError,
+    which names the file; an empty data set is refused here."""
     if args.mnist is None:
         return load_digits(test_fraction=0.2, seed=args.seed), "scikit-learn digits (8x8)"
-    try:
-        return load_mnist(args.mnist), f"MNIST from {args.mnist}"
-    except (OSError, ValueError) as err:
-        raise UsageError(str(err)) from None
+    data = load_mnist(args.mnist)
+    if len(data.x_train) == 0 or len(data.x_test) == 0 or data.x_train.shape[1] == 0:
+        raise UsageError(f"{args.mnist}: the MNIST files hold no images "
+                         f"({len(data.x_train)} training, {len(data.x_test)} test, "
+                         f"{data.x_train.shape[1]} pixels each)")
+    return data, f"MNIST from {args.mnist}"
 
 
 def take(
@@ -124,37 +135,46 @@ def take(
     return x[:n], y[:n]
 
 
-def train(args: argparse.Namespace, data: Split, show_progress: bool = True) -> History:
-    """Adam on cross-entropy; the same seed gives the same weights and batches on both engines."""
+def select(args: argparse.Namespace, data: Split) -> Split:
+    """``data`` cut to --train-size / --test-size (checked against what there is)."""
     caps = getattr(args, "size_is_cap", set())
     x_train, y_train = take(data.x_train, data.y_train, args.train_size, "train",
                             "train_size" in caps)
     x_test, y_test = take(data.x_test, data.y_test, args.test_size, "test", "test_size" in caps)
+    return Split(x_train, y_train, x_test, y_test)
+
+
+def train(args: argparse.Namespace, data: Split, show_progress: bool = True) -> History:
+    """Adam on cross-entropy; the same seed gives the same weights and batches on both engines."""
     shared_nn.manual_seed(args.seed)
-    sizes = [x_train.shape[1], *args.hidden, 10]
+    sizes = [data.x_train.shape[1], *args.hidden, 10]
     model = shared_nn.models.MLP(sizes, engine=args.engine, dtype=args.dtype)
-    history = History(args.engine, {"sizes": sizes, "train": len(x_train), "test": len(x_test)})
+    history = History(args.engine, {"sizes": sizes, "train": len(data.x_train),
+                                    "test": len(data.x_test)})
     history.losses, history.accuracies = fit_classifier(
-        model, (x_train, y_train), (x_test, y_test), epochs=args.epochs, batch=args.batch,
-        lr=args.lr, seed=args.seed, show_progress=show_progress,
+        model, (data.x_train, data.y_train), (data.x_test, data.y_test), epochs=args.epochs,
+        batch=args.batch, lr=args.lr, seed=args.seed, show_progress=show_progress,
     )
     return history
 
 
 def main(argv: Sequence[str] | None = None, show_progress: bool = True) -> History:
-    """Parse ``argv``, train, print one line per epoch; returns the history."""
+    """Parse and check ``argv`` and the data, then train, printing one line per epoch."""
     args = parse_args(argv)
     filled = apply_engine_defaults(args)
-    data, name = load_data(args)
-    dtype = "float64 (the scalar engine always computes in float64)" \
-        if args.engine == "scalar" else args.dtype
-    layers = "-".join(map(str, [data.x_train.shape[1], *args.hidden, 10]))
-    print(f"engine {args.engine}, data {name}, MLP {layers}, "
-          f"Adam lr {args.lr}, batch {args.batch}, dtype {dtype}, seed {args.seed}")
-    if args.engine == "scalar" and filled:
-        print(f"scalar engine: every number is a Python Value node, so the default run is "
-              f"smaller ({', '.join(filled)}); set these options to change it")
-    return train(args, data, show_progress)
+    with blas_threads(args.threads) as blas:
+        data, name = load_data(args)
+        data = select(args, data)
+        print(banner(args.engine, blas))
+        dtype = "float64 (the scalar engine always computes in float64)" \
+            if args.engine == "scalar" else args.dtype
+        layers = "-".join(map(str, [data.x_train.shape[1], *args.hidden, 10]))
+        print(f"data {name}, MLP {layers}, Adam lr {args.lr}, batch {args.batch}, "
+              f"dtype {dtype}, seed {args.seed}")
+        if args.engine == "scalar" and filled:
+            print(f"scalar engine: every number is a Python Value node, so the default run is "
+                  f"smaller ({', '.join(filled)}); set these options to change it")
+        return train(args, data, show_progress)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from _cli import (
@@ -29,11 +30,17 @@ from _cli import (
     UsageError,
     add_engine_argument,
     add_seed_dtype_arguments,
+    add_threads_argument,
+    banner,
+    blas_threads,
+    float_in,
     format_loss,
-    positive_float,
-    positive_int,
+    int_in,
+    prompt,
+    require_finite,
     resolve_engine,
     run,
+    temperature,
 )
 from _train import fit_classifier
 from tqdm import tqdm
@@ -44,13 +51,20 @@ from shared_nn.data import load_digits, pydoc_text
 from shared_nn.tokenizer import CharTokenizer
 
 # Defaults per task and engine; the scalar engine's are smaller (every number is a Value).
+SAMPLING = dict(sample_length=300, prompt="The ", temperature=0.8)
 DEFAULTS = {
     ("digits", "tensor"): dict(hidden=64, epochs=10, lr=1e-2, batch=32, train_size=None),
     ("digits", "scalar"): dict(hidden=16, epochs=3, lr=2e-2, batch=32, train_size=300),
-    ("charlm", "tensor"): dict(hidden=128, embed=32, steps=300, lr=1e-2, batch=32, seq_len=48),
-    ("charlm", "scalar"): dict(hidden=24, embed=8, steps=20, lr=2e-2, batch=4, seq_len=16),
+    ("charlm", "tensor"): dict(hidden=128, embed=32, steps=300, lr=1e-2, batch=32, seq_len=48,
+                               **SAMPLING),
+    ("charlm", "scalar"): dict(hidden=24, embed=8, steps=20, lr=2e-2, batch=4, seq_len=16,
+                               **SAMPLING),
 }
 OPTIONS = sorted({name for d in DEFAULTS.values() for name in d})
+TASK_OPTIONS = {task: set(DEFAULTS[(task, "tensor")]) for task in ("digits", "charlm")}
+# Upper bounds that catch typos before they allocate gigabytes or run for days.
+MAX_WIDTH, MAX_EPOCHS, MAX_STEPS, MAX_BATCH = 8192, 100_000, 10**7, 1 << 16
+MAX_SEQ_LEN, MAX_SAMPLE = 10_000, 100_000
 
 
 @dataclass
@@ -66,61 +80,79 @@ class History:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options, each checked for type and range; also ``$DUALGRAD_ENGINE``."""
     parser = ArgumentParser(prog="rnn.py", description=__doc__.split("\n\n")[0])
     add_engine_argument(parser)
     parser.add_argument("--task", choices=("digits", "charlm"), default="digits",
                         help="digits: classify digits read row by row; charlm: char-level "
                         "language model on Python's documentation (default: digits)")
-    parser.add_argument("--hidden", type=positive_int, help="RNN hidden size")
-    parser.add_argument("--embed", type=positive_int, help="charlm: character embedding size")
-    parser.add_argument("--epochs", type=positive_int, help="digits: passes over the data")
-    parser.add_argument("--steps", type=positive_int, help="charlm: training steps")
-    parser.add_argument("--batch", type=positive_int, help="batch size")
-    parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
-    parser.add_argument("--train-size", type=positive_int,
+    parser.add_argument("--hidden", type=int_in(1, MAX_WIDTH), help="RNN hidden size")
+    parser.add_argument("--embed", type=int_in(1, MAX_WIDTH),
+                        help="charlm: character embedding size")
+    parser.add_argument("--epochs", type=int_in(1, MAX_EPOCHS),
+                        help="digits: passes over the data")
+    parser.add_argument("--steps", type=int_in(1, MAX_STEPS), help="charlm: training steps")
+    parser.add_argument("--batch", type=int_in(1, MAX_BATCH), help="batch size")
+    parser.add_argument("--lr", type=float_in(0.0, 1.0, low_open=True),
+                        help="Adam learning rate, at most 1")
+    parser.add_argument("--train-size", type=int_in(1, 10**9),
                         help="digits: use only the first N (shuffled) training images")
-    parser.add_argument("--seq-len", type=positive_int, help="charlm: characters per sequence")
-    parser.add_argument("--sample-length", type=int, default=300,
+    parser.add_argument("--seq-len", type=int_in(1, MAX_SEQ_LEN),
+                        help="charlm: characters per sequence")
+    parser.add_argument("--sample-length", type=int_in(0, MAX_SAMPLE),
                         help="charlm: characters to generate after training (default 300)")
-    parser.add_argument("--prompt", default="The ", help="charlm: text the sample starts from")
-    parser.add_argument("--temperature", type=float, default=0.8,
+    parser.add_argument("--prompt", type=prompt,
+                        help="charlm: text the sample starts from (default: 'The ')")
+    parser.add_argument("--temperature", type=temperature,
                         help="charlm: sampling temperature, 0 = always the likeliest (default 0.8)")
     add_seed_dtype_arguments(parser)
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     args.engine = resolve_engine(args.engine)
-    if args.sample_length < 0:
-        parser.error(f"--sample-length {args.sample_length} must be >= 0")
-    if args.temperature < 0:
-        parser.error(f"--temperature {args.temperature} must be >= 0")
+    other_task = "charlm" if args.task == "digits" else "digits"
+    other = [f"--{name.replace('_', '-')}" for name in OPTIONS
+             if getattr(args, name) is not None and name not in TASK_OPTIONS[args.task]]
+    if other:
+        parser.error(f"{', '.join(other)}: only for --task {other_task} "
+                     f"(this run is --task {args.task})")
     return args
 
 
 def apply_defaults(args: argparse.Namespace) -> list[str]:
-    """Fill unset options from the (task, engine) defaults; returns those filled."""
+    """Fill unset options from the (task, engine) defaults; returns those filled
+    that differ from the tensor engine's (the scalar engine's smaller run)."""
     filled = []
     defaults = DEFAULTS[(args.task, args.engine)]
-    for name in OPTIONS:
-        if getattr(args, name) is None and name in defaults:
-            setattr(args, name, defaults[name])
-            if defaults[name] is not None:
-                filled.append(f"--{name.replace('_', '-')} {defaults[name]}")
+    tensor_defaults = DEFAULTS[(args.task, "tensor")]
+    args.filled_names = set()
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+            args.filled_names.add(name)
+            if value is not None and value != tensor_defaults[name]:
+                filled.append(f"--{name.replace('_', '-')} {value}")
     return filled
 
 
 # ----------------------------------------------------------------------- digits, row by row
 
 
-def train_digits(args: argparse.Namespace, show_progress: bool) -> History:
-    """Adam on cross-entropy; prints mean training loss and test accuracy each epoch."""
+def prepare_digits(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_test, y_test): each 8x8 digit as 8 time steps of 8 pixels."""
     data = load_digits(test_fraction=0.2, seed=args.seed)
-    x_train = data.x_train.reshape(-1, 8, 8)  # 8 time steps (rows) of 8 features (pixels)
-    x_test, y_test = data.x_test.reshape(-1, 8, 8), data.y_test
-    y_train = data.y_train
+    x_train, y_train = data.x_train.reshape(-1, 8, 8), data.y_train
     if args.train_size is not None:
         if args.train_size > len(x_train) and "train_size" not in args.filled_names:
             raise UsageError(f"--train-size {args.train_size} is more than the "
                              f"{len(x_train)} training images")
         x_train, y_train = x_train[: args.train_size], y_train[: args.train_size]
+    return x_train, y_train, data.x_test.reshape(-1, 8, 8), data.y_test
+
+
+def train_digits(args: argparse.Namespace, data: tuple[np.ndarray, ...],
+                 show_progress: bool) -> History:
+    """Adam on cross-entropy; prints mean training loss and test accuracy each epoch."""
+    x_train, y_train, x_test, y_test = data
     shared_nn.manual_seed(args.seed)
     model = shared_nn.models.RNNClassifier(8, args.hidden, 10, engine=args.engine,
                                            dtype=args.dtype)
@@ -135,34 +167,48 @@ def train_digits(args: argparse.Namespace, show_progress: bool) -> History:
 # ------------------------------------------------------------------ char-level language model
 
 
-def text_batches(ids: np.ndarray, batch: int, seq_len: int, rng: np.random.Generator):
-    """Endless random windows: inputs (batch, seq_len) and the same shifted by one."""
-    if len(ids) <= seq_len + 1:
-        raise UsageError(f"--seq-len {seq_len} is longer than the text ({len(ids)} characters)")
-    while True:
-        starts = rng.integers(0, len(ids) - seq_len - 1, size=batch)
-        windows = np.stack([ids[s : s + seq_len + 1] for s in starts])
-        yield windows[:, :-1], windows[:, 1:]
+@dataclass
+class Corpus:
+    """Python's documentation as character ids, and the prompt's ids in the same vocabulary."""
+
+    vocab: CharTokenizer
+    ids: np.ndarray
+    prompt_ids: list[int]
+    characters: int
 
 
-def train_charlm(args: argparse.Namespace, show_progress: bool) -> History:
-    """Adam on next-character cross-entropy, logging the mean loss ten times, then a sample."""
+def prepare_charlm(args: argparse.Namespace) -> Corpus:
+    """The text and the prompt, checked against each other and against --seq-len."""
     text = pydoc_text()
     vocab = CharTokenizer.from_text(text)
     try:
         prompt_ids = vocab.encode(args.prompt)
     except ValueError as err:
         raise UsageError(f"--prompt: {err}") from None
-    if len(prompt_ids) == 0:
-        raise UsageError("--prompt must not be empty")
-    ids = np.asarray(vocab.encode(text))
-    print(f"text: Python's documentation topics, {len(text):,} characters, "
-          f"{len(vocab)} distinct")
+    if len(text) <= args.seq_len + 1:
+        raise UsageError(f"--seq-len {args.seq_len} is longer than the text "
+                         f"({len(text)} characters)")
+    return Corpus(vocab, np.asarray(vocab.encode(text)), prompt_ids, len(text))
+
+
+def text_batches(ids: np.ndarray, batch: int, seq_len: int, rng: np.random.Generator):
+    """Endless random windows: inputs (batch, seq_len) and the same shifted by one."""
+    while True:
+        starts = rng.integers(0, len(ids) - seq_len - 1, size=batch)
+        windows = np.stack([ids[s : s + seq_len + 1] for s in starts])
+        yield windows[:, :-1], windows[:, 1:]
+
+
+def train_charlm(args: argparse.Namespace, corpus: Corpus, show_progress: bool) -> History:
+    """Adam on next-character cross-entropy, logging the mean loss ten times, then a sample."""
+    print(f"text: Python's documentation topics, {corpus.characters:,} characters, "
+          f"{len(corpus.vocab)} distinct")
     shared_nn.manual_seed(args.seed)
-    model = shared_nn.models.CharRNN(len(vocab), args.embed, args.hidden, engine=args.engine,
-                                     dtype=args.dtype)
+    model = shared_nn.models.CharRNN(len(corpus.vocab), args.embed, args.hidden,
+                                     engine=args.engine, dtype=args.dtype)
     optimizer = shared_nn.optim.Adam(model.parameters(), lr=args.lr)
-    batches = text_batches(ids, args.batch, args.seq_len, np.random.default_rng(args.seed))
+    batches = text_batches(corpus.ids, args.batch, args.seq_len,
+                           np.random.default_rng(args.seed))
     history = History(args.engine, "charlm")
     log_every = max(1, args.steps // 10)
     window: list[float] = []
@@ -173,37 +219,38 @@ def train_charlm(args: argparse.Namespace, show_progress: bool) -> History:
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
-        window.append(loss.item())
+        window.append(require_finite(loss.item(), step))
         if step % log_every == 0 or step == args.steps:
             history.losses.append(sum(window) / len(window))
             tqdm.write(f"step {step:5d}/{args.steps}  train loss "
                        f"{format_loss(history.losses[-1])}", file=sys.stdout)
             window = []
     if args.sample_length:
-        out = model.sample(prompt_ids, args.sample_length, temperature=args.temperature,
-                           seed=args.seed)
-        history.sample = vocab.decode(out)
+        out = model.sample(corpus.prompt_ids, args.sample_length,
+                           temperature=args.temperature, seed=args.seed)
+        history.sample = corpus.vocab.decode(out)
         print(f"\nsample (temperature {args.temperature}):\n{history.sample}")
     return history
 
 
 def main(argv: Sequence[str] | None = None, show_progress: bool = True) -> History:
-    """Parse ``argv`` and train the chosen task; returns what was printed, as numbers."""
+    """Parse and check ``argv`` and the data, then train the chosen task; returns what
+    was printed, as numbers."""
     args = parse_args(argv)
-    filled = apply_defaults(args)
-    args.filled_names = {f.split()[0][2:].replace("-", "_") for f in filled}
-    dtype = "float64 (always, on the scalar engine)" if args.engine == "scalar" else args.dtype
-    print(f"engine {args.engine}, task {args.task}, hidden {args.hidden}, batch {args.batch}, "
-          f"Adam lr {args.lr}, dtype {dtype}, seed {args.seed}")
-    tensor_defaults = DEFAULTS[(args.task, "tensor")]
-    smaller = [f for f in filled if f.split()[1] != str(tensor_defaults.get(
-        f.split()[0][2:].replace("-", "_")))]
-    if args.engine == "scalar" and smaller:
-        print(f"scalar engine: every number is a Python Value node, so the default run is "
-              f"smaller ({', '.join(smaller)}); set these options to change it")
-    if args.task == "digits":
-        return train_digits(args, show_progress)
-    return train_charlm(args, show_progress)
+    smaller = apply_defaults(args)
+    with blas_threads(args.threads) as blas:
+        data: Any = prepare_digits(args) if args.task == "digits" else prepare_charlm(args)
+        print(banner(args.engine, blas))
+        dtype = "float64 (always, on the scalar engine)" if args.engine == "scalar" \
+            else args.dtype
+        print(f"task {args.task}, hidden {args.hidden}, batch {args.batch}, "
+              f"Adam lr {args.lr}, dtype {dtype}, seed {args.seed}")
+        if args.engine == "scalar" and smaller:
+            print(f"scalar engine: every number is a Python Value node, so the default run is "
+                  f"smaller ({', '.join(smaller)}); set these options to change it")
+        if args.task == "digits":
+            return train_digits(args, data, show_progress)
+        return train_charlm(args, data, show_progress)
 
 
 if __name__ == "__main__":

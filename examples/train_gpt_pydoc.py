@@ -2,16 +2,21 @@
 
 The text is ``pydoc_data.topics`` (part of every CPython: the help pages behind ``help()``),
 cut into characters: the model learns to continue Python documentation one character at a
-time. It runs on the tensor engine with shared_nn's AdamW and cross-entropy, and writes
+time, with shared_nn's AdamW and cross-entropy (on the tensor engine unless ``--engine``
+says otherwise). It writes, under the current folder by default,
 
-    shared_nn/data/gpt_pydoc.safetensors   the weights
-    shared_nn/data/gpt_pydoc.json          the config, the character vocabulary, the losses
+    out/gpt_pydoc.safetensors   the weights
+    out/gpt_pydoc.json          the config, the character vocabulary, the losses
 
-which ``examples/gpt2.py`` uses when no GPT-2 weights are given.
+It never writes inside the installed package: to replace the model that ships (what
+``examples/gpt2.py`` uses when no GPT-2 weights are given), copy those two files over
+``shared_nn/data/gpt_pydoc.safetensors`` and ``shared_nn/data/gpt_pydoc.json`` yourself.
 
 Training is seeded and bounded by ``--minutes``; ``--checkpoint`` saves the full training
 state (weights, AdamW moments, step, data generator) every ``--eval-every`` steps, and
-``--resume`` continues from it, so a run can be stopped and picked up again.
+``--resume`` continues from it, so a run can be stopped and picked up again. All options,
+the output paths and a checkpoint to resume are checked before training starts; a loss that
+turns NaN stops the run without saving.
 
     python examples/train_gpt_pydoc.py --minutes 12
 """
@@ -23,9 +28,27 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from _cli import (
+    ArgumentParser,
+    UsageError,
+    add_engine_argument,
+    add_seed_argument,
+    add_threads_argument,
+    banner,
+    blas_threads,
+    check_readable_file,
+    float_in,
+    int_in,
+    require_finite,
+    resolve_engine,
+    run,
+    with_suffixes,
+    writable_base,
+)
 from tqdm import tqdm
 
 import shared_nn
@@ -34,43 +57,70 @@ from shared_nn.models.gpt import GPT, GPTConfig
 from shared_nn.optim import AdamW
 from shared_nn.tokenizer import CharTokenizer
 
-DATA_DIR = Path(shared_nn.__file__).resolve().parent / "data"
+SUFFIXES = (".safetensors", ".json")  # what GPT.save and save_training_state write
+MAX_PARAMETERS = 200_000_000  # beyond this, numpy training on a CPU is hopeless anyway
+BIG = 10**7  # upper bound for step counts
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=DATA_DIR / "gpt_pydoc",
-                   help="output path without suffix (default: shared_nn/data/gpt_pydoc)")
-    p.add_argument("--minutes", type=float, default=12.0, help="wall-clock budget")
-    p.add_argument("--max-steps", type=int, default=5000)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    p.add_argument("--min-lr", type=float, default=2e-4)
-    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm")
-    p.add_argument("--n-layer", type=int, default=4)
-    p.add_argument("--n-head", type=int, default=4)
-    p.add_argument("--n-embd", type=int, default=128)
-    p.add_argument("--block-size", type=int, default=128)
-    p.add_argument("--eval-every", type=int, default=200)
-    p.add_argument("--eval-batches", type=int, default=8)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads (1: on a shared machine two threads that wait for each "
-                        "other are much slower than one)")
-    p.add_argument("--checkpoint", type=Path, default=None,
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The options, each checked, then the checks that involve several of them."""
+    p = ArgumentParser(prog="train_gpt_pydoc.py", description=__doc__.split("\n\n")[0])
+    add_engine_argument(p)
+    p.add_argument("--out", type=writable_base(SUFFIXES), default="out/gpt_pydoc",
+                   help="output path without suffix (default: out/gpt_pydoc)")
+    p.add_argument("--minutes", type=float_in(0.0, 7 * 24 * 60, low_open=True), default=12.0,
+                   help="wall-clock budget (default: 12)")
+    p.add_argument("--max-steps", type=int_in(1, BIG), default=5000)
+    p.add_argument("--batch-size", type=int_in(1, 4096), default=16)
+    p.add_argument("--lr", type=float_in(0.0, 1.0, low_open=True), default=2e-3,
+                   help="peak learning rate")
+    p.add_argument("--min-lr", type=float_in(0.0, 1.0), default=2e-4,
+                   help="final learning rate, at most --lr")
+    p.add_argument("--warmup", type=int_in(0, BIG), default=100, help="linear warm-up steps")
+    p.add_argument("--weight-decay", type=float_in(0.0, 1.0), default=0.1)
+    p.add_argument("--grad-clip", type=float_in(0.0, 1e6, low_open=True), default=1.0,
+                   help="max global gradient norm")
+    p.add_argument("--n-layer", type=int_in(1, 48), default=4)
+    p.add_argument("--n-head", type=int_in(1, 64), default=4)
+    p.add_argument("--n-embd", type=int_in(1, 4096), default=128)
+    p.add_argument("--block-size", type=int_in(1, 4096), default=128)
+    p.add_argument("--eval-every", type=int_in(1, BIG), default=200)
+    p.add_argument("--eval-batches", type=int_in(1, 10_000), default=8)
+    add_seed_argument(p, default=1337)
+    add_threads_argument(p)
+    p.add_argument("--checkpoint", type=writable_base(SUFFIXES), default=None,
                    help="where to keep the resumable training state (safetensors + json)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    args = p.parse_args(argv)
-    if args.resume and args.checkpoint is None:
-        p.error("--resume needs --checkpoint")
-    for name in ("max_steps", "batch_size", "eval_every", "eval_batches", "block_size"):
-        if getattr(args, name) <= 0:
-            p.error(f"--{name.replace('_', '-')} must be positive")
-    if args.minutes <= 0 or args.lr <= 0:
-        p.error("--minutes and --lr must be positive")
+    args = p.parse_args(argv)  # a str default goes through its type: checked like the rest
+    args.engine = resolve_engine(args.engine)
+    problem = combined_problem(args)
+    if problem:
+        p.error(problem)
     return args
+
+
+def combined_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options taken together, or None."""
+    if args.resume and args.checkpoint is None:
+        return "--resume needs --checkpoint"
+    if args.min_lr > args.lr:
+        return f"--min-lr {args.min_lr} is larger than --lr {args.lr}"
+    if args.n_embd % args.n_head:
+        return f"--n-embd {args.n_embd} is not divisible by --n-head {args.n_head}"
+    n = 12 * args.n_layer * args.n_embd**2 + args.block_size * args.n_embd
+    if n > MAX_PARAMETERS:
+        return (f"--n-layer {args.n_layer} --n-embd {args.n_embd} makes about {n:,} "
+                f"parameters; at most {MAX_PARAMETERS:,} train on numpy in useful time")
+    if args.checkpoint is not None:
+        if args.checkpoint.resolve() == args.out.resolve():
+            return "--checkpoint and --out are the same path; the model would overwrite it"
+        if args.resume:
+            try:
+                for path in with_suffixes(args.checkpoint, SUFFIXES):
+                    check_readable_file(path, "--checkpoint")
+            except argparse.ArgumentTypeError as err:
+                return f"--resume: {err}"
+    return None
 
 
 def get_batch(data: np.ndarray, batch_size: int, block_size: int,
@@ -136,99 +186,114 @@ def save_training_state(path: Path, model: GPT, opt: AdamW, step: int,
 
 def load_training_state(path: Path, model: GPT, opt: AdamW) -> tuple[int, np.random.Generator,
                                                                       list]:  # fmt: skip
+    """What :func:`save_training_state` wrote, restored into ``model`` and ``opt``; a file
+    that does not fit this run is a :class:`UsageError` naming it."""
     from safetensors.numpy import load_file
 
-    info = json.loads(path.with_suffix(".json").read_text())
-    if GPTConfig.from_dict(info["config"]) != model.config:
-        raise SystemExit(f"{path}: checkpoint config {info['config']} differs from this run's")
-    arrays = load_file(str(path.with_suffix(".safetensors")))
-    model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-    for name, p in model.named_parameters():
-        if name in info["adam_steps"]:
-            opt.state[id(p)] = {"step": info["adam_steps"][name],
-                                "exp_avg": arrays[f"exp_avg/{name}"],
-                                "exp_avg_sq": arrays[f"exp_avg_sq/{name}"]}  # fmt: skip
-    rng = np.random.default_rng()
-    rng.bit_generator.state = info["rng"]
-    return info["step"], rng, info["history"]
-
-
-def limit_blas_threads(n: int) -> None:
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a dev dependency; without it BLAS keeps its own default
-        return
-    threadpool_limits(limits=n, user_api="blas")
+        info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        if GPTConfig.from_dict(info["config"]) != model.config:
+            raise UsageError(f"{path}: checkpoint config {info['config']} differs from this run's")
+        arrays = load_file(str(path.with_suffix(".safetensors")))
+        model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+        for name, p in model.named_parameters():
+            if name in info["adam_steps"]:
+                opt.state[id(p)] = {"step": int(info["adam_steps"][name]),
+                                    "exp_avg": arrays[f"exp_avg/{name}"],
+                                    "exp_avg_sq": arrays[f"exp_avg_sq/{name}"]}  # fmt: skip
+        rng = np.random.default_rng()
+        rng.bit_generator.state = info["rng"]
+        return int(info["step"]), rng, list(info["history"])
+    except UsageError:
+        raise
+    except Exception as err:  # safetensors has its own error types: all mean "not ours"
+        what = f"missing {err}" if isinstance(err, KeyError) else str(err)
+        raise UsageError(f"{path}: not a checkpoint of this script ({what})") from None
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    limit_blas_threads(args.threads)
+def build(args: argparse.Namespace) -> tuple[CharTokenizer, np.ndarray, np.ndarray, GPT, AdamW]:
+    """The tokenizer, the training and validation ids (the last 10% of the text), the
+    seeded model and its AdamW (no weight decay on biases and layer norms)."""
     text = pydoc_text()
     tok = CharTokenizer.from_text(text)
     data = np.array(tok.encode(text), dtype=np.int64)
-    n_val = len(data) // 10  # the last 10% of the text is held out
+    n_val = len(data) // 10
     train, val = data[:-n_val], data[-n_val:]
     args.config = GPTConfig(args.n_layer, args.n_head, args.n_embd, tok.vocab_size, args.block_size)
-
     shared_nn.manual_seed(args.seed)
-    model = GPT(args.config, engine="tensor", dtype="float32")
+    model = GPT(args.config, engine=args.engine, dtype="float32")
     decay = [p for n, p in model.named_parameters() if n.endswith(".weight") and ".ln_" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (n.endswith(".weight")
                                                              and ".ln_" not in n)]  # fmt: skip
     opt = AdamW([{"params": decay, "weight_decay": args.weight_decay},
                  {"params": no_decay, "weight_decay": 0.0}],
                 lr=args.lr, betas=(0.9, 0.99))  # fmt: skip
-    step, rng, history = 0, np.random.default_rng(args.seed), []
-    if args.resume:
-        step, rng, history = load_training_state(args.checkpoint, model, opt)
-        print(f"resumed at step {step}")
-    print(f"{len(train):,} training / {len(val):,} validation characters, vocab {tok.vocab_size}; "
-          f"{model.num_parameters():,} parameters")  # fmt: skip
+    return tok, train, val, model, opt
 
+
+def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, train: np.ndarray,
+               val: np.ndarray, step: int, rng: np.random.Generator, history: list) -> int:
+    """AdamW steps until ``--max-steps`` or the time budget; returns the last step.
+    A NaN or infinite loss stops training (a :class:`UsageError`) before anything is saved."""
     budget = 60.0 * args.minutes
     start = time.monotonic()
-    bar = tqdm(total=args.max_steps, initial=step, desc="training", unit="step")
-    loss_value = float("nan")
-    while step < args.max_steps and time.monotonic() - start < budget:
-        lr = learning_rate(step, (time.monotonic() - start) / budget, args)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        x, y = get_batch(train, args.batch_size, args.block_size, rng)
-        _, loss = model(x, y)
-        opt.zero_grad()
-        loss.backward()
-        clip_gradients(model, args.grad_clip)
-        opt.step()
-        loss_value = loss.item()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
-        if step % args.eval_every == 0:
-            val_loss = estimate_loss(model, val, args, seed=0)
-            history.append({"step": step, "train_loss": loss_value, "val_loss": val_loss})
-            bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
-            if args.checkpoint is not None:
-                save_training_state(args.checkpoint, model, opt, step, rng, history)
-    bar.close()
+    with tqdm(total=args.max_steps, initial=step, desc="training", unit="step") as bar:
+        while step < args.max_steps and time.monotonic() - start < budget:
+            lr = learning_rate(step, (time.monotonic() - start) / budget, args)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x, y = get_batch(train, args.batch_size, args.block_size, rng)
+            _, loss = model(x, y)
+            opt.zero_grad()
+            loss.backward()
+            clip_gradients(model, args.grad_clip)
+            opt.step()
+            step += 1
+            loss_value = require_finite(loss.item(), step, "lower --lr or --grad-clip")
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
+            if step % args.eval_every == 0:
+                val_loss = estimate_loss(model, val, args, seed=0)
+                history.append({"step": step, "train_loss": loss_value, "val_loss": val_loss})
+                bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
+                if args.checkpoint is not None:
+                    save_training_state(args.checkpoint, model, opt, step, rng, history)
+    return step
 
-    train_loss = estimate_loss(model, train, args, seed=1)
-    val_loss = estimate_loss(model, val, args, seed=0)
-    print(f"finished at step {step}: train loss {train_loss:.4f}, val loss {val_loss:.4f}")
-    if args.checkpoint is not None:
-        save_training_state(args.checkpoint, model, opt, step, rng, history)
-    model.save(args.out, metadata={
-        "tokenizer": "char", "vocab": tok.chars,
-        "training": {"data": "pydoc_data.topics (Python " + sys.version.split()[0] + ")",
-                     "steps": step, "batch_size": args.batch_size, "seed": args.seed,
-                     "train_loss": round(train_loss, 4), "val_loss": round(val_loss, 4),
-                     "history": history},
-    })  # fmt: skip
-    print(f"wrote {args.out.with_suffix('.safetensors')} and {args.out.with_suffix('.json')}")
-    sample = model.generate(np.array([tok.encode("def ")]), 200, temperature=0.8, top_k=20,
-                            seed=0)  # fmt: skip
-    print("sample:\n" + tok.decode(sample[0]))
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Check everything, train, save the model to ``--out``; returns that path."""
+    args = parse_args(argv)
+    with blas_threads(args.threads) as blas:
+        tok, train, val, model, opt = build(args)
+        step, rng, history = 0, np.random.default_rng(args.seed), []
+        if args.resume:
+            step, rng, history = load_training_state(args.checkpoint, model, opt)
+        print(banner(args.engine, blas))
+        if args.resume:
+            print(f"resumed at step {step}")
+        print(f"{len(train):,} training / {len(val):,} validation characters, vocab "
+              f"{tok.vocab_size}; {model.num_parameters():,} parameters")  # fmt: skip
+        step = train_loop(args, model, opt, train, val, step, rng, history)
+        train_loss = estimate_loss(model, train, args, seed=1)
+        val_loss = estimate_loss(model, val, args, seed=0)
+        require_finite(train_loss + val_loss, step, "lower --lr or --grad-clip")
+        print(f"finished at step {step}: train loss {train_loss:.4f}, val loss {val_loss:.4f}")
+        if args.checkpoint is not None:
+            save_training_state(args.checkpoint, model, opt, step, rng, history)
+        model.save(args.out, metadata={
+            "tokenizer": "char", "vocab": tok.chars,
+            "training": {"data": "pydoc_data.topics (Python " + sys.version.split()[0] + ")",
+                         "steps": step, "batch_size": args.batch_size, "seed": args.seed,
+                         "train_loss": round(train_loss, 4), "val_loss": round(val_loss, 4),
+                         "history": history},
+        })  # fmt: skip
+        print(f"wrote {args.out.with_suffix('.safetensors')} and {args.out.with_suffix('.json')}")
+        sample = model.generate(np.array([tok.encode("def ")]), 200, temperature=0.8, top_k=20,
+                                seed=0)  # fmt: skip
+        print("sample:\n" + tok.decode(sample[0]))
+    return args.out
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

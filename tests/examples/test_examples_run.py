@@ -6,8 +6,12 @@ printed lines, since "both engines print the same losses" is the promise to user
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +152,121 @@ def test_fit_exponent_recovers_a_power_law():
     sizes = [2, 4, 8, 16]
     assert compare.fit_exponent(sizes, [5 * n**3 for n in sizes]) == pytest.approx(3.0)
     assert compare.fit_exponent(sizes, [7.0] * 4) == pytest.approx(0.0, abs=1e-12)
+
+
+# ------------------------------------------- every script, as a user runs it, with its defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "shared_nn" / "data" / "gpt_pydoc.safetensors"
+SMALL = {  # each script's own defaults (output paths included), at a size that runs quickly
+    "compare.py": ["--steps", "1", "--batch", "2", "--sizes", "2,3"],
+    "mlp.py": ["--epochs", "1", "--hidden", "4", "--train-size", "32", "--test-size", "16"],
+    "rnn.py": ["--task", "charlm", "--steps", "2", "--hidden", "4", "--embed", "2", "--batch",
+               "2", "--seq-len", "4", "--sample-length", "5"],
+    "gpt2.py": ["--max-new-tokens", "3"],
+    "train_gpt_pydoc.py": ["--n-layer", "1", "--n-head", "1", "--n-embd", "8", "--block-size",
+                           "8", "--max-steps", "2", "--batch-size", "2", "--eval-every", "1",
+                           "--eval-batches", "1"],
+}
+WRITES = {  # what the defaults write, under the current folder
+    "compare.py": ["out/compare/scaling.md", "out/compare/scaling.png", "out/compare/training.md"],
+    "train_gpt_pydoc.py": ["out/gpt_pydoc.json", "out/gpt_pydoc.safetensors"],
+}
+
+
+def run_script(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``python examples/SCRIPT ARGS`` in ``cwd``, importing this checkout's packages."""
+    env = {k: v for k, v in os.environ.items() if k != "DUALGRAD_ENGINE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def first_line(proc: subprocess.CompletedProcess, script: str) -> str:
+    """gpt2.py keeps stdout for the text, so its first line of output is on stderr."""
+    return (proc.stderr if script == "gpt2.py" else proc.stdout).splitlines()[0]
+
+
+@pytest.mark.parametrize("script", sorted(SMALL))
+def test_defaults_write_under_the_current_folder_never_into_the_package(script, tmp_path):
+    shipped = SHIPPED.read_bytes()
+    proc = run_script(script, SMALL[script], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert SHIPPED.read_bytes() == shipped
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == WRITES.get(script, [])
+    assert re.fullmatch(r"engine: (scalar and tensor|tensor), BLAS threads: 1 \([\w, ]+\)",
+                        first_line(proc, script).split(";")[0]), first_line(proc, script)
+
+
+def test_the_trained_model_loads_and_threads_are_what_was_asked(tmp_path):
+    from shared_nn.models import GPT
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    proc = run_script("train_gpt_pydoc.py", [*SMALL["train_gpt_pydoc.py"], "--out", "m/small",
+                                             "--threads", str(cpus)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"BLAS threads: {cpus} " in first_line(proc, "train_gpt_pydoc.py")
+    model, info = GPT.load(tmp_path / "m" / "small")
+    assert model.config.n_embd == 8 and info["training"]["steps"] == 2
+    assert all(np.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_compare_on_one_engine(tmp_path, capsys):
+    result = compare.main(["--engine", "tensor", "--steps", "2", "--batch", "4", "--sizes", "2,3",
+                           "--out", str(tmp_path)])
+    assert list(result["runs"]) == ["tensor"]
+    assert all(len(row) == 2 for row in result["rows"])
+    assert list(result["scaling"]["matmul"]) == ["tensor"]
+    assert "scalar" not in result["training_md"].read_text()
+    assert "scalar" not in result["scaling_md"].read_text()
+    assert capsys.readouterr().out.startswith("engine: tensor, BLAS threads: 1")
+
+
+def test_a_diverging_run_stops_without_saving(tmp_path, monkeypatch):
+    """A NaN loss (here: a NaN learning rate slipped past the checks) ends training with a
+    one-line error, and no all-NaN model is written."""
+    train_gpt_pydoc = pytest.importorskip("train_gpt_pydoc")
+    from _cli import UsageError
+
+    monkeypatch.setattr(train_gpt_pydoc, "learning_rate", lambda *args: float("nan"))
+    out = tmp_path / "nan_model"
+    with pytest.raises(UsageError, match="diverged"):
+        train_gpt_pydoc.main([*SMALL["train_gpt_pydoc.py"], "--out", str(out)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_mlp_stops_when_the_loss_is_nan(monkeypatch):
+    from _cli import UsageError
+
+    import shared_nn
+
+    monkeypatch.setattr(shared_nn.optim.Adam, "_update",
+                        lambda self, value, grad, state, group: value * np.nan)
+    with pytest.raises(UsageError, match="diverged: the loss is nan at step 2"):
+        mlp.main(["--epochs", "1", "--hidden", "4", "--train-size", "64", "--test-size", "16",
+                  "--batch", "16"], show_progress=False)
+
+
+NO_TORCH = """
+import runpy, sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("torch", "transformers"):
+            raise ImportError(f"{name} is not installed by the examples extra")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_the_demo_needs_no_pytorch(tmp_path):
+    """`make demo` installs the examples extra only: compare.py must run with torch and
+    transformers impossible to import."""
+    code = NO_TORCH + (
+        "script = sys.argv[1]; sys.path.insert(0, script.rsplit('/', 1)[0]); "
+        "sys.argv = [script, *sys.argv[2:]]; runpy.run_path(script, run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "compare.py"),
+                           *SMALL["compare.py"]], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "out" / "compare" / "scaling.png").is_file()

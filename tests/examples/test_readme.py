@@ -3,7 +3,10 @@ quick start is exactly the two commands."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,59 @@ def test_python_snippets_run(index, tmp_path, monkeypatch, capsys):
     if "loss.item()" in PYTHON_BLOCKS[index]:
         losses = [float(m) for m in re.findall(r"loss (\S+)", out)]
         assert len(losses) == 2 and abs(losses[0] - losses[1]) < 1e-12
+
+
+SCRIPTS = sorted(p.name for p in (ROOT / "examples").glob("[!_]*.py"))
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def script_help(script: str) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--help"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def helps() -> dict[str, str]:
+    return {script: script_help(script) for script in SCRIPTS}
+
+
+def test_every_script_takes_engine_and_threads(helps):
+    """The README: "Every script takes --engine {scalar,tensor}, --threads N and --help"."""
+    assert "Every script takes `--engine {scalar,tensor}`, `--threads N` and `--help`" in README
+    assert len(helps) == 5
+    for script, text in helps.items():
+        assert "--engine {scalar,tensor}" in text, script
+        assert "--threads" in text, script
+
+
+def test_options_the_examples_table_names_exist(helps):
+    rows = re.findall(r"^\| `python examples/(\w+\.py)` \|(.*)$", README, flags=re.M)
+    assert {script for script, _ in rows} == set(SCRIPTS)
+    for script, text in rows:
+        for option in set(re.findall(r"`(--[a-z][a-z-]*)", text)):
+            assert option in helps[script], (script, option)
+
+
+def test_commands_in_the_readme_exist():
+    assert "huggingface-cli" not in README  # not installed by current huggingface_hub
+    hf = Path(sys.executable).parent / "hf"
+    if not hf.exists():
+        pytest.skip("huggingface_hub's hf command is not installed here")
+    assert "hf download gpt2 config.json model.safetensors --local-dir" in README
+    proc = subprocess.run([str(hf), "download", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "--local-dir" in proc.stdout
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_docs_reference_only_files_in_the_repo(doc):
+    """Links resolve, and every upper-case *.md a page names (DESIGN.md ...) exists."""
+    text = doc.read_text()
+    for target in re.findall(r"\]\(([^)#\s]+)\)", text):
+        if not target.startswith("http"):
+            assert (doc.parent / target).exists(), (doc.name, target)
+    for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", text):
+        assert list(ROOT.glob(f"**/{name}")), (doc.name, name)

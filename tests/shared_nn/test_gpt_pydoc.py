@@ -80,7 +80,7 @@ def test_example_generates_on_the_scalar_engine():
         (["--engine", "gpu"], "--engine"),
         (["--prompt", "\u2603 snowman"], "not in this model's vocabulary"),
         (["--prompt", ""], "empty"),
-        (["--weights", "no/such/folder"], "hf download gpt2"),
+        (["--weights", "no/such/folder"], "no/such/folder: folder not found"),
     ],
 )
 def test_example_bad_input_is_one_line_and_nonzero(args, message):
