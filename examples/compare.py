@@ -85,7 +85,9 @@ class Workload:
     @staticmethod
     def loss(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
         """Cross-entropy of the model's logits against integer targets (per token for GPT)."""
-        return F.cross_entropy(model(x), y)
+        logits = model(x)
+        classes = logits.shape[-1]  # GPT's (B, T, vocab): one row per token, as torch wants
+        return F.cross_entropy(logits.reshape(-1, classes), np.asarray(y).reshape(-1))
 
 
 def _digit_batches(x: np.ndarray, y: np.ndarray, steps: int, batch: int, seed: int):

@@ -216,7 +216,8 @@ def train_charlm(args: argparse.Namespace, corpus: Corpus, show_progress: bool) 
                      disable=not show_progress):
         x, y = next(batches)
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
+        logits = model(x)  # (batch, seq_len, vocab): one row per character, as torch wants
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         loss.backward()
         optimizer.step()
         window.append(require_finite(loss.item(), step))

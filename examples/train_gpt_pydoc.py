@@ -24,8 +24,6 @@ turns NaN stops the run without saving.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -55,9 +53,12 @@ import shared_nn
 from shared_nn.data import pydoc_text
 from shared_nn.models.gpt import GPT, GPTConfig
 from shared_nn.optim import AdamW
+from shared_nn.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 from shared_nn.tokenizer import CharTokenizer
+from shared_nn.utils import clip_grad_norm_
 
-SUFFIXES = (".safetensors", ".json")  # what GPT.save and save_training_state write
+SUFFIXES = (".safetensors", ".json")  # what GPT.save writes
+CHECKPOINT_SUFFIXES = (".safetensors",)  # shared_nn.save_training_state: one file
 MAX_PARAMETERS = 200_000_000  # beyond this, numpy training on a CPU is hopeless anyway
 BIG = 10**7  # upper bound for step counts
 
@@ -88,8 +89,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-batches", type=int_in(1, 10_000), default=8)
     add_seed_argument(p, default=1337)
     add_threads_argument(p)
-    p.add_argument("--checkpoint", type=writable_base(SUFFIXES), default=None,
-                   help="where to keep the resumable training state (safetensors + json)")
+    p.add_argument("--checkpoint", type=writable_base(CHECKPOINT_SUFFIXES), default=None,
+                   help="where to keep the resumable training state (one .safetensors file)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = p.parse_args(argv)  # a str default goes through its type: checked like the rest
     args.engine = resolve_engine(args.engine)
@@ -116,7 +117,7 @@ def combined_problem(args: argparse.Namespace) -> str | None:
             return "--checkpoint and --out are the same path; the model would overwrite it"
         if args.resume:
             try:
-                for path in with_suffixes(args.checkpoint, SUFFIXES):
+                for path in with_suffixes(args.checkpoint, CHECKPOINT_SUFFIXES):
                     check_readable_file(path, "--checkpoint")
             except argparse.ArgumentTypeError as err:
                 return f"--resume: {err}"
@@ -132,14 +133,15 @@ def get_batch(data: np.ndarray, batch_size: int, block_size: int,
     return x, y
 
 
-def learning_rate(step: int, time_fraction: float, args: argparse.Namespace) -> float:
-    """Linear warm-up, then a cosine decay from ``lr`` to ``min_lr``, finishing at
-    ``max_steps`` or when the time budget runs out, whichever comes first."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, max(time_fraction,
-                            (step - args.warmup) / max(1, args.max_steps - args.warmup)))
-    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1.0 + math.cos(math.pi * progress))
+def schedule(opt: AdamW, args: argparse.Namespace) -> LRScheduler:
+    """Linear warm-up from ``lr / warmup`` to ``lr``, then a cosine decay to ``min_lr`` at
+    ``max_steps`` (the library's ``LinearLR`` + ``CosineAnnealingLR`` in a ``SequentialLR``)."""
+    cosine = CosineAnnealingLR(opt, T_max=max(1, args.max_steps - args.warmup),
+                               eta_min=args.min_lr)  # fmt: skip
+    if args.warmup == 0:
+        return cosine
+    warmup = LinearLR(opt, start_factor=1.0 / args.warmup, total_iters=args.warmup)
+    return SequentialLR(opt, [warmup, cosine], milestones=[args.warmup])
 
 
 def estimate_loss(model: GPT, data: np.ndarray, args: argparse.Namespace, seed: int) -> float:
@@ -153,60 +155,34 @@ def estimate_loss(model: GPT, data: np.ndarray, args: argparse.Namespace, seed: 
     return float(np.mean(losses))
 
 
-def clip_gradients(model: GPT, max_norm: float) -> float:
-    """Scale all gradients down together if their global L2 norm exceeds ``max_norm``."""
-    params = [p for p in model.parameters() if p.grad is not None]
-    norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in params))
-    if norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
-        for p in params:
-            p.grad = p.grad * scale
-    return norm
-
-
-def save_training_state(path: Path, model: GPT, opt: AdamW, step: int,
-                        rng: np.random.Generator, history: list) -> None:  # fmt: skip
-    """Weights + AdamW moments (by parameter name) + step + data generator state."""
-    from safetensors.numpy import save_file
-
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
-    steps = {}
-    for name, p in model.named_parameters():
-        state = opt.state.get(id(p))
-        if state:
-            arrays[f"exp_avg/{name}"] = state["exp_avg"]
-            arrays[f"exp_avg_sq/{name}"] = state["exp_avg_sq"]
-            steps[name] = state["step"]
+def save_state(path: Path, model: GPT, opt: AdamW, sched: LRScheduler, step: int,
+               rng: np.random.Generator, history: list) -> None:  # fmt: skip
+    """The library's training state (weights, AdamW moments, schedule, step) plus what is
+    this script's own: the batch generator, the loss history and the config to check."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(arrays, str(path.with_suffix(".safetensors")))
-    info = {"step": step, "adam_steps": steps, "rng": rng.bit_generator.state,
-            "history": history, "config": model.config.to_dict()}  # fmt: skip
-    path.with_suffix(".json").write_text(json.dumps(info))
+    shared_nn.save_training_state(
+        path.with_suffix(".safetensors"), model=model, optimizer=opt, scheduler=sched,
+        step=step, extra={"data_rng": rng.bit_generator.state, "history": history,
+                          "config": model.config.to_dict()})  # fmt: skip
 
 
-def load_training_state(path: Path, model: GPT, opt: AdamW) -> tuple[int, np.random.Generator,
-                                                                      list]:  # fmt: skip
-    """What :func:`save_training_state` wrote, restored into ``model`` and ``opt``; a file
+def load_state(path: Path, model: GPT, opt: AdamW,
+               sched: LRScheduler) -> tuple[int, np.random.Generator, list]:  # fmt: skip
+    """What :func:`save_state` wrote, restored into ``model``, ``opt`` and ``sched``; a file
     that does not fit this run is a :class:`UsageError` naming it."""
-    from safetensors.numpy import load_file
-
+    file = path.with_suffix(".safetensors")
     try:
-        info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-        if GPTConfig.from_dict(info["config"]) != model.config:
-            raise UsageError(f"{path}: checkpoint config {info['config']} differs from this run's")
-        arrays = load_file(str(path.with_suffix(".safetensors")))
-        model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-        for name, p in model.named_parameters():
-            if name in info["adam_steps"]:
-                opt.state[id(p)] = {"step": int(info["adam_steps"][name]),
-                                    "exp_avg": arrays[f"exp_avg/{name}"],
-                                    "exp_avg_sq": arrays[f"exp_avg_sq/{name}"]}  # fmt: skip
+        extra = shared_nn.load_training_state(file, restore_rng=False)["extra"] or {}
+        if GPTConfig.from_dict(extra["config"]) != model.config:
+            raise UsageError(f"{path}: checkpoint config {extra['config']} differs from this "
+                             "run's")  # fmt: skip
+        info = shared_nn.load_training_state(file, model=model, optimizer=opt, scheduler=sched)
         rng = np.random.default_rng()
-        rng.bit_generator.state = info["rng"]
-        return int(info["step"]), rng, list(info["history"])
+        rng.bit_generator.state = extra["data_rng"]
+        return int(info["step"]), rng, list(extra["history"])
     except UsageError:
         raise
-    except Exception as err:  # safetensors has its own error types: all mean "not ours"
+    except (ValueError, KeyError, TypeError) as err:
         what = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise UsageError(f"{path}: not a checkpoint of this script ({what})") from None
 
@@ -231,23 +207,23 @@ def build(args: argparse.Namespace) -> tuple[CharTokenizer, np.ndarray, np.ndarr
     return tok, train, val, model, opt
 
 
-def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, train: np.ndarray,
-               val: np.ndarray, step: int, rng: np.random.Generator, history: list) -> int:
+def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, sched: LRScheduler,
+               train: np.ndarray, val: np.ndarray, step: int, rng: np.random.Generator,
+               history: list) -> int:  # fmt: skip
     """AdamW steps until ``--max-steps`` or the time budget; returns the last step.
     A NaN or infinite loss stops training (a :class:`UsageError`) before anything is saved."""
     budget = 60.0 * args.minutes
     start = time.monotonic()
     with tqdm(total=args.max_steps, initial=step, desc="training", unit="step") as bar:
         while step < args.max_steps and time.monotonic() - start < budget:
-            lr = learning_rate(step, (time.monotonic() - start) / budget, args)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            lr = sched.get_last_lr()[0]
             x, y = get_batch(train, args.batch_size, args.block_size, rng)
             _, loss = model(x, y)
             opt.zero_grad()
             loss.backward()
-            clip_gradients(model, args.grad_clip)
+            clip_grad_norm_(model.parameters(), args.grad_clip)
             opt.step()
+            sched.step()
             step += 1
             loss_value = require_finite(loss.item(), step, "lower --lr or --grad-clip")
             bar.update(1)
@@ -257,7 +233,7 @@ def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, train: np.ndarr
                 history.append({"step": step, "train_loss": loss_value, "val_loss": val_loss})
                 bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
                 if args.checkpoint is not None:
-                    save_training_state(args.checkpoint, model, opt, step, rng, history)
+                    save_state(args.checkpoint, model, opt, sched, step, rng, history)
     return step
 
 
@@ -266,21 +242,22 @@ def main(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(argv)
     with blas_threads(args.threads) as blas:
         tok, train, val, model, opt = build(args)
+        sched = schedule(opt, args)
         step, rng, history = 0, np.random.default_rng(args.seed), []
         if args.resume:
-            step, rng, history = load_training_state(args.checkpoint, model, opt)
+            step, rng, history = load_state(args.checkpoint, model, opt, sched)
         print(banner(args.engine, blas))
         if args.resume:
             print(f"resumed at step {step}")
         print(f"{len(train):,} training / {len(val):,} validation characters, vocab "
               f"{tok.vocab_size}; {model.num_parameters():,} parameters")  # fmt: skip
-        step = train_loop(args, model, opt, train, val, step, rng, history)
+        step = train_loop(args, model, opt, sched, train, val, step, rng, history)
         train_loss = estimate_loss(model, train, args, seed=1)
         val_loss = estimate_loss(model, val, args, seed=0)
         require_finite(train_loss + val_loss, step, "lower --lr or --grad-clip")
         print(f"finished at step {step}: train loss {train_loss:.4f}, val loss {val_loss:.4f}")
         if args.checkpoint is not None:
-            save_training_state(args.checkpoint, model, opt, step, rng, history)
+            save_state(args.checkpoint, model, opt, sched, step, rng, history)
         model.save(args.out, metadata={
             "tokenizer": "char", "vocab": tok.chars,
             "training": {"data": "pydoc_data.topics (Python " + sys.version.split()[0] + ")",

@@ -32,10 +32,14 @@ import os
 from typing import Any
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
 
 from . import init
+from .io import (
+    CheckpointError,
+    load_state_dict_file,
+    read_safetensors_metadata,
+    save_state_dict,
+)
 
 FORMAT = "dualgrad.training_state"
 VERSION = "1"
@@ -95,8 +99,8 @@ def save_training_state(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Write the given parts of a training run to one safetensors file (see the module
-    docstring). The file is written to ``path + ".tmp"`` first and then renamed, so an
-    interrupted save never leaves a half-written checkpoint under ``path``."""
+    docstring). The save is atomic, as every shared_nn save (``shared_nn.io``): an
+    interrupted one never leaves a half-written checkpoint under ``path``."""
     tensors: dict[str, np.ndarray] = {}
     document: dict[str, Any] = {"format": FORMAT, "version": VERSION, "step": step,
                                 "extra": extra}
@@ -115,21 +119,19 @@ def save_training_state(
     if save_rng:
         document["rng"] = init.generator().bit_generator.state
     text = json.dumps(_jsonable(document))
-    path = os.fspath(path)
-    temporary = path + ".tmp"
-    save_file(tensors, temporary, metadata={_JSON_KEY: text, "format": FORMAT})
-    os.replace(temporary, path)
+    save_state_dict(tensors, path, metadata={_JSON_KEY: text, "format": FORMAT})
 
 
 def _read(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no training-state file at {path!r}")
-    with safe_open(path, framework="numpy") as handle:
-        metadata = handle.metadata() or {}
+    metadata = read_safetensors_metadata(path)
     if metadata.get("format") != FORMAT or _JSON_KEY not in metadata:
-        raise ValueError(f"{path!r} is not a training-state file written by "
-                         f"save_training_state (a plain state_dict? use Module.load)")
-    return dict(load_file(path)), json.loads(metadata[_JSON_KEY])
+        raise CheckpointError(f"{path!r} is not a training-state file written by "
+                              f"save_training_state (a plain state_dict? use Module.load)")
+    try:
+        document = json.loads(metadata[_JSON_KEY])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path!r}: its training state is not valid JSON") from err
+    return load_state_dict_file(path), document
 
 
 def _require(document: dict[str, Any], part: str, path: str) -> Any:

@@ -104,20 +104,14 @@ def sigmoid(x: Any) -> Any:
     return x.sigmoid()
 
 
-def gelu(x: Any, approximate: str = "tanh") -> Any:
-    """GELU. ``approximate="tanh"`` (GPT-2's, and this function's default for now, so
-    ``models.GPT`` keeps calling it with one argument): 0.5 x (1 + tanh(sqrt(2/pi) (x +
-    0.044715 x^3))). ``approximate="none"`` (torch's default, and ``GELU()``'s): the exact
-    0.5 x (1 + erf(x / sqrt(2))), which needs the engine's ``Tensor.erf``."""
+def gelu(x: Any, approximate: str = "none") -> Any:
+    """GELU. ``approximate="none"`` (torch's default, and ``GELU()``'s): the exact
+    0.5 x (1 + erf(x / sqrt(2))). ``approximate="tanh"`` (GPT-2's): 0.5 x (1 + tanh(sqrt(2/pi)
+    (x + 0.044715 x^3))), fused into one node on the tensor engine."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     engine = _engine(x, "gelu")
     if approximate == "none":
-        if not hasattr(x, "erf"):
-            raise NotImplementedError(
-                f"gelu(approximate='none') needs Tensor.erf, which the {engine_of(x)} engine "
-                f"does not have yet; use approximate='tanh'"
-            )
         return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0)
     op = _fused_op(engine, "gelu")
     if op is not None:
@@ -262,33 +256,21 @@ def _rows(input: Any, fn: str) -> tuple[Any, tuple[int, ...], int]:
     return moved.reshape(-1, shape[1]), (shape[0], *shape[2:]), shape[1]
 
 
-def _legacy_sequence(input: Any, labels: np.ndarray) -> bool:
-    """Input (B, T, C) with targets (B, T) where torch's layout does not fit: the class-last
-    form shared_nn accepted before it followed torch."""
-    shape = tuple(input.shape)
-    return len(shape) == 3 and labels.shape == shape[:2] and labels.shape != (shape[0], shape[2])
-
-
 def _index_rows(input: Any, target: Any, ignore_index: int, fn: str) -> _Rows:
     labels = np.asarray(target)
-    if _legacy_sequence(input, labels):
-        b, t, c = input.shape
-        warnings.warn(
-            f"{fn}: input {tuple(input.shape)} with targets {labels.shape} reads the class "
-            f"dimension last; torch (and shared_nn from now on) expect it at dim 1. Pass "
-            f"input.reshape(-1, {c}) with targets.reshape(-1), or input.transpose(1, 2)",
-            FutureWarning, stacklevel=4)
-        rows = _Rows(input.reshape(b * t, c), (b, t), c)
-    else:
-        logits, shape, classes = _rows(input, fn)
-        if labels.shape != shape:
-            expected = "(N, d1, ...)" if len(shape) > 1 else "(N,)" if shape else "a scalar"
-            raise ValueError(
-                f"{fn}: input of shape {tuple(input.shape)} needs targets of shape {shape} "
-                f"({expected}: the class dimension is dim 1, as in torch), got targets of "
-                f"shape {labels.shape}"
-            )
-        rows = _Rows(logits, shape, classes)
+    logits, shape, classes = _rows(input, fn)
+    if labels.shape != shape:
+        expected = "(N, d1, ...)" if len(shape) > 1 else "(N,)" if shape else "a scalar"
+        hint = ""
+        if len(input.shape) == 3 and labels.shape == tuple(input.shape[:2]):
+            hint = (f"; for (B, T, C) logits of a sequence pass input.reshape(-1, "
+                    f"{input.shape[2]}) with targets.reshape(-1)")
+        raise ValueError(
+            f"{fn}: input of shape {tuple(input.shape)} needs targets of shape {shape} "
+            f"({expected}: the class dimension is dim 1, as in torch), got targets of "
+            f"shape {labels.shape}{hint}"
+        )
+    rows = _Rows(logits, shape, classes)
     flat = labels.reshape(-1).astype(np.int64)
     valid = flat != ignore_index
     bad = valid & ((flat < 0) | (flat >= rows.classes))
@@ -469,8 +451,8 @@ def cross_entropy(
 
     The tensor engine's fused kernel is used only for the plain case (index targets, no
     weight, no smoothing, nothing ignored); everything else is composed from protocol ops.
-    For compatibility, input (B, T, C) with targets (B, T) that do not fit torch's layout is
-    still read class-last, with a FutureWarning."""
+    Language-model logits (B, T, C) go in as ``input.reshape(-1, C)`` with
+    ``target.reshape(-1)``, as in torch."""
     engine = _engine(input, "cross_entropy")
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "cross_entropy")

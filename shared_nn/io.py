@@ -230,6 +230,12 @@ def read_safetensors_header(path: str | os.PathLike) -> dict[str, TensorInfo]:
         return _read_header(f, os.fspath(path))[0]
 
 
+def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` strings of a safetensors file (its header only)."""
+    with _open_regular(path, "checkpoint file") as f:
+        return _read_header(f, os.fspath(path))[1]
+
+
 def _check_loadable(infos: Mapping[str, TensorInfo], source: str) -> None:
     """Refuse every dtype but float32 and float64, naming the first offending tensor."""
     bad = [(name, info.dtype) for name, info in infos.items() if info.dtype not in _LOADABLE]

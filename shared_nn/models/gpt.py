@@ -290,7 +290,7 @@ class MLP(Module):
         self.c_proj = Linear(4 * config.n_embd, config.n_embd, **kw)
 
     def forward(self, x: Any) -> Any:
-        return self.c_proj(F.gelu(self.c_fc(x)))
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
 
 
 class Block(Module):

@@ -115,12 +115,14 @@ def test_layer_norm(data: st.DataObject, affine: str, eps: float) -> None:
         check(lambda E, a: E.F.layer_norm(a, (d,), eps=eps), x, backends=WITH_FUSED)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
 @given(data=st.data())
-def test_gelu(data: st.DataObject) -> None:
-    """GELU, tanh approximation, including the tails (|x| up to 8)."""
+def test_gelu(approximate: str, data: st.DataObject) -> None:
+    """GELU, exact (torch's default) and GPT-2's tanh approximation, including the tails
+    (|x| up to 8)."""
     shape = data.draw(S.shapes(min_dims=0), label="shape")
     x = data.draw(S.arrays(shape, S.floats(-8.0, 8.0)), label="x")
-    check(lambda E, a: E.F.gelu(a), x, backends=WITH_FUSED)
+    check(lambda E, a: E.F.gelu(a, approximate=approximate), x, backends=WITH_FUSED)
 
 
 @given(data=st.data(), bias=st.booleans())

@@ -579,5 +579,5 @@ class functional:  # noqa: N801 (a namespace standing in for shared_nn.functiona
         )
 
     @staticmethod
-    def gelu(x: TorchTensor, approximate: str = "tanh") -> TorchTensor:
+    def gelu(x: TorchTensor, approximate: str = "none") -> TorchTensor:
         return TorchTensor(torch_F.gelu(x.t, approximate=approximate))

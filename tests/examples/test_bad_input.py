@@ -191,6 +191,26 @@ def checkpoint(json_text: bytes, weights: bytes = b"junk") -> Files:
     return make
 
 
+def plain_weights_checkpoint(folder: Path) -> None:
+    import shared_nn
+
+    (folder / "ck.json").write_text("{}")
+    shared_nn.save_state_dict({"w": np.ones(2)}, folder / "ck.safetensors")
+
+
+def training_state(config: dict) -> Files:
+    """A real training-state file whose saved config is ``config``."""
+
+    def make(folder: Path) -> None:
+        import shared_nn
+
+        (folder / "ck.json").write_text("{}")
+        shared_nn.save_training_state(folder / "ck.safetensors", step=1, extra={
+            "config": config, "data_rng": None, "history": []})
+
+    return make
+
+
 # ---------------------------------------------------------------------------- the cases
 
 
@@ -409,10 +429,13 @@ TRAIN = [
     case("--resume", "--checkpoint", "ck", expect="not found"),
     case("--resume", "--checkpoint", "ck", files=checkpoint(b"{broken"), expect="ck",
          name="corrupt checkpoint"),
-    case("--resume", "--checkpoint", "ck", files=checkpoint(b"[1, 2]"), expect="ck",
-         name="a checkpoint that is a JSON list"),
-    case("--resume", "--checkpoint", "ck", files=checkpoint(json.dumps({"config": {
-        "n_layer": 1}}).encode()), expect="differs"),
+    case("--resume", "--checkpoint", "ck", files=plain_weights_checkpoint,
+         expect="not a training-state file", name="a plain weights file as the checkpoint"),
+    case("--resume", "--checkpoint", "ck", files=training_state({"n_layer": 1}),
+         expect="not a checkpoint of this script", name="a checkpoint with half a config"),
+    case("--resume", "--checkpoint", "ck", files=training_state(
+        {"n_layer": 3, "n_head": 1, "n_embd": 8, "vocab_size": 7, "block_size": 8,
+         "layer_norm_epsilon": 1e-5}), expect="differs"),
     case("--checkpoint", "out/gpt_pydoc", expect="same path"),
     case("--out", str(PACKAGE_DATA / "gpt_pydoc"), expect="inside the installed package"),
     case("--checkpoint", str(PACKAGE_DATA / "state"), expect="inside the installed package"),

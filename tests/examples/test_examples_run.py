@@ -229,7 +229,10 @@ def test_a_diverging_run_stops_without_saving(tmp_path, monkeypatch):
     train_gpt_pydoc = pytest.importorskip("train_gpt_pydoc")
     from _cli import UsageError
 
-    monkeypatch.setattr(train_gpt_pydoc, "learning_rate", lambda *args: float("nan"))
+    from shared_nn.optim.lr_scheduler import LambdaLR
+
+    monkeypatch.setattr(train_gpt_pydoc, "schedule",
+                        lambda opt, args: LambdaLR(opt, lambda step: float("nan")))
     out = tmp_path / "nan_model"
     with pytest.raises(UsageError, match="diverged"):
         train_gpt_pydoc.main([*SMALL["train_gpt_pydoc.py"], "--out", str(out)])
@@ -270,3 +273,28 @@ def test_the_demo_needs_no_pytorch(tmp_path):
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "out" / "compare" / "scaling.png").is_file()
+
+
+def test_train_gpt_pydoc_resumed_run_equals_the_uninterrupted_one(tmp_path):
+    """4 steps straight, against 2 steps + checkpoint + ``--resume`` for 2 more: the library's
+    training state (AdamW moments, warm-up schedule, step) and the script's batch generator
+    make the two runs identical to the last bit. (``--min-lr`` = ``--lr`` keeps the cosine
+    flat: its length depends on ``--max-steps``, which differs between the two halves.)"""
+    from shared_nn.models import GPT
+
+    args = [*SMALL["train_gpt_pydoc.py"], "--warmup", "3", "--eval-every", "2",  # last wins
+            "--lr", "0.01", "--min-lr", "0.01"]
+    straight = run_script("train_gpt_pydoc.py", [*args, "--max-steps", "4", "--out", "a"],
+                          tmp_path)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    first = run_script("train_gpt_pydoc.py", [*args, "--max-steps", "2", "--out", "b1",
+                                              "--checkpoint", "ck"], tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = run_script("train_gpt_pydoc.py", [*args, "--max-steps", "4", "--out", "b",
+                                                "--checkpoint", "ck", "--resume"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed at step 2" in resumed.stdout
+    want, _ = GPT.load(tmp_path / "a")
+    got, _ = GPT.load(tmp_path / "b")
+    for name, value in want.state_dict().items():
+        np.testing.assert_array_equal(got.state_dict()[name], value, err_msg=name)
