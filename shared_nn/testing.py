@@ -337,8 +337,8 @@ def _trajectory_rows(run: _Run, ref: _Run, tol: tuple[float, float]) -> list[Row
                     for g, w in zip(got, want, strict=True)]
         bad = next((k for k, r in enumerate(per_step) if not r.passed), None)
         last = first + len(want) - 1
-        label = (f"{name} {when}s {first}-{last}" if bad is None
-                 else f"{name} {when} {first + bad}")
+        span = f"{when} {first}" if first == last else f"{when}s {first}-{last}"
+        label = f"{name} {span}" if bad is None else f"{name} {when} {first + bad}"
         rows.append(Row(label, run.engine, max(r.max_abs for r in per_step),
                         max(r.max_rel for r in per_step), _tol_text(tol), bad is None,
                         "" if bad is None else per_step[bad].note))
