@@ -92,9 +92,14 @@ def engine_available(name: str) -> bool:
     without importing anything heavy."""
     check_engine_name(name)
     package = OPTIONAL_ENGINES.get(name)
-    if package is None or f"{name}_engine" in sys.modules or package in sys.modules:
+    if package is None:
         return True
-    return importlib.util.find_spec(package) is not None
+    if package in sys.modules:  # imported already (None: blocked, as in "not installed")
+        return sys.modules[package] is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def available_engines() -> tuple[str, ...]:
