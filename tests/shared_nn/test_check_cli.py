@@ -142,3 +142,14 @@ def test_a_model_whose_input_cannot_be_guessed(tmp_path: Path,
                                      "    return nn.Tanh()\n")
     assert main([str(tmp_path / "act.py")]) == 2
     assert "define example_input(batch)" in capsys.readouterr().err
+
+
+def test_the_worked_example_of_docs_checking_md(capsys: pytest.CaptureFixture) -> None:
+    """docs/checking.md pastes this output: the good model agrees, the leaky one does not."""
+    example = str(ROOT / "docs" / "checking_example.py")
+    assert main([f"{example}:build", "--steps", "3", "--plain"]) == 0
+    assert "38 comparisons" in capsys.readouterr().out
+    assert main([f"{example}:build_leaky", "--plain"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("engines disagree. First disagreement: output on the tensor engine")
+    assert "max abs diff 2.69e-05" in out
