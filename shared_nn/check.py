@@ -103,7 +103,10 @@ def load_target(target: str) -> tuple[ModuleType, Any]:
     if spec is None or spec.loader is None:
         raise UsageError(f"cannot import {path} (not a Python file?)")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))  # the file may import its neighbours
+    sys.modules[spec.name] = module  # as an import would: pickling looks classes up there
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # the file may import its neighbours
     try:
         spec.loader.exec_module(module)
     except Exception as err:
@@ -162,9 +165,9 @@ def _guess_input(build: Any, batch: int, seed: int) -> Any:
 # --------------------------------------------------------------------------- running
 
 
-def run(argv: Sequence[str] | None = None) -> Report:
-    """Parse ``argv``, load the model and compare; raises UsageError or EnginesDisagree."""
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> Report:
+    """Load the model named by the parsed ``args`` and compare it on every engine; raises
+    UsageError or EnginesDisagree."""
     engines = args.engines or [e for e in ENGINES if engine_available(e)]
     missing = [e for e in engines if not engine_available(e)]
     if missing:
@@ -199,16 +202,16 @@ def _print(report: Report, plain: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command: 0 when the engines agree, 1 when they do not, 2 for bad input."""
-    plain = "--plain" in (sys.argv[1:] if argv is None else argv)
     try:
-        report = run(argv)
+        args = parser().parse_args(argv)
+        report = run(args)
     except UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     except EnginesDisagree as err:
-        _print(err.report, plain)
+        _print(err.report, args.plain)
         return 1
-    _print(report, plain)
+    _print(report, args.plain)
     return 0
 
 
