@@ -151,13 +151,14 @@ def _operand(other: Any, like: torch.Tensor, op: str = "op") -> torch.Tensor | f
     raise TypeError(f"{op}: unsupported operand type for a Tensor op: {type(other).__name__}")
 
 
-def _as_torch(x: Any, op: str) -> torch.Tensor:
-    """A tensor operand of a module-level function (Tensor or array data)."""
+def _as_torch(x: Any, op: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    """A tensor operand of a module-level function (Tensor or array data, the latter put on
+    ``like``'s device)."""
     if isinstance(x, Tensor):
         return x._t
     if hasattr(type(x), "engine"):
         raise _foreign_error(op, x)
-    return from_data(x)
+    return from_data(x, device=None if like is None else like.device)
 
 
 def _bool_mask(mask: Any, op: str, device: torch.device) -> torch.Tensor:
@@ -854,7 +855,8 @@ def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with torch's rules: 1-D operands are promoted to a row (left) or a
     column (right) and that dimension removed again; batch dims broadcast; a float32 and a
     float64 operand give float64 (torch would refuse)."""
-    A, B = _as_torch(a, "matmul"), _as_torch(b, "matmul")
+    like = next((x._t for x in (a, b) if isinstance(x, Tensor)), None)
+    A, B = _as_torch(a, "matmul", like), _as_torch(b, "matmul", like)
     sa, sb = tuple(A.shape), tuple(B.shape)
     if A.ndim == 0 or B.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
