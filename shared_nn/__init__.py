@@ -11,7 +11,9 @@
     loss.backward()
 
 The engine can also be chosen with the environment variable DUALGRAD_ENGINE; the default is
-"tensor".
+"tensor". A third engine, "torch" (PyTorch behind the same protocol), is optional
+(``pip install "dualgrad[torch]"``); ``shared_nn.testing`` and ``python -m shared_nn.check``
+compare a model on every engine against it.
 """
 
 from typing import Any
@@ -51,7 +53,7 @@ __all__ = [
     "Identity", "Flatten", "Dropout", "RNN", "LSTM", "GRU", "MSELoss", "L1Loss",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "F", "init", "io",
     "optim", "utils", "models", "save_state_dict", "load_state_dict_file",
-    "save_training_state", "load_training_state",
+    "save_training_state", "load_training_state", "testing",
 ]
 
 
@@ -64,9 +66,9 @@ def tensor(
 
 def __getattr__(name: str) -> Any:
     # `models` is imported on first use so that a half-written model file can never stop
-    # `import shared_nn` from working.
-    if name == "models":
+    # `import shared_nn` from working; `testing` is only needed by those who check models.
+    if name in ("models", "testing"):
         import importlib
 
-        return importlib.import_module(f"{__name__}.models")
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

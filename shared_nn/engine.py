@@ -9,18 +9,28 @@ Four ways to choose, strongest first:
 4. The environment variable ``DUALGRAD_ENGINE`` (read whenever no flag is set).
 
 Without any of them the engine is ``"tensor"`` (the fast numpy one).
+
+``"torch"`` (``torch_engine``: PyTorch behind the same protocol) is an *optional* third
+engine: it is chosen the same ways, but it needs PyTorch (``pip install "dualgrad[torch]"``)
+and is imported only when asked for, never just to switch grad mode or to list engines.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import ModuleType
 
-ENGINES = ("scalar", "tensor")
+ENGINES = ("scalar", "tensor", "torch")
+CORE_ENGINES = ("scalar", "tensor")
+"""The engines that are always installed (numpy only)."""
+OPTIONAL_ENGINES = {"torch": "torch"}
+"""Optional engine -> the package it needs."""
 DEFAULT_ENGINE = "tensor"
 ENV_VAR = "DUALGRAD_ENGINE"
 
@@ -51,7 +61,7 @@ def engine_name() -> str:
 
 
 def set_engine(name: str) -> None:
-    """Make ``name`` ("scalar" or "tensor") the engine for everything built from now on."""
+    """Make ``name`` ("scalar", "tensor" or "torch") the engine for everything built from now on."""
     global _default
     _default = check_engine_name(name)
 
@@ -70,17 +80,54 @@ def use_engine(name: str) -> Iterator[ModuleType]:
 
 
 def get_engine(name: str | None = None) -> ModuleType:
-    """The engine module (``scalar_engine`` or ``tensor_engine``); the current one if no name."""
+    """The engine module (``scalar_engine``, ``tensor_engine`` or ``torch_engine``); the
+    current one if no name. The torch engine raises ImportError (with the install command)
+    when PyTorch is missing."""
     name = engine_name() if name is None else check_engine_name(name)
     return importlib.import_module(f"{name}_engine")
 
 
+def engine_available(name: str) -> bool:
+    """Whether engine ``name`` can be used here (its optional package is installed),
+    without importing anything heavy."""
+    check_engine_name(name)
+    package = OPTIONAL_ENGINES.get(name)
+    if package is None:
+        return True
+    if package in sys.modules:  # imported already (None: blocked, as in "not installed")
+        return sys.modules[package] is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_engines() -> tuple[str, ...]:
+    """The engines usable here, in ``ENGINES`` order."""
+    return tuple(name for name in ENGINES if engine_available(name))
+
+
+def loaded_engines() -> list[ModuleType]:
+    """The core engine modules, plus each optional engine that is already imported (what
+    ``shared_nn.no_grad()`` and friends switch)."""
+    modules = [get_engine(name) for name in CORE_ENGINES]
+    for name in OPTIONAL_ENGINES:
+        module = sys.modules.get(f"{name}_engine")
+        if module is not None and hasattr(module, "is_grad_enabled"):  # fully imported
+            modules.append(module)
+    return modules
+
+
 def engine_of(x: object) -> str | None:
-    """The engine name of an engine Tensor (its class attribute ``engine``), or None."""
-    name = getattr(type(x), "engine", None)
-    return name if name in ENGINES else None
+    """The engine name of an engine Tensor (its class attribute ``engine``, on a class of
+    that engine's package), or None."""
+    cls = type(x)
+    name = getattr(cls, "engine", None)
+    if name not in ENGINES or cls.__module__.partition(".")[0] != f"{name}_engine":
+        return None
+    return name
 
 
 def is_tensor(x: object) -> bool:
-    """Whether ``x`` is a Tensor of either engine."""
+    """Whether ``x`` is a Tensor of any engine."""
     return engine_of(x) is not None

@@ -8,6 +8,10 @@ evaluation loop written once turns recording off whichever engine the model live
         accuracy = evaluate(model)
 
 As in PyTorch, the state is per thread, and each exit restores what its own entry found.
+
+The optional torch engine is switched too, but only once ``torch_engine`` has been imported
+(by building something on it): these functions never import PyTorch themselves. A block
+entered before the first import of ``torch_engine`` does not switch it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from __future__ import annotations
 from contextlib import ContextDecorator, ExitStack
 from typing import Any
 
-from .engine import ENGINES, get_engine
+from .engine import loaded_engines
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 
 def _engines() -> list[Any]:
-    return [get_engine(name) for name in ENGINES]
+    return loaded_engines()
 
 
 class _EveryEngine(ContextDecorator):
@@ -79,5 +83,5 @@ class set_grad_enabled(_EveryEngine):
 
 
 def is_grad_enabled() -> bool:
-    """True when every engine records graphs in this thread."""
+    """True when every (loaded) engine records graphs in this thread."""
     return all(engine.is_grad_enabled() for engine in _engines())

@@ -124,6 +124,9 @@ BACKENDS = {
     "tensor": Backend("tensor", "tensor_engine"),
     "tensor-fused": Backend("tensor-fused", "tensor_engine", fused=True),
     "torch": Backend("torch", "torch"),
+    # torch_engine (PyTorch behind the protocol), checked against the adapter like the others
+    "torch-engine": Backend("torch-engine", "torch_engine"),
+    "torch-engine-fused": Backend("torch-engine-fused", "torch_engine", fused=True),
 }
 
 

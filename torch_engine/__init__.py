@@ -1,0 +1,74 @@
+"""torch_engine: PyTorch behind dualgrad's engine protocol (the third backend).
+
+>>> import torch_engine as pe
+>>> w = pe.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> (w @ pe.tensor([1.0, 1.0])).sum().backward()
+>>> w.grad.tolist()
+[[1.0, 1.0], [1.0, 1.0]]
+
+Each :class:`Tensor` wraps one ``torch.Tensor`` and speaks the protocol of
+``docs/architecture.md``: the same names, argument conventions, return types (``grad`` and
+``numpy()`` are ndarrays, comparisons give bool ndarrays, ``max(dim)`` gives values only,
+``argmax`` an int or an int ndarray) and exception types as ``scalar_engine`` and
+``tensor_engine``. The arithmetic, the graph and the gradients are torch's own, so a shared_nn
+model built with ``engine="torch"`` is computed by PyTorch itself: the reference the other two
+engines are checked against (``shared_nn.testing``).
+
+``fused`` holds torch.nn.functional's softmax, log_softmax, cross_entropy, layer_norm and
+gelu, which shared_nn.functional uses while fusion is on. Grad mode is torch's (per thread).
+Tensors live on the CPU unless :func:`set_device` or ``device=`` says otherwise.
+
+PyTorch is an optional dependency of dualgrad: ``pip install "dualgrad[torch]"``.
+"""
+
+try:
+    import torch as _torch  # noqa: F401 (only to fail early, with the install hint)
+except ImportError as err:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "torch_engine needs PyTorch, which is not installed: "
+        'pip install "dualgrad[torch]"'
+    ) from err
+
+from . import fused
+from .tensor import (
+    NAME,
+    Tensor,
+    cat,
+    enable_grad,
+    from_torch,
+    get_device,
+    is_grad_enabled,
+    matmul,
+    no_grad,
+    nodes_created,
+    ones,
+    reset_nodes_created,
+    set_device,
+    set_grad_enabled,
+    stack,
+    tensor,
+    where,
+    zeros,
+)
+
+__all__ = [
+    "NAME",
+    "Tensor",
+    "cat",
+    "enable_grad",
+    "from_torch",
+    "fused",
+    "get_device",
+    "is_grad_enabled",
+    "matmul",
+    "no_grad",
+    "nodes_created",
+    "ones",
+    "reset_nodes_created",
+    "set_device",
+    "set_grad_enabled",
+    "stack",
+    "tensor",
+    "where",
+    "zeros",
+]

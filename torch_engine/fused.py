@@ -1,0 +1,75 @@
+"""torch.nn.functional as the torch engine's "fused" ops.
+
+``shared_nn.functional`` looks for ``engine.fused.<op>`` and, while fusion is on, calls it
+instead of composing the function from protocol ops. For the torch engine the fused kernels
+are PyTorch's own (``torch.nn.functional.softmax`` and friends), so a shared_nn model on
+``engine="torch"`` computes exactly what the equivalent ``torch.nn`` model computes: the
+reference behaviour. ``shared_nn.functional.fused(False)`` composes them from protocol ops on
+torch tensors instead, which the equivalence suite compares too.
+
+Signatures are tensor_engine.fused's: ``softmax(x, dim=-1)``, ``log_softmax(x, dim=-1)``,
+``cross_entropy(logits, targets, reduction="mean")`` (logits ``(N, C)``, integer targets
+``(N,)`` as an ndarray or list), ``layer_norm(x, weight, bias, eps=1e-5)`` (the last dim;
+weight/bias may be None) and ``gelu(x)`` (tanh approximation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as torch_F
+
+from ._convert import norm_dim
+from .tensor import Tensor, _wrap
+
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_tensor(x: Any, op: str) -> torch.Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a torch_engine Tensor, got "
+                        f"{type(x).__module__}.{type(x).__name__}")
+    return x.to_torch()
+
+
+def _optional(x: Any, op: str) -> torch.Tensor | None:
+    return None if x is None else _check_tensor(x, op)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim``."""
+    t = _check_tensor(x, "softmax")
+    return _wrap(torch_F.softmax(t, dim=norm_dim(dim, max(t.ndim, 1), "softmax")))
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """``x - log(sum(exp(x)))`` along ``dim``."""
+    t = _check_tensor(x, "log_softmax")
+    return _wrap(torch_F.log_softmax(t, dim=norm_dim(dim, max(t.ndim, 1), "log_softmax")))
+
+
+def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy of logits ``(N, C)`` against integer class targets ``(N,)``."""
+    t = _check_tensor(logits, "cross_entropy")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, "
+                         f"got {reduction!r}")
+    ids = torch.from_numpy(np.asarray(targets, dtype=np.int64).copy()).to(t.device)
+    return _wrap(torch_F.cross_entropy(t, ids, reduction=reduction))
+
+
+def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise the last dimension (biased variance), then scale and shift."""
+    t = _check_tensor(x, "layer_norm")
+    w, b = _optional(weight, "layer_norm"), _optional(bias, "layer_norm")
+    return _wrap(torch_F.layer_norm(t, (t.shape[-1],), w, b, float(eps)))
+
+
+def gelu(x: Tensor) -> Tensor:
+    """GELU in its tanh approximation (GPT-2's)."""
+    return _wrap(torch_F.gelu(_check_tensor(x, "gelu"), approximate="tanh"))
