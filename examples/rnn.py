@@ -6,10 +6,12 @@ Two tasks, both on real data that ships with the packages:
   pixels by an Elman RNN (``shared_nn.models.RNNClassifier``), which then names the digit.
 - ``--task charlm``: a character-level language model (``shared_nn.models.CharRNN``)
   learns to predict the next character of Python's own documentation
-  (``pydoc_data.topics``), then writes a sample.
+  (``pydoc_data.topics``), then writes a sample. ``--cell lstm`` or ``--cell gru`` swaps the
+  Elman cell for torch's LSTM or GRU.
 
     python examples/rnn.py                                 # digits, tensor engine
     python examples/rnn.py --task charlm --steps 500       # then prints generated text
+    python examples/rnn.py --task charlm --cell lstm       # the same with an LSTM
     python examples/rnn.py --engine scalar --task charlm   # same code on Value nodes
 
 On the scalar engine the defaults are smaller (the script says which); give both engines
@@ -56,9 +58,9 @@ DEFAULTS = {
     ("digits", "tensor"): dict(hidden=64, epochs=10, lr=1e-2, batch=32, train_size=None),
     ("digits", "scalar"): dict(hidden=16, epochs=3, lr=2e-2, batch=32, train_size=300),
     ("charlm", "tensor"): dict(hidden=128, embed=32, steps=300, lr=1e-2, batch=32, seq_len=48,
-                               **SAMPLING),
+                               cell="rnn", **SAMPLING),
     ("charlm", "scalar"): dict(hidden=24, embed=8, steps=20, lr=2e-2, batch=4, seq_len=16,
-                               **SAMPLING),
+                               cell="rnn", **SAMPLING),
 }
 OPTIONS = sorted({name for d in DEFAULTS.values() for name in d})
 TASK_OPTIONS = {task: set(DEFAULTS[(task, "tensor")]) for task in ("digits", "charlm")}
@@ -87,6 +89,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="digits: classify digits read row by row; charlm: char-level "
                         "language model on Python's documentation (default: digits)")
     parser.add_argument("--hidden", type=int_in(1, MAX_WIDTH), help="RNN hidden size")
+    parser.add_argument("--cell", choices=("rnn", "lstm", "gru"),
+                        help="charlm: the recurrent cell (default rnn; torch's LSTM / GRU)")
     parser.add_argument("--embed", type=int_in(1, MAX_WIDTH),
                         help="charlm: character embedding size")
     parser.add_argument("--epochs", type=int_in(1, MAX_EPOCHS),
@@ -205,7 +209,7 @@ def train_charlm(args: argparse.Namespace, corpus: Corpus, show_progress: bool) 
           f"{len(corpus.vocab)} distinct")
     shared_nn.manual_seed(args.seed)
     model = shared_nn.models.CharRNN(len(corpus.vocab), args.embed, args.hidden,
-                                     engine=args.engine, dtype=args.dtype)
+                                     engine=args.engine, dtype=args.dtype, cell=args.cell)
     optimizer = shared_nn.optim.Adam(model.parameters(), lr=args.lr)
     batches = text_batches(corpus.ids, args.batch, args.seq_len,
                            np.random.default_rng(args.seed))
@@ -244,7 +248,8 @@ def main(argv: Sequence[str] | None = None, show_progress: bool = True) -> Histo
         print(banner(args.engine, blas))
         dtype = "float64 (always, on the scalar engine)" if args.engine == "scalar" \
             else args.dtype
-        print(f"task {args.task}, hidden {args.hidden}, batch {args.batch}, "
+        cell = f", cell {args.cell}" if args.task == "charlm" else ""
+        print(f"task {args.task}{cell}, hidden {args.hidden}, batch {args.batch}, "
               f"Adam lr {args.lr}, dtype {dtype}, seed {args.seed}")
         if args.engine == "scalar" and smaller:
             print(f"scalar engine: every number is a Python Value node, so the default run is "

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import get_engine
-from ..layers import RNN, Embedding, Linear
+from ..layers import GRU, LSTM, RNN, Embedding, Linear
 from ..module import Module
 
 
@@ -44,14 +44,19 @@ class RNNClassifier(Module):
         return self.head(h_n[-1])
 
 
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
 class CharRNN(Module):
-    """A character-level language model: Embedding -> RNN -> Linear.
+    """A character-level language model: Embedding -> RNN (or LSTM / GRU: ``cell=``) -> Linear.
 
     ``forward(ids)`` takes integer ids (B, T) and returns next-character logits (B, T, V);
     train it with ``F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))`` where
     targets are the ids shifted by one (torch's class dim is dim 1, so (B, T, V) logits are
     flattened, or transposed to (B, V, T)).
-    ``sample`` continues a prompt one character at a time, carrying the hidden state."""
+    ``sample`` continues a prompt one character at a time, carrying the hidden state (an
+    LSTM's is the pair ``(h, c)``). The recurrent layer is ``self.rnn`` whatever the cell, so
+    its parameters are ``rnn.weight_ih_l0`` ... in torch's layout for that cell."""
 
     def __init__(
         self,
@@ -61,12 +66,17 @@ class CharRNN(Module):
         num_layers: int = 1,
         engine: str | None = None,
         dtype: Any = None,
+        cell: str = "rnn",
     ) -> None:
         super().__init__(engine=engine, dtype=dtype)
+        if cell not in CELLS:
+            raise ValueError(f"CharRNN: cell must be one of {sorted(CELLS)}, got {cell!r}")
         where = dict(engine=self.engine, dtype=self._dtype_request)
         self.vocab_size = vocab_size
+        self.cell = cell
         self.embed = Embedding(vocab_size, embed_dim, **where)
-        self.rnn = RNN(embed_dim, hidden_size, num_layers=num_layers, batch_first=True, **where)
+        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                               **where)
         self.head = Linear(hidden_size, vocab_size, **where)
 
     def forward(self, ids: Any, h0: Any = None, return_hidden: bool = False) -> Any:
@@ -92,7 +102,7 @@ class CharRNN(Module):
         prompt = [int(i) for i in start_ids]
         if not prompt:
             raise ValueError("CharRNN.sample needs at least one start id")
-        if temperature < 0:
+        if not temperature >= 0:  # also refuses NaN
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         rng = np.random.default_rng(seed)
         ids = list(prompt)
@@ -110,6 +120,6 @@ def _pick(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> i
     """One id from a row of logits: argmax at temperature 0, else a softmax draw."""
     if temperature == 0:
         return int(np.argmax(logits))
-    z = logits / temperature
-    p = np.exp(z - z.max())
+    z = (logits - logits.max()) / temperature  # <= 0: a tiny temperature cannot overflow
+    p = np.exp(z)
     return int(rng.choice(len(p), p=p / p.sum()))

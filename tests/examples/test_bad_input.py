@@ -319,6 +319,8 @@ MLP = [
 
 RNN = [
     case("--task", "poem", expect="--task"),
+    case("--task", "charlm", "--cell", "transformer", expect="--cell"),
+    case("--cell", "lstm", expect="--cell", name="a charlm option on digits: --cell"),
     case("--task", "charlm", "--temperature", "nan", expect="--temperature"),
     case("--task", "charlm", "--temperature", "inf", expect="--temperature"),
     case("--task", "charlm", "--temperature=-1", expect="--temperature"),

@@ -105,10 +105,11 @@ def test_rnn_digits_same_losses_on_both_engines(capsys):
     assert out["scalar"][0].accuracies == out["tensor"][0].accuracies
 
 
-def test_rnn_charlm_same_losses_and_sample_on_both_engines(capsys):
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_rnn_charlm_same_losses_and_sample_on_both_engines(cell, capsys):
     argv = ["--task", "charlm", "--hidden", "5", "--embed", "3", "--steps", "3",
             "--batch", "2", "--seq-len", "6", "--sample-length", "12", "--prompt", "def ",
-            "--lr", "0.02"]
+            "--lr", "0.02", "--cell", cell]
     out = run_both(rnn.main, argv, capsys)
     assert_same_losses(out)
     samples = {e: out[e][0].sample for e in ENGINES}
