@@ -12,7 +12,7 @@ design (one graph node per scalar operation), but as fast as pure Python allows.
     array([[3., 4.]])
 """
 
-from .tensor import NAME, Tensor, cat, ones, stack, tensor, where, zeros
+from .tensor import NAME, Tensor, cat, ones, set_value_budget, stack, tensor, where, zeros
 from .value import (
     Value,
     enable_grad,
@@ -38,6 +38,7 @@ __all__ = [
     "ones",
     "reset_nodes_created",
     "set_grad_enabled",
+    "set_value_budget",
     "stack",
     "tensor",
     "where",

@@ -72,8 +72,8 @@ from .grad_mode import enable_grad
 from .init import manual_seed
 from .module import Module, _check_dtype, effective_dtype
 
-__all__ = ["assert_engines_agree", "gradcheck", "EnginesDisagree", "Report", "Row",
-           "tolerances"]
+__all__ = ["assert_engines_agree", "assert_close", "difference", "gradcheck",
+           "EnginesDisagree", "Report", "Row", "tolerances"]
 
 RTOL64, ATOL64 = 1e-10, 1e-12
 TRAJECTORY64 = 1e-9
@@ -249,8 +249,11 @@ def _grad(t: Any) -> np.ndarray | None:
 # --------------------------------------------------------------------------- comparing
 
 
-def _difference(got: Any, want: Any, rtol: float, atol: float) -> tuple[float, float, bool, str]:
-    """(max abs diff, max rel diff, passed, note) for two arrays (see Tolerances)."""
+def difference(got: Any, want: Any, rtol: float, atol: float) -> tuple[float, float, bool, str]:
+    """(max abs diff, max rel diff, passed, note) for two arrays: the one comparison rule of
+    this module and of the project's own equivalence suite (see Tolerances). ``|got - want|
+    <= rtol * |want| + atol * max(1, max |want|)`` entry by entry; equal infinities and NaN
+    where ``want`` has NaN agree; a shape mismatch fails."""
     g = np.asarray(got, dtype=np.float64)
     w = np.asarray(want, dtype=np.float64)
     if g.shape != w.shape:
@@ -273,6 +276,16 @@ def _difference(got: Any, want: Any, rtol: float, atol: float) -> tuple[float, f
     return float(diff.max()), float(np.nan_to_num(rel, nan=np.inf).max()), passed, note
 
 
+def assert_close(actual: Any, expected: Any, *, rtol: float = RTOL64, atol: float = ATOL64,
+                 msg: str = "values") -> None:
+    """AssertionError unless ``actual`` matches ``expected`` under :func:`difference`'s rule
+    (float64 defaults; see Tolerances). The message names the worst entry and both values."""
+    max_abs, _, passed, note = difference(actual, expected, rtol, atol)
+    if not passed:
+        raise AssertionError(f"{msg}: {note} (max |diff| {max_abs:.3g}; rtol {rtol:g}, "
+                             f"atol {atol:g} x max(1, max |expected|))")
+
+
 def _row(quantity: str, engine: str, got: Any, want: Any, tol: tuple[float, float]) -> Row:
     if got is None or want is None:  # a gradient that is None: zeros mean the same
         if got is None and want is None:
@@ -280,7 +293,7 @@ def _row(quantity: str, engine: str, got: Any, want: Any, tol: tuple[float, floa
         present = got if got is not None else want
         got = np.zeros_like(present) if got is None else got
         want = np.zeros_like(present) if want is None else want
-    max_abs, max_rel, passed, note = _difference(got, want, *tol)
+    max_abs, max_rel, passed, note = difference(got, want, *tol)
     return Row(quantity, engine, max_abs, max_rel, _tol_text(tol), passed, note)
 
 

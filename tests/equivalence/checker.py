@@ -34,10 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from shared_nn import testing
+
 from . import torch_adapter
 
-RTOL = 1e-10
-ATOL = 1e-12
+RTOL = testing.RTOL64  # 1e-10: one tolerance for the suite and shared_nn.testing
+ATOL = testing.ATOL64  # 1e-12
 
 ENGINES = ("scalar", "tensor")
 """The default backends compared against torch: both engines, composed ops."""
@@ -194,34 +196,18 @@ def run(backend: Backend, fn: Callable[..., Any], inputs: Sequence[Any], seed: i
 def assert_close(
     what: str, got: Any, want: Any, rtol: float = RTOL, atol: float = ATOL
 ) -> None:
-    """Raise :class:`EquivalenceError` unless ``got`` matches ``want`` (shape and values).
+    """Raise :class:`EquivalenceError` unless ``got`` matches ``want`` (shape and values),
+    by ``shared_nn.testing``'s rule: the suite and the public checker compare alike.
 
-    The message names the worst entry, its index, both values and the tolerance there.
+    The message names the worst entry, its index and both values.
     """
-    got_arr = np.asarray(got, dtype=np.float64)
-    want_arr = np.asarray(want, dtype=np.float64)
-    if got_arr.shape != want_arr.shape:
-        raise EquivalenceError(f"{what}: shape {got_arr.shape}, expected {want_arr.shape}")
-    if want_arr.size == 0:
-        return
-    finite = np.isfinite(want_arr)
-    scale = max(1.0, float(np.max(np.abs(want_arr[finite]), initial=0.0)))
-    allowed = rtol * np.abs(np.where(finite, want_arr, 0.0)) + atol * scale
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(got_arr - want_arr)
-    # Equal infinities (exp of a large number, -inf from a mask) and NaN where torch has NaN
-    # count as agreement; any other NaN or inf fails.
-    same_special = (got_arr == want_arr) | (np.isnan(got_arr) & np.isnan(want_arr))
-    bad = ~((diff <= allowed) | same_special)
-    if bad.any():
-        worst = np.unravel_index(np.argmax(np.where(bad, diff, -1.0)), want_arr.shape)
-        worst_idx = tuple(int(i) for i in worst)
-        raise EquivalenceError(
-            f"{what}: {int(bad.sum())} of {want_arr.size} entries differ; worst at "
-            f"{worst_idx}: got {got_arr[worst]!r}, expected {want_arr[worst]!r} "
-            f"(|diff| {diff[worst]:.3g} > allowed {allowed[worst]:.3g})"
-            + (f"\n got:\n{got_arr}\n expected:\n{want_arr}" if want_arr.size <= 32 else "")
-        )
+    max_abs, _, passed, note = testing.difference(got, want, rtol, atol)
+    if not passed:
+        want_arr = np.asarray(want)
+        dump = (f"\n got:\n{np.asarray(got)}\n expected:\n{want_arr}"
+                if want_arr.size <= 32 else "")
+        raise EquivalenceError(f"{what}: {note} (max |diff| {max_abs:.3g}; rtol {rtol:g}, "
+                               f"atol {atol:g} x scale){dump}")
 
 
 def compare(got: Run, want: Run, rtol: float = RTOL, atol: float = ATOL) -> None:
