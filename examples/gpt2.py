@@ -13,7 +13,8 @@ model.safetensors), with GPT-2's BPE tokenizer built from files shipped in a pac
     hf download gpt2 config.json model.safetensors --local-dir gpt2-weights
     python examples/gpt2.py --weights gpt2-weights --prompt "Hello, I'm a language model,"
 
-``--weights gpt2`` looks the model up in the local Hugging Face cache instead.
+``--weights hf:gpt2`` looks the model up in the Hugging Face cache instead (and downloads it
+there if it is missing: the one case where this script touches the network, on request).
 
 Everything is checked before the weights are read: the options, the folder, its
 config.json (a GPT-2 configuration this model implements) and the prompt. The text goes to
@@ -102,12 +103,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def check_weights(text: str) -> Any:
     """For a folder: its ``GPTConfig``, read from a config.json that is checked field by
-    field. ``None`` for a model name, which is looked up in the Hugging Face cache later."""
+    field. ``None`` for ``hf:NAME``, which the library looks up in the Hugging Face cache
+    (downloading only then, because the user asked for the hub)."""
+    if text.startswith("hf:"):
+        if not HUB_NAME.fullmatch(text[3:]):
+            raise argparse.ArgumentTypeError(f"{text[3:]!r} is not a Hugging Face model name")
+        return None
     path = Path(text).expanduser()
     if not (path.exists() or path.is_symlink()):
-        if HUB_NAME.fullmatch(text):
-            return None
-        raise argparse.ArgumentTypeError(f"{path}: folder not found (to get GPT-2: {DOWNLOAD})")
+        raise argparse.ArgumentTypeError(
+            f"{path}: folder not found (to get GPT-2: {DOWNLOAD}; or --weights hf:gpt2 for "
+            "the Hugging Face cache)")
     folder = readable_dir(text)
     for name in ("config.json", "model.safetensors"):
         check_readable_file(folder / name)
@@ -156,10 +162,8 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, list[int]]:
     ids = encode_prompt(tok, args.prompt)
     try:
         model = GPT.from_pretrained(args.weights, engine=args.engine, dtype=args.dtype)
-    except FileNotFoundError as err:
-        # shared_nn's hint names `huggingface-cli download`, a command that current
-        # huggingface_hub releases no longer install; `hf download` is its successor.
-        raise UsageError(str(err).replace("huggingface-cli download", "hf download")) from None
+    except FileNotFoundError as err:  # its message says how to get the weights (`hf download`)
+        raise UsageError(str(err)) from None
     return model, tok, ids
 
 

@@ -347,6 +347,10 @@ RNN = [
 ]
 
 GPT2 = [
+    case("--weights", "gpt2-weightz", expect="folder not found",
+         name="a name that is no folder: an error, never a hub lookup"),
+    case("--weights", "hf:", expect="not a Hugging Face model name"),
+    case("--weights", "hf:../../etc", expect="not a Hugging Face model name"),
     case("--max-new-tokens", "0", expect="--max-new-tokens"),
     case("--max-new-tokens", "-1", expect="--max-new-tokens"),
     case("--max-new-tokens", "1e9", expect="--max-new-tokens"),
