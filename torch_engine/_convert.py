@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from tensor_engine.tensor import _float_dtype
+from tensor_engine.tensor import _normalize_dim as norm_dim  # one dim rule for all engines
 
 _TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 _TO_NUMPY = {value: key for key, value in _TO_TORCH.items()}
@@ -142,16 +143,6 @@ def sizes_argument(sizes: tuple) -> tuple:
 
 
 # --------------------------------------------------------------------------- dims
-
-
-def norm_dim(dim: Any, ndim: int, op: str) -> int:
-    """``dim`` in ``[0, ndim)`` (negative dims count from the end); ValueError otherwise."""
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
-    if not -ndim <= dim < ndim:
-        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions "
-                         f"(expected {-ndim} <= dim < {ndim})")
-    return int(dim) % ndim
 
 
 def reduce_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
