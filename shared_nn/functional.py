@@ -121,9 +121,10 @@ def gelu(x: Any, approximate: str = "none") -> Any:
 
 
 def _check_dropout_p(p: float) -> float:
-    """p as a float; ValueError unless 0 <= p <= 1 (torch's range)."""
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
+    """p as a float; ValueError unless 0 <= p < 1. (torch also takes p = 1, which zeroes
+    everything and has no 1 / (1 - p) scale: almost always a mistake, so it is refused.)"""
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
+        raise ValueError(f"dropout probability has to be in [0, 1) (0 <= p < 1), but got {p!r}")
     return float(p)
 
 
@@ -133,15 +134,13 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
 
     The mask comes from shared_nn's seeded generator, ``keep = shared_nn.init.generator()
     .random(input.shape) >= p`` (float64 uniforms, drawn the same way on both engines), so
-    one ``manual_seed`` drops the same elements on the scalar and the tensor engine. ``p=1``
-    gives zeros (as torch). ``inplace=True`` is accepted and computes out of place."""
+    one ``manual_seed`` drops the same elements on the scalar and the tensor engine. ``p`` is
+    in [0, 1). ``inplace=True`` is accepted and computes out of place."""
     p = _check_dropout_p(p)
     engine = _engine(input, "dropout")
     if not training or p == 0.0:
         return input
     shape = tuple(input.shape)
-    if p == 1.0:
-        return input * _constant(engine, np.zeros(shape), input)
     keep = generator().random(shape) >= p
     return input * _constant(engine, keep * (1.0 / (1.0 - p)), input)
 

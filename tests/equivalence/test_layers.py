@@ -234,7 +234,7 @@ class TorchSeededDropout(torch.nn.Module):
         return x * torch.from_numpy(scale).to(x.dtype)
 
 
-@pytest.mark.parametrize("p", [0.0, 0.3, 0.7, 1.0])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.7, 0.95])
 @given(data=st.data(), mask_seed=S.seeds())
 def test_dropout_training(p: float, data: st.DataObject, mask_seed: int) -> None:
     """Training mode: the mask drawn after ``manual_seed(mask_seed)`` is the same on both

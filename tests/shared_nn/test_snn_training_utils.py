@@ -328,8 +328,8 @@ def test_wrong_hidden_state_shapes_name_both_shapes(engine, kind):
 
 def test_bad_layer_and_loss_arguments():
     nn = shared_nn
-    for p in (-0.1, 1.5, "0.5"):
-        with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1"):
+    for p in (-0.1, 1.0, 1.5, float("nan"), "0.5"):
+        with pytest.raises(ValueError, match=r"dropout probability has to be in \[0, 1\)"):
             nn.Dropout(p)
         with pytest.raises(ValueError, match="dropout probability"):
             F.dropout(nn.tensor([1.0]), p)
@@ -353,12 +353,8 @@ def test_bad_layer_and_loss_arguments():
         nn.MSELoss(reduction="avg")
 
 
-def test_dropout_p_one_gives_zeros_and_eval_passes_through():
+def test_dropout_eval_passes_through():
     x = shared_nn.tensor(np.ones((2, 2)), requires_grad=True)
-    out = shared_nn.Dropout(1.0)(x)
-    assert not out.numpy().any()
-    out.sum().backward()
-    assert not x.grad.any()
     layer = shared_nn.Dropout(0.9).eval()
     assert layer(x) is x
 
