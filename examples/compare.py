@@ -86,8 +86,9 @@ class Workload:
     def loss(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
         """Cross-entropy of the model's logits against integer targets (per token for GPT)."""
         logits = model(x)
-        classes = logits.shape[-1]  # GPT's (B, T, vocab): one row per token, as torch wants
-        return F.cross_entropy(logits.reshape(-1, classes), np.asarray(y).reshape(-1))
+        if logits.ndim == 3:  # GPT's (B, T, vocab): one row per token, as torch wants
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), np.asarray(y).reshape(-1))
+        return F.cross_entropy(logits, y)
 
 
 def _digit_batches(x: np.ndarray, y: np.ndarray, steps: int, batch: int, seed: int):

@@ -462,8 +462,9 @@ def cross_entropy(
         return _soft_cross_entropy(engine, rows, weights, reduction, eps)
     plain = weights is None and eps == 0 and rows.valid.all()
     op = _fused_op(engine, "cross_entropy") if plain else None
-    if op is not None:
-        return _finish(op(rows.logits, rows.labels, reduction=reduction), rows, reduction)
+    if op is not None:  # the fused kernel reduces by itself; "none" only needs the shape back
+        loss = op(rows.logits, rows.labels, reduction=reduction)
+        return _finish(loss, rows, reduction) if reduction == "none" else loss
     logp = log_softmax(rows.logits, dim=-1)
     loss = _nll_rows(engine, logp, rows, weights, reduction)
     if eps == 0:
