@@ -26,6 +26,10 @@ MODELS: dict[str, tuple[Callable[..., Any], Any]] = {
     "rnn-classifier": (lambda **kw: nn.models.RNNClassifier(3, 4, 2, num_layers=2, **kw),
                        rng.standard_normal((2, 5, 3))),
     "char-rnn": (lambda **kw: nn.models.CharRNN(7, 3, 5, **kw), rng.integers(0, 7, (2, 6))),
+    "char-lstm": (lambda **kw: nn.models.CharRNN(7, 3, 5, num_layers=2, cell="lstm", **kw),
+                  rng.integers(0, 7, (2, 6))),
+    "char-gru": (lambda **kw: nn.models.CharRNN(7, 3, 5, num_layers=2, cell="gru", **kw),
+                 rng.integers(0, 7, (2, 6))),
     "gpt": (lambda **kw: GPT(TINY_GPT, **kw), rng.integers(0, 11, (2, 6))),
 }
 
