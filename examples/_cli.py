@@ -340,10 +340,12 @@ def writable_file(text: str) -> Path:
 
 def with_suffixes(base: Path, suffixes: Sequence[str]) -> list[Path]:
     """``base`` with each suffix, as ``GPT.save`` names its files (``x`` -> ``x.json`` ...)."""
+    from shared_nn.models.gpt import model_file
+
     try:
-        return [base.with_suffix(s) for s in suffixes]
-    except ValueError:  # "." or "..": no file name to put a suffix on
-        raise argparse.ArgumentTypeError(f"{base} has no file name") from None
+        return [model_file(base, s) for s in suffixes]
+    except ValueError as err:  # "." or "..": no file name to put a suffix on
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def writable_base(suffixes: Sequence[str]) -> Callable[[str], Path]:

@@ -161,7 +161,7 @@ def save_state(path: Path, model: GPT, opt: AdamW, sched: LRScheduler, step: int
     this script's own: the batch generator, the loss history and the config to check."""
     path.parent.mkdir(parents=True, exist_ok=True)
     shared_nn.save_training_state(
-        path.with_suffix(".safetensors"), model=model, optimizer=opt, scheduler=sched,
+        with_suffixes(path, CHECKPOINT_SUFFIXES)[0], model=model, optimizer=opt, scheduler=sched,
         step=step, extra={"data_rng": rng.bit_generator.state, "history": history,
                           "config": model.config.to_dict()})  # fmt: skip
 
@@ -170,7 +170,7 @@ def load_state(path: Path, model: GPT, opt: AdamW,
                sched: LRScheduler) -> tuple[int, np.random.Generator, list]:  # fmt: skip
     """What :func:`save_state` wrote, restored into ``model``, ``opt`` and ``sched``; a file
     that does not fit this run is a :class:`UsageError` naming it."""
-    file = path.with_suffix(".safetensors")
+    file = with_suffixes(path, CHECKPOINT_SUFFIXES)[0]
     try:
         extra = shared_nn.load_training_state(file, restore_rng=False)["extra"] or {}
         if GPTConfig.from_dict(extra["config"]) != model.config:
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                          "train_loss": round(train_loss, 4), "val_loss": round(val_loss, 4),
                          "history": history},
         })  # fmt: skip
-        print(f"wrote {args.out.with_suffix('.safetensors')} and {args.out.with_suffix('.json')}")
+        print("wrote " + " and ".join(map(str, with_suffixes(args.out, SUFFIXES))))
         sample = model.generate(np.array([tok.encode("def ")]), 200, temperature=0.8, top_k=20,
                                 seed=0)  # fmt: skip
         print("sample:\n" + tok.decode(sample[0]))

@@ -533,8 +533,8 @@ class GPT(Module):
         state = {k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}
         info = {"config": self.config.to_dict(), **dict(metadata or {})}
         write_files_atomically({
-            base.with_suffix(".safetensors"): to_bytes(state),
-            base.with_suffix(".json"): (json.dumps(info, indent=1) + "\n").encode("utf-8"),
+            model_file(base, ".safetensors"): to_bytes(state),
+            model_file(base, ".json"): (json.dumps(info, indent=1) + "\n").encode("utf-8"),
         })  # fmt: skip
 
     @classmethod
@@ -549,7 +549,7 @@ class GPT(Module):
         problem is a :class:`CheckpointError` naming the file.
         """
         base = Path(path)
-        json_path, weights = base.with_suffix(".json"), base.with_suffix(".safetensors")
+        json_path, weights = model_file(base, ".json"), model_file(base, ".safetensors")
         info = read_json_file(json_path)
         if "config" not in info:
             raise CheckpointError(f"{json_path}: has no 'config' entry; not written by GPT.save")
@@ -602,6 +602,22 @@ _BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
 # "gpt2", "openai-community/gpt2": what a Hugging Face model name looks like (not a path).
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 HUB_PREFIX = "hf:"
+
+MODEL_SUFFIXES = (".safetensors", ".json")
+
+
+def model_file(base: str | os.PathLike, suffix: str) -> Path:
+    """The file ``GPT.save`` writes for ``base`` with ``suffix``: the suffix is appended
+    (``run.v2`` -> ``run.v2.json``), and a base that already ends in one of the two model
+    suffixes is taken without it (``m.json`` -> ``m.safetensors``). ``with_suffix`` would
+    instead replace ``.v2`` and write over another model's files."""
+    base = Path(base)
+    if base.suffix in MODEL_SUFFIXES:
+        base = base.with_suffix("")
+    if base.name in ("", ".", ".."):
+        raise ValueError(f"{os.fspath(base)!r} has no file name to save a model under")
+    return base.parent / (base.name + suffix)
+
 
 _HOW_TO_GET_WEIGHTS = (
     "Nothing is downloaded unless you ask. Fetch GPT-2's weights once, where there is a "

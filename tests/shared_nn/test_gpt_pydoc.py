@@ -142,3 +142,18 @@ def test_example_with_hugging_face_weights_and_bpe(tmp_path, capsys):
     assert text == GPT2Tokenizer().decode(expected[0].tolist())
     with pytest.raises(gpt2.UsageError, match="scalar engine"):
         gpt2.main(["--weights", str(tmp_path), "--engine", "scalar"])
+
+
+def test_save_appends_its_suffixes_and_never_replaces_one(tmp_path):
+    """``GPT.save("run.v2")`` writes run.v2.safetensors / run.v2.json; ``with_suffix`` would
+    have replaced ".v2" and written over run.json, another model's file."""
+    model, _ = load_pydoc_model()
+    (tmp_path / "run.json").write_text("another model's")
+    model.save(tmp_path / "run.v2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "run.json", "run.v2.json", "run.v2.safetensors"]
+    assert (tmp_path / "run.json").read_text() == "another model's"
+    loaded, _ = GPT.load(tmp_path / "run.v2")
+    assert loaded.config == model.config
+    model.save(tmp_path / "named.json")  # a model suffix on the base is taken off
+    assert (tmp_path / "named.safetensors").is_file() and (tmp_path / "named.json").is_file()
