@@ -46,6 +46,7 @@ __all__ = ["graph_of", "op_name", "naming", "OpNames", "layout_graph", "draw_gra
 
 MAX_NODES = 500  # beyond this a picture stops teaching anything (and gets huge)
 TITLE_ROOM = 0.45  # inches above the graph for the title
+MAX_PIXELS = 60_000  # a side; matplotlib's Agg renderer stops at 2**16
 
 
 def _root_value(root: Any) -> Any:
@@ -150,6 +151,12 @@ def draw_graph(
     ``backward()`` released, are refused with a ValueError.
     """
     layout = layout_graph(root, names, ops, max_nodes)
+    width, height = layout.width * dpi, layout.height * dpi
+    if max(width, height) > MAX_PIXELS:
+        raise ValueError(
+            f"the drawing would be {width:,.0f} x {height:,.0f} pixels, more than "
+            f"{MAX_PIXELS:,} a side; draw a smaller expression or pass a lower dpi"
+        )
     # matplotlib.figure, not pyplot: no GUI backend, no global state.
     Figure = optional_import("matplotlib.figure", "draw_graph").Figure
     fig = Figure(figsize=(layout.width, layout.height), dpi=dpi)

@@ -53,6 +53,15 @@ def test_draw_graph_refuses_big_graphs_and_wrong_types():
         draw_graph(3.0)
 
 
+def test_a_drawing_too_big_to_render_is_refused_before_drawing():
+    v = Value(0.1)
+    for _ in range(450):  # a chain 451 columns wide: ~65,000 pixels at 100 dpi
+        v = v.tanh()
+    with pytest.raises(ValueError, match="pixels.*lower dpi"):
+        draw_graph(v)
+    assert draw_graph(v, dpi=40).get_figwidth() * 40 < 60_000
+
+
 def test_draw_graph_of_a_scalar_engine_tensor(tmp_path):
     import scalar_engine as se
 
