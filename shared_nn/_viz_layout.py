@@ -269,7 +269,7 @@ def compute_layout(nodes: list[Any], edges: list[tuple[Any, Any, float]],
     width = x - label_room + 0.25
     low, high = min(z[i] - size[i][1] / 2 for i in z), max(z[i] + size[i][1] / 2 for i in z)
     height = high - low + 0.5 + top
-    place = {i: (xs[c], height - top - 0.25 - (z[i] - size[i][1] / 2 - low) - size[i][1] / 2)
+    place = {i: (xs[c], height - top - 0.25 - (z[i] - low))  # z grows downwards, y upwards
              for c, col in enumerate(layers.columns) for i in col}
     boxes = []
     for n in nodes:
