@@ -19,14 +19,18 @@ from shared_nn import functional as F
 from shared_nn.data import minibatches
 
 
+def predict(model: Any, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The class ``model`` picks for each row of ``x`` (argmax of the logits), without
+    recording a graph."""
+    with shared_nn.get_engine(model.engine).no_grad():
+        parts = [model(x[start : start + batch]).numpy().argmax(axis=1)
+                 for start in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
     """Fraction of ``x`` classified as ``y``, without recording a graph."""
-    correct = 0
-    with shared_nn.get_engine(model.engine).no_grad():
-        for start in range(0, len(x), batch):
-            logits = model(x[start : start + batch]).numpy()
-            correct += int((logits.argmax(axis=1) == y[start : start + batch]).sum())
-    return correct / len(x)
+    return int((predict(model, x, batch) == y).sum()) / len(x)
 
 
 def fit_classifier(

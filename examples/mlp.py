@@ -7,6 +7,11 @@ package, standardised, seeded 80/20 train/test split); ``--mnist DIR`` reads the
     python examples/mlp.py                         # tensor engine, ~97% test accuracy
     python examples/mlp.py --engine scalar         # same code on Value nodes (smaller run)
     python examples/mlp.py --mnist ~/data/mnist --epochs 3
+    python examples/mlp.py --plots pictures/        # or --no-plots
+
+It saves two pictures, under the current folder by default: ``out/mlp/curves.png`` (the
+training loss and the test accuracy after each epoch) and ``out/mlp/misclassified.png``
+(test digits the trained model got wrong, each titled true -> predicted).
 
 The scalar engine builds one Python object per multiply-add, so its default run is smaller
 (a subset of the training images, one narrow hidden layer); the script says so. Pass the
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +42,17 @@ from _cli import (
     resolve_engine,
     run,
 )
-from _train import fit_classifier
+from _plots import (
+    Panel,
+    add_plot_arguments,
+    display_pixels,
+    epochs,
+    plot_paths,
+    report,
+    save_curves,
+    save_misclassified,
+)
+from _train import fit_classifier, predict
 
 import shared_nn
 from shared_nn.data import Split, load_digits, load_mnist
@@ -49,16 +65,20 @@ DEFAULTS = {
 }
 # Upper bounds that catch typos before they allocate gigabytes or run for days.
 MAX_WIDTH, MAX_EPOCHS, MAX_BATCH, MAX_EXAMPLES = 8192, 100_000, 1 << 20, 10**9
+PLOTS = ("curves.png", "misclassified.png")  # written to --plots (default out/mlp)
 
 
 @dataclass
 class History:
-    """What training printed: mean training loss and test accuracy after each epoch."""
+    """What training printed: mean training loss and test accuracy after each epoch; the
+    final model's class for each test image, and the pictures saved."""
 
     engine: str
     config: dict[str, Any]
     losses: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
+    predicted: Any = None
+    plots: list[Path] = field(default_factory=list)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -84,8 +104,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "at most 400 on scalar)")
     add_seed_dtype_arguments(parser)
     add_threads_argument(parser)
+    add_plot_arguments(parser, "out/mlp")
     args = parser.parse_args(argv)
     args.engine = resolve_engine(args.engine)
+    args.plot_paths = plot_paths(parser, args, PLOTS)
     return args
 
 
@@ -155,7 +177,24 @@ def train(args: argparse.Namespace, data: Split, show_progress: bool = True) -> 
         model, (data.x_train, data.y_train), (data.x_test, data.y_test), epochs=args.epochs,
         batch=args.batch, lr=args.lr, seed=args.seed, show_progress=show_progress,
     )
+    history.predicted = predict(model, data.x_test)
     return history
+
+
+def save_plots(paths: dict[str, Path], history: History, data: Split, name: str) -> list[Path]:
+    """The learning curves and the misclassified test digits, to ``paths``."""
+    if not paths:
+        return []
+    layers = "-".join(map(str, history.config["sizes"]))
+    title = f"MLP {layers} on {name}, {history.engine} engine"
+    curves = save_curves(paths["curves.png"], [
+        Panel("mean training loss", {"train": epochs(history.losses)}),
+        Panel("test accuracy", {"test": epochs(history.accuracies)}, percent=True),
+    ], title)
+    images = display_pixels(data.x_test, data.x_train)
+    wrong = save_misclassified(paths["misclassified.png"], images, data.y_test,
+                               history.predicted, f"MLP {layers}")
+    return [curves, wrong]
 
 
 def main(argv: Sequence[str] | None = None, show_progress: bool = True) -> History:
@@ -174,7 +213,10 @@ def main(argv: Sequence[str] | None = None, show_progress: bool = True) -> Histo
         if args.engine == "scalar" and filled:
             print(f"scalar engine: every number is a Python Value node, so the default run is "
                   f"smaller ({', '.join(filled)}); set these options to change it")
-        return train(args, data, show_progress)
+        history = train(args, data, show_progress)
+        history.plots = save_plots(args.plot_paths, history, data, name)
+        report(history.plots)
+        return history
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ Two tasks, both on real data that ships with the packages:
 
 On the scalar engine the defaults are smaller (the script says which); give both engines
 the same options and seed and they print the same losses.
+
+It saves its learning curves, under the current folder by default (``--plots DIR`` to
+choose the folder, ``--no-plots`` for none): ``out/rnn/digits_curves.png`` (training loss
+and test accuracy per epoch) or ``out/rnn/charlm_loss.png`` (the logged training loss).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +49,7 @@ from _cli import (
     run,
     temperature,
 )
+from _plots import Panel, add_plot_arguments, epochs, plot_paths, report, save_curves
 from _train import fit_classifier
 from tqdm import tqdm
 
@@ -67,18 +73,21 @@ TASK_OPTIONS = {task: set(DEFAULTS[(task, "tensor")]) for task in ("digits", "ch
 # Upper bounds that catch typos before they allocate gigabytes or run for days.
 MAX_WIDTH, MAX_EPOCHS, MAX_STEPS, MAX_BATCH = 8192, 100_000, 10**7, 1 << 16
 MAX_SEQ_LEN, MAX_SAMPLE = 10_000, 100_000
+PLOTS = {"digits": "digits_curves.png", "charlm": "charlm_loss.png"}  # in --plots
 
 
 @dataclass
 class History:
-    """What the run printed: losses (per epoch for digits, per logged step for charlm),
-    test accuracies (digits) and the generated text (charlm)."""
+    """What the run printed: losses (per epoch for digits, per logged step for charlm, at
+    ``steps``), test accuracies (digits), the generated text (charlm), the pictures saved."""
 
     engine: str
     task: str
     losses: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
     sample: str = ""
+    steps: list[int] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -111,6 +120,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="charlm: sampling temperature, 0 = always the likeliest (default 0.8)")
     add_seed_dtype_arguments(parser)
     add_threads_argument(parser)
+    add_plot_arguments(parser, "out/rnn")
     args = parser.parse_args(argv)
     args.engine = resolve_engine(args.engine)
     other_task = "charlm" if args.task == "digits" else "digits"
@@ -119,6 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if other:
         parser.error(f"{', '.join(other)}: only for --task {other_task} "
                      f"(this run is --task {args.task})")
+    args.plot_paths = plot_paths(parser, args, [PLOTS[args.task]])
     return args
 
 
@@ -227,6 +238,7 @@ def train_charlm(args: argparse.Namespace, corpus: Corpus, show_progress: bool) 
         window.append(require_finite(loss.item(), step))
         if step % log_every == 0 or step == args.steps:
             history.losses.append(sum(window) / len(window))
+            history.steps.append(step)
             tqdm.write(f"step {step:5d}/{args.steps}  train loss "
                        f"{format_loss(history.losses[-1])}", file=sys.stdout)
             window = []
@@ -254,9 +266,29 @@ def main(argv: Sequence[str] | None = None, show_progress: bool = True) -> Histo
         if args.engine == "scalar" and smaller:
             print(f"scalar engine: every number is a Python Value node, so the default run is "
                   f"smaller ({', '.join(smaller)}); set these options to change it")
-        if args.task == "digits":
-            return train_digits(args, data, show_progress)
-        return train_charlm(args, data, show_progress)
+        train = train_digits if args.task == "digits" else train_charlm
+        history = train(args, data, show_progress)
+        history.plots = save_plots(args, history)
+        report(history.plots)
+        return history
+
+
+def save_plots(args: argparse.Namespace, history: History) -> list[Path]:
+    """The learning curves of the run, to the path :func:`parse_args` checked."""
+    if not args.plot_paths:
+        return []
+    (path,) = args.plot_paths.values()
+    if history.task == "digits":
+        title = f"RNN (hidden {args.hidden}) reading digits row by row, {history.engine} engine"
+        panels = [Panel("mean training loss", {"train": epochs(history.losses)}),
+                  Panel("test accuracy", {"test": epochs(history.accuracies)}, percent=True)]
+    else:
+        title = (f"character-level {args.cell.upper()} (hidden {args.hidden}) on Python's "
+                 f"docs, {history.engine} engine")
+        mean = f"train (mean of each {max(1, args.steps // 10)} steps)"
+        panels = [Panel("cross-entropy (nats per character)",
+                        {mean: (history.steps, history.losses)}, xlabel="step")]
+    return [save_curves(path, panels, title)]
 
 
 if __name__ == "__main__":

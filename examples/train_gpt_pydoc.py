@@ -7,6 +7,7 @@ says otherwise). It writes, under the current folder by default,
 
     out/gpt_pydoc.safetensors   the weights
     out/gpt_pydoc.json          the config, the character vocabulary, the losses
+    out/train_gpt_pydoc/loss.png  the learning curve (``--plots DIR``; ``--no-plots``: none)
 
 It never writes inside the installed package: to replace the model that ships (what
 ``examples/gpt2.py`` uses when no GPT-2 weights are given), copy those two files over
@@ -47,6 +48,7 @@ from _cli import (
     with_suffixes,
     writable_base,
 )
+from _plots import Panel, add_plot_arguments, plot_paths, report, save_curves
 from tqdm import tqdm
 
 import shared_nn
@@ -92,11 +94,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=writable_base(CHECKPOINT_SUFFIXES), default=None,
                    help="where to keep the resumable training state (one .safetensors file)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    add_plot_arguments(p, "out/train_gpt_pydoc")
     args = p.parse_args(argv)  # a str default goes through its type: checked like the rest
     args.engine = resolve_engine(args.engine)
     problem = combined_problem(args)
     if problem:
         p.error(problem)
+    args.plot_paths = plot_paths(p, args, ["loss.png"])
     return args
 
 
@@ -209,9 +213,10 @@ def build(args: argparse.Namespace) -> tuple[CharTokenizer, np.ndarray, np.ndarr
 
 def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, sched: LRScheduler,
                train: np.ndarray, val: np.ndarray, step: int, rng: np.random.Generator,
-               history: list) -> int:  # fmt: skip
-    """AdamW steps until ``--max-steps`` or the time budget; returns the last step.
-    A NaN or infinite loss stops training (a :class:`UsageError`) before anything is saved."""
+               history: list, curve: list | None = None) -> int:  # fmt: skip
+    """AdamW steps until ``--max-steps`` or the time budget; returns the last step, and
+    appends ``(step, training loss)`` to ``curve`` after every step. A NaN or infinite loss
+    stops training (a :class:`UsageError`) before anything is saved."""
     budget = 60.0 * args.minutes
     start = time.monotonic()
     with tqdm(total=args.max_steps, initial=step, desc="training", unit="step") as bar:
@@ -226,6 +231,8 @@ def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, sched: LRSchedu
             sched.step()
             step += 1
             loss_value = require_finite(loss.item(), step, "lower --lr or --grad-clip")
+            if curve is not None:
+                curve.append((step, loss_value))
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
             if step % args.eval_every == 0:
@@ -235,6 +242,21 @@ def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, sched: LRSchedu
                 if args.checkpoint is not None:
                     save_state(args.checkpoint, model, opt, sched, step, rng, history)
     return step
+
+
+def save_plots(args: argparse.Namespace, curve: list[tuple[int, float]],
+               history: list[dict]) -> list[Path]:
+    """The training loss of every step of this run and the validation loss of every
+    evaluation (of earlier runs too, after ``--resume``), to the path parse_args checked."""
+    if not args.plot_paths:
+        return []
+    lines = {"train (one batch per step)": ([s for s, _ in curve], [v for _, v in curve])}
+    if history:
+        lines["validation"] = ([h["step"] for h in history], [h["val_loss"] for h in history])
+    title = (f"GPT (n_layer {args.n_layer}, n_embd {args.n_embd}) on Python's docs, "
+             f"{args.engine} engine")
+    panel = Panel("cross-entropy (nats per character)", lines, xlabel="step")
+    return [save_curves(args.plot_paths["loss.png"], [panel], title)]
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
@@ -251,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
             print(f"resumed at step {step}")
         print(f"{len(train):,} training / {len(val):,} validation characters, vocab "
               f"{tok.vocab_size}; {model.num_parameters():,} parameters")  # fmt: skip
-        step = train_loop(args, model, opt, sched, train, val, step, rng, history)
+        curve: list[tuple[int, float]] = []
+        step = train_loop(args, model, opt, sched, train, val, step, rng, history, curve)
         train_loss = estimate_loss(model, train, args, seed=1)
         val_loss = estimate_loss(model, val, args, seed=0)
         require_finite(train_loss + val_loss, step, "lower --lr or --grad-clip")
@@ -266,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
                          "history": history},
         })  # fmt: skip
         print("wrote " + " and ".join(map(str, with_suffixes(args.out, SUFFIXES))))
+        report(save_plots(args, curve, history))
         sample = model.generate(np.array([tok.encode("def ")]), 200, temperature=0.8, top_k=20,
                                 seed=0)  # fmt: skip
         print("sample:\n" + tok.decode(sample[0]))

@@ -1,10 +1,12 @@
 """Draw a scalar-engine computation graph with matplotlib (no graphviz needed).
 
-Every box is one ``Value``: its ``data`` and its ``grad``. Every arrow goes from a parent
-to the node computed from it and is labelled with the *local derivative* the engine stored
-for that edge, d(node)/d(parent) -- exactly the number backward multiplies by. When a
-value stores the name of the operation that made it (an ``op`` attribute), the box shows
-it too. Leaves (inputs and parameters) are drawn on the left, the output on the right::
+Every box is one ``Value``: the primitive that made it (``+``, ``*``, ``** 2``, ``tanh``
+...), its ``data`` and its ``grad``. Every arrow goes from a parent to the node computed
+from it and is labelled with the *local derivative* the engine stored for that edge,
+d(node)/d(parent) -- exactly the number backward multiplies by. A node that uses the same
+parent twice (``x * x``) gets two arrows, each with its own derivative (``x.grad`` is their
+sum). Leaves (inputs and parameters) are blue, computed nodes orange; the graph reads left
+to right, from the inputs to the output::
 
     from scalar_engine import Value
     from shared_nn.viz import draw_graph
@@ -12,10 +14,21 @@ it too. Leaves (inputs and parameters) are drawn on the left, the output on the 
     a, b = Value(2.0), Value(-3.0)
     out = (a * b + 1.0).tanh()
     out.backward(retain_graph=True)   # keep the graph so it can still be drawn
-    draw_graph(out, names={a: "a", b: "b", out: "out"}).savefig("graph.png")
+    draw_graph(out, names={a: "a", b: "b", out: "out"}, path="graph.png")
 
-Call ``backward(retain_graph=True)`` before drawing: a plain ``backward()`` releases the
-graph (the parents are freed), after which only the output is left to draw.
+A plain ``backward()`` releases the graph (each node forgets its parents); drawing it
+afterwards raises a ValueError that says so. Draw before ``backward()``, or pass
+``retain_graph=True``.
+
+**Op names** cost the engine nothing: a ``Value`` keeps its six slots and no name. The
+name is read back from what the node stores (:func:`op_name`; a product stores its
+operands' data, ``exp`` its own output ...). Where two primitives store exactly the same
+thing -- relu and abs of a positive number -- the label says ``relu|abs``. For exact names,
+build the graph inside ``with naming() as ops:`` and pass ``ops=ops``.
+
+Graphs of a few hundred nodes (a small MLP, neuron by neuron) stay legible: the layout
+(:func:`layout_graph`) is layered by depth, orders each column to cut arrow crossings,
+routes long arrows between the boxes and shrinks the font as the graph grows.
 """
 
 from __future__ import annotations
@@ -25,10 +38,15 @@ from pathlib import Path
 from typing import Any
 
 from ._optional import optional_import
+from ._viz_layout import GraphLayout, compute_layout
+from ._viz_ops import OpNames, freed_message, naming, op_name
 
-__all__ = ["graph_of", "draw_graph"]
+__all__ = ["graph_of", "op_name", "naming", "OpNames", "layout_graph", "draw_graph",
+           "GraphLayout"]
 
-MAX_NODES = 60  # beyond this a picture stops teaching anything
+MAX_NODES = 500  # beyond this a picture stops teaching anything (and gets huge)
+TITLE_ROOM = 0.45  # inches above the graph for the title
+MAX_PIXELS = 60_000  # a side; matplotlib's Agg renderer stops at 2**16
 
 
 def _root_value(root: Any) -> Any:
@@ -50,7 +68,12 @@ def _root_value(root: Any) -> Any:
 
 def graph_of(root: Any) -> tuple[list[Any], list[tuple[Any, Any, float]]]:
     """All Values ``root`` depends on (``root`` included) and the edges
-    ``(parent, child, local_derivative)``, found with an explicit stack (no recursion)."""
+    ``(parent, child, local_derivative)``, found with an explicit stack (no recursion).
+
+    A node that uses one parent twice (``x * x``) has two edges to it. A graph that a
+    ``backward()`` released is refused with a ValueError (it would draw as one box)."""
+    from scalar_engine.value import _FREED
+
     root = _root_value(root)
     nodes: list[Any] = []
     edges: list[tuple[Any, Any, float]] = []
@@ -60,6 +83,8 @@ def graph_of(root: Any) -> tuple[list[Any], list[tuple[Any, Any, float]]]:
         v = stack.pop()
         if id(v) in seen:
             continue
+        if v._a is _FREED:
+            raise ValueError(freed_message())
         seen.add(id(v))
         nodes.append(v)
         for parent, local in v.parents:
@@ -68,32 +93,45 @@ def graph_of(root: Any) -> tuple[list[Any], list[tuple[Any, Any, float]]]:
     return nodes, edges
 
 
-def _layers(nodes: list[Any], edges: list[tuple[Any, Any, float]]) -> dict[int, int]:
-    """Column of each node: 0 for leaves, else 1 + the largest column of its parents."""
-    parents: dict[int, list[int]] = {id(n): [] for n in nodes}
-    for parent, child, _ in edges:
-        parents[id(child)].append(id(parent))
-    column: dict[int, int] = {}
-    for start in (id(n) for n in nodes):
-        stack = [start]
-        while stack:  # iterative post-order: a node is placed after all its parents
-            node = stack[-1]
-            pending = [p for p in parents[node] if p not in column]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            column[node] = 1 + max((column[p] for p in parents[node]), default=-1)
-    return column
-
-
-def _mean(xs: Any) -> float:
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else 0.0
-
-
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
+
+
+def _fontsize(count: int) -> float:
+    """Smaller type for bigger graphs, so that a few hundred boxes still fit a page."""
+    return 8.0 if count <= 40 else 7.0 if count <= 120 else 6.0
+
+
+def box_text(v: Any, name: str | None, op: str | None) -> str:
+    """A box's lines: ``name = op`` (either alone, or neither), ``data ...``, ``grad ...``."""
+    header = " = ".join(s for s in (name, op) if s)
+    lines = [header] if header else []
+    return "\n".join([*lines, f"data {_fmt(v.data)}", f"grad {_fmt(v.grad)}"])
+
+
+def layout_graph(
+    root: Any,
+    names: Mapping[Any, str] | None = None,
+    ops: OpNames | Mapping[Any, str] | None = None,
+    max_nodes: int = MAX_NODES,
+) -> GraphLayout:
+    """Where :func:`draw_graph` puts every box and arrow (inches; ``y`` points up).
+
+    ``names`` labels some Values (or one-element Tensors); ``ops`` (from :func:`naming`)
+    gives exact op names, else :func:`op_name` reads them from the nodes. Graphs above
+    ``max_nodes`` Values are refused with a ValueError."""
+    nodes, edges = graph_of(root)
+    if len(nodes) > max_nodes:
+        raise ValueError(
+            f"the graph has {len(nodes)} Values, more than max_nodes={max_nodes}; "
+            "draw a smaller expression"
+        )
+    labels = {id(_root_value(k)): v for k, v in (names or {}).items()}
+    texts = {}
+    for v in nodes:
+        op = ops.get(v) if ops is not None else None
+        texts[id(v)] = box_text(v, labels.get(id(v)), op or op_name(v))
+    return compute_layout(nodes, edges, texts, _fontsize(len(nodes)), top=TITLE_ROOM)
 
 
 def draw_graph(
@@ -102,72 +140,60 @@ def draw_graph(
     path: str | Path | None = None,
     title: str | None = None,
     max_nodes: int = MAX_NODES,
+    ops: OpNames | Mapping[Any, str] | None = None,
+    dpi: float = 100,
 ):
     """Draw the graph behind ``root`` and return the matplotlib Figure.
 
-    ``names`` optionally labels some Values (``{a: "a", loss: "loss"}``); ``path`` also saves
-    the figure there (PNG, SVG ... by extension). Graphs above ``max_nodes`` Values are
-    refused with a ValueError: draw a smaller expression.
+    ``names`` optionally labels some Values (``{a: "a", loss: "loss"}``); ``ops`` gives
+    exact op names (see :func:`naming`); ``path`` also saves the figure there (PNG, SVG
+    ... by extension, at ``dpi``). Graphs above ``max_nodes`` Values, and graphs that
+    ``backward()`` released, are refused with a ValueError.
     """
-    nodes, edges = graph_of(root)
-    if len(nodes) > max_nodes:
+    layout = layout_graph(root, names, ops, max_nodes)
+    width, height = layout.width * dpi, layout.height * dpi
+    if max(width, height) > MAX_PIXELS:
         raise ValueError(
-            f"the graph has {len(nodes)} Values, more than max_nodes={max_nodes}; "
-            "draw a smaller expression"
+            f"the drawing would be {width:,.0f} x {height:,.0f} pixels, more than "
+            f"{MAX_PIXELS:,} a side; draw a smaller expression or pass a lower dpi"
         )
     # matplotlib.figure, not pyplot: no GUI backend, no global state.
     Figure = optional_import("matplotlib.figure", "draw_graph").Figure
-
-    names = {id(k): v for k, v in (names or {}).items()}
-    column = _layers(nodes, edges)
-    children: dict[int, list[int]] = {id(n): [] for n in nodes}
-    for parent, child, _ in edges:
-        children[id(parent)].append(id(child))
-    for n in nodes:  # a leaf sits just left of its first consumer: short arrows
-        if not n.parents and children[id(n)]:
-            column[id(n)] = min(column[k] for k in children[id(n)]) - 1
-    by_column: dict[int, list[Any]] = {}
-    for n in nodes:
-        by_column.setdefault(column[id(n)], []).append(n)
-    position: dict[int, tuple[float, float]] = {}
-    rank = {c: i for i, c in enumerate(sorted(by_column))}  # columns without gaps
-    for c in sorted(by_column, reverse=True):  # right to left: children are placed first
-        members = by_column[c]
-        # Put each node level with its children (their mean height): fewer crossing arrows.
-        members.sort(key=lambda n: -_mean(position[k][1] for k in children[id(n)]))
-        for i, n in enumerate(members):  # each column centred vertically
-            position[id(n)] = (rank[c] * 2.7, ((len(members) - 1) / 2 - i) * 1.5)
-    depth = len(by_column)
-    height = max(len(m) for m in by_column.values())
-    fig = Figure(figsize=(1.2 + 2.0 * depth, 0.9 + 0.95 * height))
-    ax = fig.subplots()
-    for parent, child, local in edges:
-        (x0, y0), (x1, y1) = position[id(parent)], position[id(child)]
-        ax.annotate("", xy=(x1 - 0.85, y1), xytext=(x0 + 0.85, y0),
-                    arrowprops=dict(arrowstyle="->", color="0.45", lw=1.0))
-        ax.text(0.6 * x0 + 0.4 * x1, 0.6 * y0 + 0.4 * y1 + 0.1, f"∂={_fmt(local)}", ha="center",
-                va="bottom", fontsize=7, color="tab:purple")
-    for n in nodes:
-        x, y = position[id(n)]
-        lines = []
-        op = getattr(n, "op", None) or getattr(n, "_op", None)
-        label = names.get(id(n))
-        if label or op:
-            lines.append(" ".join(s for s in (label, f"[{op}]" if op else None) if s))
-        lines.append(f"data {_fmt(n.data)}")
-        lines.append(f"grad {_fmt(n.grad)}")
-        leaf = not n.parents
-        ax.text(x, y, "\n".join(lines), ha="center", va="center", fontsize=8, family="monospace",
-                bbox=dict(boxstyle="round,pad=0.35", fc="#e8f1fb" if leaf else "#fdf1e3",
-                          ec="tab:blue" if leaf else "tab:orange"))
-    xs = [p[0] for p in position.values()]
-    ys = [p[1] for p in position.values()]
-    ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
-    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+    fig = Figure(figsize=(layout.width, layout.height), dpi=dpi)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(0.0, layout.width)
+    ax.set_ylim(0.0, layout.height)
     ax.axis("off")
-    ax.set_title(title or f"{len(nodes)} Values: data, grad, and ∂(child)/∂(parent) on "
-                 "each edge", fontsize=9)
-    fig.tight_layout()
+    _draw_edges(ax, layout)
+    _draw_boxes(ax, layout)
+    count = len(layout.boxes)
+    fig.suptitle(title or f"{count} Values: data, grad, and ∂(child)/∂(parent) on each edge",
+                 y=1.0 - 0.12 / layout.height, va="top", fontsize=9)
     if path is not None:
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=dpi)
     return fig
+
+
+def _draw_boxes(ax: Any, layout: GraphLayout) -> None:
+    for box in layout.boxes:
+        ax.text(box.x, box.y, box.text, ha="center", va="center", fontsize=layout.fontsize,
+                family="DejaVu Sans Mono", zorder=3,
+                bbox=dict(boxstyle="round,pad=0.35", fc="#e8f1fb" if box.leaf else "#fdf1e3",
+                          ec="tab:blue" if box.leaf else "tab:orange", lw=0.8))
+
+
+def _draw_edges(ax: Any, layout: GraphLayout) -> None:
+    patches = optional_import("matplotlib.patches", "draw_graph")
+    Path = optional_import("matplotlib.path", "draw_graph").Path
+    style = dict(arrowstyle="-|>", mutation_scale=7 + layout.fontsize / 2, color="0.5",
+                 lw=0.8, shrinkA=0.0, shrinkB=0.0, zorder=1)
+    for edge in layout.edges:
+        if edge.bend:
+            arrow = patches.FancyArrowPatch(edge.points[0], edge.points[-1],
+                                            connectionstyle=f"arc3,rad={edge.bend}", **style)
+        else:
+            arrow = patches.FancyArrowPatch(path=Path(edge.points), **style)
+        ax.add_patch(arrow)
+        ax.text(*edge.label_xy, f"∂={_fmt(edge.local)}", ha="center", va=edge.label_va,
+                fontsize=layout.fontsize - 1, color="tab:purple", zorder=2,
+                bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.75))

@@ -235,6 +235,24 @@ def common_cases() -> list[Case]:
     ]
 
 
+def plots_cases(picture: str, *task: str) -> list[Case]:
+    """``--plots`` / ``--no-plots`` of a script whose run saves ``picture`` there."""
+    return [
+        case(*task, "--plots", "somefile", files=a_file("somefile"), expect="--plots"),
+        case(*task, "--plots", "somefile/pics", files=a_file("somefile"), expect="--plots"),
+        case(*task, "--plots", "res", files=a_dir(f"res/{picture}"), expect=picture,
+             name="a picture's name is taken by a folder"),
+        case(*task, "--plots", str(PACKAGE_DATA), expect="inside the installed package"),
+        case(*task, "--plots", str(PACKAGE_DATA / "pics"), expect="inside the installed package"),
+        case(*task, "--plots", "", expect="--plots"),
+        case(*task, "--plots", "loop", files=a_link("loop", "loop"), expect="symbolic link"),
+        case(*task, "--plots", "dangling/sub", files=a_link("dangling", "nowhere"),
+             expect="symbolic link"),
+        case(*task, "--plots", "pics", "--no-plots", expect="not allowed with"),
+        case(*task, files=a_file("out"), expect="out", name="the default --plots is under a file"),
+    ]
+
+
 COMPARE = [
     case("--steps", "0", expect="--steps"),
     case("--steps", "-5", expect="--steps"),
@@ -315,6 +333,9 @@ MLP = [
     case("--mnist", "mnist", files=mnist_gz(gzip.compress(GOOD_IDX)[:-6]), expect="gzip",
          name="a truncated .gz"),
     case("--mnist", "mnist", files=mnist_gz(b"\x1f\x8b not gzip"), expect="gzip"),
+    *plots_cases("misclassified.png"),
+    case(cwd=PACKAGE_DATA, expect="inside the installed package",
+         name="the default --plots, run from inside the package"),
 ]
 
 RNN = [
@@ -344,6 +365,10 @@ RNN = [
     case("--epochs", "inf", expect="--epochs"),
     case("--train-size", "99999", expect="--train-size"),
     case("--dtype", "int8", expect="--dtype"),
+    *plots_cases("digits_curves.png"),
+    *plots_cases("charlm_loss.png", "--task", "charlm"),
+    case(cwd=PACKAGE_DATA, expect="inside the installed package",
+         name="the default --plots, run from inside the package"),
 ]
 
 GPT2 = [
@@ -455,6 +480,9 @@ TRAIN = [
     case(cwd=PACKAGE_DATA, expect="inside the installed package",
          name="the default --out, run from inside the package"),
     case("--checkpoint", "somefile/ck", files=a_file("somefile"), expect="somefile"),
+    *(c for c in plots_cases("loss.png") if c.name != "the default --plots is under a file"),
+    case("--out", "model/gpt", files=a_file("out"), expect="out",
+         name="the default --plots is under a file"),
 ]
 
 CASES = {

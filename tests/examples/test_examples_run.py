@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+_plots = pytest.importorskip("_plots")
 compare = pytest.importorskip("compare")
 mlp = pytest.importorskip("mlp")
 rnn = pytest.importorskip("rnn")
@@ -34,7 +35,7 @@ def run_both(main, argv, capsys):
     ``argv`` must set every option whose default depends on the engine (sizes, lr)."""
     out = {}
     for engine in ENGINES:
-        result = main([*argv, "--engine", engine], show_progress=False)
+        result = main([*argv, "--engine", engine, "--no-plots"], show_progress=False)
         out[engine] = (result, printed_losses(capsys.readouterr().out))
     return out
 
@@ -59,7 +60,7 @@ def test_mlp_same_losses_on_both_engines(capsys):
 
 
 def test_mlp_defaults_reach_95_percent_on_the_tensor_engine(capsys):
-    history = mlp.main(["--engine", "tensor"], show_progress=False)
+    history = mlp.main(["--engine", "tensor", "--no-plots"], show_progress=False)
     assert history.config["sizes"] == [64, 128, 64, 10]
     assert history.accuracies[-1] >= 0.95
     assert "test accuracy" in capsys.readouterr().out
@@ -70,9 +71,86 @@ def test_mlp_scalar_defaults_are_smaller_and_announced(monkeypatch, capsys):
     filled = mlp.apply_engine_defaults(args)
     assert args.hidden == [16] and args.train_size == 300
     assert any("--train-size 300" in f for f in filled)
-    monkeypatch.setattr(mlp, "train", lambda args, data, show_progress: None)
-    mlp.main(["--engine", "scalar"])
+    monkeypatch.setattr(mlp, "train",
+                        lambda args, data, show_progress: mlp.History(args.engine, {}))
+    mlp.main(["--engine", "scalar", "--no-plots"])
     assert "smaller" in capsys.readouterr().out
+
+
+def test_mlp_saves_its_curves_and_misclassified_digits(tmp_path, capsys):
+    history = mlp.main(["--epochs", "2", "--hidden", "4", "--train-size", "48", "--test-size",
+                        "30", "--plots", str(tmp_path / "pics")], show_progress=False)
+    curves, wrong = tmp_path / "pics" / "curves.png", tmp_path / "pics" / "misclassified.png"
+    assert history.plots == [curves, wrong]
+    assert png_size(curves) == (920, 340)
+    missed = int((history.predicted != mlp.load_digits(0.2, 0).y_test[:30]).sum())
+    assert 0 < missed == round(30 * (1 - history.accuracies[-1]))
+    shown = min(missed, _plots.MAX_SHOWN)
+    cols, rows = min(8, shown), -(-shown // 8)
+    assert png_size(wrong) == (round(110 * cols + 20), round(125 * rows + 50))
+    assert f"plots: {curves}, {wrong}" in capsys.readouterr().out
+
+
+def test_no_plots_writes_no_picture(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    history = mlp.main(["--epochs", "1", "--hidden", "4", "--train-size", "16", "--test-size",
+                        "8", "--no-plots"], show_progress=False)
+    result = rnn.main(["--task", "charlm", "--steps", "1", "--hidden", "3", "--embed", "2",
+                       "--batch", "1", "--seq-len", "4", "--sample-length", "0",
+                       "--no-plots"], show_progress=False)
+    assert history.plots == [] and result.plots == []
+    assert list(tmp_path.iterdir()) == []
+    assert "plots:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task, name, axes", [("digits", "digits_curves.png", 2),
+                                              ("charlm", "charlm_loss.png", 1)])
+def test_rnn_saves_its_learning_curves(task, name, axes, tmp_path, monkeypatch):
+    sizes = {"digits": ["--epochs", "2", "--hidden", "3", "--train-size", "16"],
+             "charlm": ["--steps", "4", "--hidden", "3", "--embed", "2", "--batch", "1",
+                        "--seq-len", "4", "--sample-length", "0"]}
+    figures = []
+    save_curves = _plots.save_curves
+    monkeypatch.setattr(rnn, "save_curves", lambda path, panels, title: figures.append(
+        _plots.curves_figure(panels, title)) or save_curves(path, panels, title))
+    history = rnn.main(["--task", task, *sizes[task], "--plots", str(tmp_path)],
+                       show_progress=False)
+    assert history.plots == [tmp_path / name]
+    assert png_size(tmp_path / name) == ((920, 340) if axes == 2 else (620, 340))
+    (fig,) = figures
+    assert len(fig.axes) == axes
+    plotted = fig.axes[0].lines[0].get_ydata()
+    assert list(plotted) == pytest.approx(history.losses)
+
+
+def test_misclassified_grid_shows_each_wrong_digit_at_its_own_size():
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 10
+    predicted = labels.copy()
+    predicted[:30] = (labels[:30] + 1) % 10  # 30 wrong: the grid shows the first 24
+    for pixels, side in ((64, 8), (784, 28)):
+        images = rng.uniform(0, 1, (40, pixels))
+        fig = _plots.misclassified_figure(images, labels, predicted, "t")
+        assert len(fig.axes) == _plots.MAX_SHOWN == 24
+        assert fig.axes[0].images[0].get_array().shape == (side, side)
+        assert fig.axes[0].get_title() == "0 → 1"
+    none_wrong = _plots.misclassified_figure(images, labels, labels, "t")
+    assert len(none_wrong.axes) == 1 and "correctly" in none_wrong.axes[0].texts[0].get_text()
+
+
+def test_display_pixels_undo_the_standardisation():
+    raw = np.array([[0.0, 16.0], [8.0, 4.0], [16.0, 0.0]])
+    standardised = (raw - raw.mean(axis=0)) / raw.std(axis=0)
+    np.testing.assert_allclose(_plots.display_pixels(standardised, standardised), raw / 16)
+
+
+def test_plots_without_matplotlib_are_refused_before_any_work(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(SystemExit) as exit:
+        mlp.parse_args(["--epochs", "1"])
+    assert exit.value.code == 2
+    assert "matplotlib" in capsys.readouterr().err
+    assert mlp.parse_args(["--no-plots"]).plot_paths == {}  # --no-plots needs none
 
 
 def write_idx(path, array):
@@ -90,7 +168,7 @@ def test_mlp_trains_on_mnist_idx_files(tmp_path, capsys):
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", images)
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", labels)
     history = mlp.main(["--engine", "tensor", "--mnist", str(tmp_path), "--epochs", "3",
-                        "--hidden", "16", "--lr", "0.01"], show_progress=False)
+                        "--hidden", "16", "--lr", "0.01", "--no-plots"], show_progress=False)
     assert history.config["sizes"] == [36, 16, 10]
     assert history.config["train"] == 40 and history.config["test"] == 20
     assert history.losses[-1] < history.losses[0]
@@ -171,8 +249,23 @@ SMALL = {  # each script's own defaults (output paths included), at a size that 
 }
 WRITES = {  # what the defaults write, under the current folder
     "compare.py": ["out/compare/scaling.md", "out/compare/scaling.png", "out/compare/training.md"],
-    "train_gpt_pydoc.py": ["out/gpt_pydoc.json", "out/gpt_pydoc.safetensors"],
+    "mlp.py": ["out/mlp/curves.png", "out/mlp/misclassified.png"],
+    "rnn.py": ["out/rnn/charlm_loss.png"],
+    "train_gpt_pydoc.py": ["out/gpt_pydoc.json", "out/gpt_pydoc.safetensors",
+                           "out/train_gpt_pydoc/loss.png"],
 }
+PICTURE_SIZES = {  # (width, height) in pixels of the pictures whose size is fixed
+    "out/mlp/curves.png": (920, 340),
+    "out/rnn/charlm_loss.png": (620, 340),
+    "out/train_gpt_pydoc/loss.png": (620, 340),
+}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG file, read from its header (after checking it is one)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return struct.unpack(">II", data[16:24])
 
 
 def run_script(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -196,6 +289,10 @@ def test_defaults_write_under_the_current_folder_never_into_the_package(script, 
     assert SHIPPED.read_bytes() == shipped
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == WRITES.get(script, [])
+    for name in written:
+        if name.endswith(".png"):
+            assert png_size(tmp_path / name) == PICTURE_SIZES.get(name, png_size(tmp_path / name))
+            assert f"{name}" in proc.stdout or script == "compare.py", "paths are printed"
     assert re.fullmatch(r"engine: (scalar and tensor|tensor), BLAS threads: 1 \([\w, ]+\)",
                         first_line(proc, script).split(";")[0]), first_line(proc, script)
 
@@ -236,7 +333,8 @@ def test_a_diverging_run_stops_without_saving(tmp_path, monkeypatch):
                         lambda opt, args: LambdaLR(opt, lambda step: float("nan")))
     out = tmp_path / "nan_model"
     with pytest.raises(UsageError, match="diverged"):
-        train_gpt_pydoc.main([*SMALL["train_gpt_pydoc.py"], "--out", str(out)])
+        train_gpt_pydoc.main([*SMALL["train_gpt_pydoc.py"], "--out", str(out), "--plots",
+                              str(tmp_path / "plots")])
     assert not list(tmp_path.iterdir())
 
 
@@ -249,7 +347,7 @@ def test_mlp_stops_when_the_loss_is_nan(monkeypatch):
                         lambda self, value, grad, state, group: value * np.nan)
     with pytest.raises(UsageError, match="diverged: the loss is nan at step 2"):
         mlp.main(["--epochs", "1", "--hidden", "4", "--train-size", "64", "--test-size", "16",
-                  "--batch", "16"], show_progress=False)
+                  "--batch", "16", "--no-plots"], show_progress=False)
 
 
 NO_TORCH = """

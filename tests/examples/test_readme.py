@@ -26,6 +26,8 @@ def test_quick_start_is_make_demo_and_make_test():
 def test_links_and_images_exist():
     targets = re.findall(r"\]\(([^)#]+)\)", README)
     assert "docs/images/graph.png" in targets and "docs/images/scaling.png" in targets
+    assert "docs/images/mlp_graph.png" in targets
+    assert (ROOT / "docs/images/mlp_graph.png").stat().st_size < 300_000  # light to load
     for target in targets:
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
