@@ -211,7 +211,12 @@ def test_var_of_general_values(data: st.DataObject) -> None:
     shape = data.draw(S.shapes(min_dims=1), label="shape")
     dim = data.draw(S.dims(len(shape)), label="dim")
     x = data.draw(S.arrays(shape), label="x")
-    check(lambda E, a: (a.var(dim), a.var(), a.std(dim, correction=0)), x)
+    check(lambda E, a: (a.var(dim), a.var()), x)
+    # std's gradient (x - mean) / (n std) is 0/0 on a constant slice: its value there is
+    # decided by the last bit of the mean's rounding (torch gets +-1/n or 0), so std is
+    # compared where every slice varies; the fixed cases cover constant slices.
+    if x.size and np.all(np.ptp(x, axis=dim) > 1e-6):
+        check(lambda E, a: a.std(dim, correction=0), x)
 
 
 # --------------------------------------------------------------------------- softmax
