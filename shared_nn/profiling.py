@@ -15,11 +15,10 @@ module functions (``x @ w``, ``x.sum()``, ``cat``, the fused ``cross_entropy`` .
 that calls other ops is one entry, the one your code called. ``"(backward pass)"`` is what
 ``backward()`` spends besides the per-op pieces measured inside it. The wall time of the
 block less the time in ops (``outside_ops_s``) is the Python around the ops: shared_nn's
-layers, your loop, and the profiler's own cost (a few microseconds per op, measured
-and taken out of the op's time).
-``"(garbage collector)"`` is Python's cyclic collector running between ops (walking the
-nodes the ops made: on the scalar engine a tenth of a step), counted as forward time of the
-engine whose op ran last.
+layers, your loop, and the profiler's own cost (a few microseconds per op, measured and
+taken out of the op's time). ``"(garbage collector)"`` is Python's cyclic collector running
+between ops (walking the nodes the ops made: a tenth of a step on the scalar engine),
+counted as forward time of the engine whose op ran last.
 
 Which numbers are exact
 -----------------------
