@@ -261,7 +261,7 @@ def table_rows(engine: dict[str, Any], with_numpy: bool) -> list[tuple[str, ...]
     total = engine["total_s"] or 1.0
     rows = []
     for op, r in engine["ops"].items():
-        cells = [op, f"{r['calls']:,}", f"{r['nodes']:,}", f"{1000 * r['forward_s']:.3f}",
+        cells = [op, _count(r["calls"]), _count(r["nodes"]), f"{1000 * r['forward_s']:.3f}",
                  f"{1000 * r['backward_s']:.3f}", f"{1000 * r['total_s']:.3f}",
                  f"{100 * r['total_s'] / total:.1f}%", f"{r['bytes'] / 2**20:.2f}"]
         if with_numpy:
@@ -269,6 +269,11 @@ def table_rows(engine: dict[str, Any], with_numpy: bool) -> list[tuple[str, ...]
             cells.append(f"{100 * share:.0f}%")
         rows.append(tuple(cells))
     return rows
+
+
+def _count(value: float) -> str:
+    """A count; per-step averages (a profile's numbers divided by its steps) may be fractions."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def _headline(found: dict[str, Any]) -> str:
