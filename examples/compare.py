@@ -498,12 +498,15 @@ PROFILE_STEPS = 3  # profiled forward + backward passes per engine (after one wa
 
 def profile_engine(workload: Workload, engine: str, seed: int) -> dict[str, Any]:
     """``shared_nn.profile()`` of forward + backward on the first batches, after one
-    unprofiled warm-up pass (first calls pay for imports and caches). Returns the profile's
-    ``results()`` plus ``steps``, the number of profiled passes."""
+    unprofiled warm-up pass (first calls pay for imports and caches). Garbage left by
+    earlier parts is collected first, as before every measurement of part 2, so these
+    passes do not pay for it. Returns the profile's ``results()`` plus ``steps``, the number
+    of profiled passes."""
     shared_nn.manual_seed(seed)
     model = workload.build(engine)
     batches = workload.batches[:PROFILE_STEPS]
     workload.loss(model, *batches[0]).backward()
+    gc.collect()
     with shared_nn.profile(engine) as prof:
         for x, y in batches:
             model.zero_grad()
@@ -711,7 +714,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.blas = blas
         console.print(banner(_listing(args.engines), blas), highlight=False)
         if args.note:
-            console.print(args.note, highlight=False)
+            console.print(args.note, highlight=False, markup=False)
         return compare(args, console)
 
 
@@ -726,8 +729,9 @@ def compare(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     result.update(part_profile(args, console, workload))
     written = write_outputs(args, result)
     result.update(written)
-    console.print(f"wrote {_listing([str(p) for p in written.values()])}", highlight=False)
-    console.print(f"report: {written['report']}", highlight=False)
+    console.print(f"wrote {_listing([str(p) for p in written.values()])}", highlight=False,
+                  markup=False)
+    console.print(f"report: {written['report']}", highlight=False, markup=False, soft_wrap=True)
     return result
 
 
@@ -817,8 +821,9 @@ REPORT_TEXT = {
     "loss_png": "The loss curves overlaid (they coincide), and on the right axis how far "
                 "apart they are: float64 rounding noise.",
     "time_png": "Where a profiled forward + backward spends its time, per op type and per "
-                "phase. *Outside ops* is the Python around the ops (shared_nn's layers, the "
-                "loop) and the profiler's own cost.",
+                "phase (means over the profiled passes; part 1 shows medians). *Outside ops* "
+                "is the Python around the ops (shared_nn's layers, the loop) and the "
+                "profiler's own cost.",
     "split_png": "The tensor engine's time in ops, split into numpy and the engine's own "
                  "bookkeeping.",
     "plot": "How each engine's time and node count grow with n (log-log, fitted exponents in "
