@@ -1,9 +1,10 @@
 """The pictures of ``compare.py``'s report (besides its scaling plot): step times, loss
 curves, where the time goes per op type, and the tensor engine's numpy/bookkeeping split.
 
-Each function takes numbers that ``compare.py`` already measured and writes one PNG. They
-import matplotlib when called (with the Agg backend: no display needed), so ``--no-plots``
-runs without it.
+Each function takes numbers that ``compare.py`` already measured and writes one PNG. The
+figures use matplotlib's object API (``matplotlib.figure.Figure``: no pyplot, no GUI
+backend, no global state), imported when a picture is drawn through
+``shared_nn._optional.optional_import``, so ``--no-plots`` runs without matplotlib.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from shared_nn._optional import optional_import
 
 COLOURS = {"scalar": "tab:red", "tensor": "tab:blue", "torch": "tab:green"}
 MARKERS = {"scalar": "o", "tensor": "s", "torch": "^"}
@@ -25,13 +28,12 @@ ZERO_FLOOR = 1e-18  # where a difference of exactly 0 is drawn on a log axis
 DPI = 80
 
 
-def _pyplot() -> Any:
-    import matplotlib
+FEATURE = "compare.py's pictures"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    return plt
+def figure(width: float, height: float) -> Any:
+    """A new matplotlib ``Figure`` of ``width`` x ``height`` inches."""
+    return optional_import("matplotlib.figure", FEATURE).Figure(figsize=(width, height))
 
 
 def _save(fig: Any, path: Path, bottom: float = 0.0) -> Path:
@@ -39,7 +41,6 @@ def _save(fig: Any, path: Path, bottom: float = 0.0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=DPI)
-    _pyplot().close(fig)
     return path
 
 
@@ -51,9 +52,9 @@ def plot_step_times(runs: Mapping[str, Any], path: Path) -> Path:
     engine (log scales: the engines differ by orders of magnitude)."""
     import numpy as np
 
-    plt = _pyplot()
     engines = list(runs)
-    fig, (ax_time, ax_nodes) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = figure(10, 3.6)
+    ax_time, ax_nodes = fig.subplots(1, 2)
     x = np.arange(len(engines))
     for offset, phase, hatch in ((-0.2, "forward", ""), (0.2, "backward", "//")):
         ms = [1000 * float(np.median(getattr(runs[e], f"{phase}_s"))) for e in engines]
@@ -75,14 +76,15 @@ def plot_loss_curves(runs: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
                      path: Path) -> Path:
     """Each engine's loss per step, overlaid, and on a second (log) axis the absolute
     difference of each compared pair: rounding noise when the engines agree."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = figure(8, 4)
+    ax = fig.subplots()
     for engine, run in runs.items():
         steps = range(1, len(run.losses) + 1)
         ax.plot(steps, run.losses, marker=MARKERS[engine], color=COLOURS[engine],
                 markerfacecolor="none", label=f"{engine} engine: loss")
     ax.set(xlabel="SGD step", ylabel="loss", title="the same training on every engine")
-    ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
+    ticker = optional_import("matplotlib.ticker", FEATURE)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     handles, labels = ax.get_legend_handles_labels()
     if pairs:
         diff_ax = ax.twinx()
@@ -129,8 +131,7 @@ def named_ops(profiles: Mapping[str, Any], top: int = TOP_OPS) -> list[str]:
 
 
 def _colour_map(names: Sequence[str]) -> dict[str, Any]:
-    plt = _pyplot()
-    tab10 = plt.get_cmap("tab10").colors
+    tab10 = optional_import("matplotlib", FEATURE).colormaps["tab10"].colors
     palette = [tab10[i] for i in (0, 1, 2, 3, 4, 6, 8, 9)]  # not brown, not grey: taken
     ordinary = [n for n in names if n not in SPECIAL]
     colours = {n: palette[i % len(palette)] for i, n in enumerate(ordinary)}
@@ -141,12 +142,11 @@ def _colour_map(names: Sequence[str]) -> dict[str, Any]:
 def plot_time_by_op(profiles: Mapping[str, Any], path: Path) -> Path:
     """Stacked bars, one per engine: the share of a profiled step each op type takes
     (forward + backward), the time outside ops, and by phase (forward, backward, outside)."""
-    plt = _pyplot()
     engines = list(profiles)
     named = named_ops(profiles)
     colours = _colour_map([*named, "other ops", "outside ops"])
-    fig, (ax_ops, ax_phase) = plt.subplots(1, 2, figsize=(12, 0.8 * len(engines) + 2.4),
-                                           gridspec_kw={"width_ratios": [3, 2]})
+    fig = figure(12, 0.8 * len(engines) + 2.4)
+    ax_ops, ax_phase = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     for y, engine in enumerate(engines):
         _op_bar(ax_ops, y, _op_shares(profiles[engine], engine, named), colours)
         _phase_bar(ax_phase, y, profiles[engine], engine)
@@ -200,11 +200,11 @@ def _phase_bar(ax: Any, y: int, found: Mapping[str, Any], engine: str) -> None:
 def plot_tensor_split(found: Mapping[str, Any], path: Path) -> Path:
     """The tensor engine per op type: time inside numpy against the engine's own
     bookkeeping (graph recording, operand and dim checks, the backward pass's loop)."""
-    plt = _pyplot()
     summary = found["engines"]["tensor"]
     steps = found["steps"]
     ops = [(op, r) for op, r in summary["ops"].items() if r["total_s"] > 0][:12]
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(ops) + 1.6))
+    fig = figure(8, 0.32 * len(ops) + 1.6)
+    ax = fig.subplots()
     names = [op for op, _ in ops]
     numpy_ms = [1000 * r["numpy_s"] / steps for _, r in ops]
     engine_ms = [1000 * r["engine_s"] / steps for _, r in ops]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import statistics
 import sys
@@ -69,6 +70,7 @@ from rich.table import Table
 
 import shared_nn
 from shared_nn import functional as F
+from shared_nn._optional import INSTALL_HINT
 from shared_nn.data import load_digits, pydoc_text
 from shared_nn.tokenizer import CharTokenizer
 
@@ -415,12 +417,10 @@ def scaling_study(sizes: list[int], batch: int, seed: int, engines: Sequence[str
 
 def plot_scaling(results: dict[str, dict[str, Series]], path: Path) -> None:
     """Log-log plot: time of each study, and the matmul's node count, with fitted slopes."""
-    import matplotlib
+    from _charts import figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig = figure(13, 4)
+    axes = fig.subplots(1, 3)
     colours = COLOURS
     panels = [
         (axes[0], "matmul", "seconds", "time_exponent", STUDIES["matmul"]),
@@ -447,7 +447,6 @@ def plot_scaling(results: dict[str, dict[str, Series]], path: Path) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def scaling_markdown(results: dict[str, dict[str, Series]], batch: int) -> str:
@@ -621,8 +620,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"argument --sizes: n = {n} would make the scalar engine build "
                      f"~{2 * n**3:,} Values for one matmul; use n <= {MAX_SIZE}")
     args.paths = output_paths(parser, args)
+    if not args.no_plots and not has_matplotlib():
+        parser.error(f"the pictures need matplotlib, which is not installed: {INSTALL_HINT}, "
+                     "or pass --no-plots")
     args.engines, args.note = choose_engines(parser, args.engine)
     return args
+
+
+def has_matplotlib() -> bool:
+    """Whether matplotlib can be imported (found without importing it)."""
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):  # blocked with sys.modules["matplotlib"] = None
+        return False
 
 
 def output_paths(parser: ArgumentParser, args: argparse.Namespace) -> dict[str, Path]:

@@ -344,6 +344,26 @@ def test_the_demo_needs_no_pytorch(tmp_path):
     assert proc.stderr.count("\n") == 1 and "dualgrad[torch]" in proc.stderr
 
 
+def test_compare_without_matplotlib_needs_no_plots(tmp_path):
+    """Without matplotlib the pictures are refused up front (one line, exit 2) unless
+    --no-plots asks for none; then the report holds the tables alone."""
+    code = NO_TORCH.replace('("torch", "transformers")', '("matplotlib",)') + (
+        "script = sys.argv[1]; sys.path.insert(0, script.rsplit('/', 1)[0]); "
+        "sys.argv = [script, *sys.argv[2:]]; runpy.run_path(script, run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = str(ROOT / "examples" / "compare.py")
+    args = ["--steps", "1", "--batch", "2", "--sizes", "2,3", "--engine", "tensor"]
+    refused = subprocess.run([sys.executable, "-c", code, script, *args], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2 and refused.stdout == "" and not list(tmp_path.iterdir())
+    assert refused.stderr.count("\n") == 1 and "--no-plots" in refused.stderr
+    plain = subprocess.run([sys.executable, "-c", code, script, *args, "--no-plots"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    written = sorted(p.name for p in (tmp_path / "out" / "compare").iterdir())
+    assert written == ["profile.md", "report.md", "scaling.md", "training.md"]
+
+
 def test_train_gpt_pydoc_resumed_run_equals_the_uninterrupted_one(tmp_path):
     """4 steps straight, against 2 steps + checkpoint + ``--resume`` for 2 more: the library's
     training state (AdamW moments, warm-up schedule, step) and the script's batch generator
