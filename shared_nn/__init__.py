@@ -6,6 +6,7 @@
     nn.set_engine("scalar")              # or: with nn.use_engine("scalar"): ...
     nn.manual_seed(0)                    # same seed -> same weights on both engines
     with nn.no_grad(): ...               # no graph on any engine (per thread, as torch)
+    with nn.profile() as prof: ...       # where the time goes, per op type; print(prof)
     model = nn.models.MLP([2, 16, 1])    # or MLP([2, 16, 1], engine="tensor")
     loss = F.mse_loss(model(x), y)
     loss.backward()
@@ -44,6 +45,7 @@ from .layers import (
 )
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .profiling import Profile, profile
 
 __all__ = [
     "ENGINES", "engine_name", "get_engine", "set_engine", "use_engine", "manual_seed",
@@ -53,7 +55,7 @@ __all__ = [
     "Identity", "Flatten", "Dropout", "RNN", "LSTM", "GRU", "MSELoss", "L1Loss",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "functional", "F", "init", "io",
     "optim", "utils", "models", "save_state_dict", "load_state_dict_file",
-    "save_training_state", "load_training_state", "testing",
+    "save_training_state", "load_training_state", "testing", "profile", "Profile",
 ]
 
 

@@ -216,6 +216,59 @@ def test_compare_tiny_run_agrees_and_writes_outputs(tmp_path, capsys):
     assert r"largest \|gradient difference\|" in result["training_md"].read_text()
     printed = capsys.readouterr().out
     assert "loss, step 2" in printed and "Growth exponents" in printed
+    assert "Where the time goes" in printed
+    assert printed.splitlines()[-1] == f"report: {result['report']}"
+
+
+def test_compare_runs_torch_beside_the_others_when_it_is_installed(tmp_path):
+    pytest.importorskip("torch")
+    result = compare.main(["--steps", "2", "--batch", "4", "--no-scaling",
+                           "--out", str(tmp_path)])
+    runs = result["runs"]
+    assert list(runs) == ["scalar", "tensor", "torch"]
+    loss_diff, grad_diff = compare.largest_differences(runs["tensor"], runs["torch"])
+    assert loss_diff < 1e-12 and grad_diff < 1e-12
+    assert runs["torch"].nodes == runs["tensor"].nodes and runs["torch"].peak_bytes is None
+    assert "tensor/torch or \\|diff\\|" in result["training_md"].read_text()
+    assert set(result["profiles"]) == {"scalar", "tensor", "torch"}
+
+
+def report_links(report: Path) -> list[Path]:
+    """The files a markdown report links to, resolved from its folder."""
+    return [report.parent / link for link in re.findall(r"\]\(([^)]+)\)", report.read_text())]
+
+
+def test_compare_report_gathers_every_table_and_picture(tmp_path):
+    result = compare.main(["--steps", "3", "--batch", "4", "--sizes", "2,3",
+                           "--out", str(tmp_path / "out")])
+    report = result["report"]
+    assert report == tmp_path / "out" / "report.md"
+    pictures = report_links(report)
+    assert len(pictures) >= 4
+    assert {p.name for p in pictures} >= {"scaling.png", "time_by_op.png", "loss_curves.png",
+                                           "step_times.png", "tensor_split.png"}
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pictures)
+    text = report.read_text()
+    for table in (result["training_md"], result["profile_md"], result["scaling_md"]):
+        assert table.read_text().strip() in text
+    for engine in result["runs"]:
+        assert f"### {engine} engine" in result["profile_md"].read_text()
+    assert "numpy share" in text and "(backward pass)" in text
+
+
+def test_compare_report_elsewhere_links_back_and_no_plots_draws_nothing(tmp_path):
+    result = compare.main(["--steps", "1", "--batch", "2", "--sizes", "2,3",
+                           "--out", str(tmp_path / "out"),
+                           "--report", str(tmp_path / "elsewhere" / "study.md")])
+    links = report_links(result["report"])
+    assert links and all(p.is_file() for p in links)
+    assert all(p.resolve().parent == (tmp_path / "out").resolve() for p in links)
+
+    plain = compare.main(["--steps", "1", "--batch", "2", "--sizes", "2,3", "--no-plots",
+                          "--out", str(tmp_path / "plain")])
+    assert not list((tmp_path / "plain").glob("*.png"))
+    assert report_links(plain["report"]) == []
+    assert "growth exponent" in plain["report"].read_text()
 
 
 @pytest.mark.parametrize("model", ["rnn", "gpt"])
@@ -248,7 +301,9 @@ SMALL = {  # each script's own defaults (output paths included), at a size that 
                            "--eval-batches", "1"],
 }
 WRITES = {  # what the defaults write, under the current folder
-    "compare.py": ["out/compare/scaling.md", "out/compare/scaling.png", "out/compare/training.md"],
+    "compare.py": [f"out/compare/{name}" for name in (
+        "loss_curves.png", "profile.md", "report.md", "scaling.md", "scaling.png",
+        "step_times.png", "tensor_split.png", "time_by_op.png", "training.md")],
     "mlp.py": ["out/mlp/curves.png", "out/mlp/misclassified.png"],
     "rnn.py": ["out/rnn/charlm_loss.png"],
     "train_gpt_pydoc.py": ["out/gpt_pydoc.json", "out/gpt_pydoc.safetensors",
@@ -293,7 +348,8 @@ def test_defaults_write_under_the_current_folder_never_into_the_package(script, 
         if name.endswith(".png"):
             assert png_size(tmp_path / name) == PICTURE_SIZES.get(name, png_size(tmp_path / name))
             assert f"{name}" in proc.stdout or script == "compare.py", "paths are printed"
-    assert re.fullmatch(r"engine: (scalar and tensor|tensor), BLAS threads: 1 \([\w, ]+\)",
+    engines = r"scalar, tensor and torch|scalar and tensor|tensor"
+    assert re.fullmatch(rf"engine: ({engines}), BLAS threads: 1 \([\w, ]+\)",
                         first_line(proc, script).split(";")[0]), first_line(proc, script)
 
 
@@ -372,6 +428,38 @@ def test_the_demo_needs_no_pytorch(tmp_path):
                           env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "out" / "compare" / "scaling.png").is_file()
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("engine: scalar and tensor,")
+    assert lines[1] == compare.TORCH_MISSING  # one line says why there is no torch column
+    assert lines[-1] == "report: out/compare/report.md"
+    assert "torch" not in (tmp_path / "out" / "compare" / "training.md").read_text()
+
+    # Asked for by name, a missing PyTorch is one line on stderr and exit status 2.
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "compare.py"),
+                           "--engine", "torch"], cwd=tmp_path, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "dualgrad[torch]" in proc.stderr
+
+
+def test_compare_without_matplotlib_needs_no_plots(tmp_path):
+    """Without matplotlib the pictures are refused up front (one line, exit 2) unless
+    --no-plots asks for none; then the report holds the tables alone."""
+    code = NO_TORCH.replace('("torch", "transformers")', '("matplotlib",)') + (
+        "script = sys.argv[1]; sys.path.insert(0, script.rsplit('/', 1)[0]); "
+        "sys.argv = [script, *sys.argv[2:]]; runpy.run_path(script, run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = str(ROOT / "examples" / "compare.py")
+    args = ["--steps", "1", "--batch", "2", "--sizes", "2,3", "--engine", "tensor"]
+    refused = subprocess.run([sys.executable, "-c", code, script, *args], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2 and refused.stdout == "" and not list(tmp_path.iterdir())
+    assert refused.stderr.count("\n") == 1 and "--no-plots" in refused.stderr
+    plain = subprocess.run([sys.executable, "-c", code, script, *args, "--no-plots"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    written = sorted(p.name for p in (tmp_path / "out" / "compare").iterdir())
+    assert written == ["profile.md", "report.md", "scaling.md", "training.md"]
 
 
 def test_train_gpt_pydoc_resumed_run_equals_the_uninterrupted_one(tmp_path):

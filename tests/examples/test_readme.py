@@ -75,11 +75,14 @@ def helps() -> dict[str, str]:
 
 
 def test_every_script_takes_engine_and_threads(helps):
-    """The README: "Every script takes --engine {scalar,tensor}, --threads N and --help"."""
+    """The README: "Every script takes --engine {scalar,tensor}, --threads N and --help"
+    (compare.py also takes torch, as the README's table says)."""
     assert "Every script takes `--engine {scalar,tensor}`, `--threads N` and `--help`" in README
+    assert "`--engine {scalar,tensor,torch}`" in README
     assert len(helps) == 5
     for script, text in helps.items():
-        assert "--engine {scalar,tensor}" in text, script
+        engines = "{scalar,tensor,torch}" if script == "compare.py" else "{scalar,tensor}"
+        assert f"--engine {engines}" in text, script
         assert "--threads" in text, script
 
 
