@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import importlib
 import json
 import os
 import statistics
@@ -44,7 +45,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import blas_info, markdown_table, write_section  # noqa: E402
+from _gemm import (  # noqa: E402
+    GEMM_HEADER,
+    RateBook,
+    gemm_columns,
+    summarize,
+    time_calls,
+    trace_products,
+)
+from _report import blas_info, cpu_model, markdown_table, write_section  # noqa: E402
 
 PROMPT = [15496, 11, 314, 1101, 257, 3303, 2746, 11]  # "Hello, I'm a language model,"
 
@@ -143,53 +152,70 @@ def alternate_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dic
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def decode_breakdown(model: object, prompt: np.ndarray, steps: int = 16) -> str:
-    """Where a cached decode step of ours spends its time: the matrix products (which stream
-    every weight once) vs everything else, and a bare numpy loop over the same products."""
-    import tensor_engine
-    from shared_nn.models.gpt import KVCache
+def weight_streaming_limit(model: object, repeats: int = 5) -> tuple[float, str]:
+    """Seconds per token of a bare numpy loop over a decode step's weight products (one row
+    times every 2-D weight but the position table), the fastest of three ways to write it.
 
-    spent = {"matmul": 0.0, "calls": 0}
-    original = tensor_engine.Tensor.__matmul__
-
-    def timed(self: object, other: object) -> object:
-        start = time.perf_counter()
-        out = original(self, other)
-        spent["matmul"] += time.perf_counter() - start
-        spent["calls"] += 1
-        return out
-
-    def run() -> float:
-        caches = [KVCache() for _ in range(model.config.n_layer)]
-        with tensor_engine.no_grad():
-            model._logits(model._hidden(prompt, caches)[:, -1, :])
-            spent.update(matmul=0.0, calls=0)
-            start = time.perf_counter()
-            for _ in range(steps):
-                h = model._hidden(prompt[:, -1:], caches)
-                model._logits(h[:, -1, :]).numpy()
-            return (time.perf_counter() - start) / steps
-
-    total = run()
-    tensor_engine.Tensor.__matmul__ = timed
-    try:
-        run()
-    finally:
-        tensor_engine.Tensor.__matmul__ = original
+    At batch 1 each product reads its whole weight once, so the loop measures how fast this
+    host streams the model from memory; no decoder can beat it by more than the attention and
+    elementwise work it leaves out. The ways: ``x @ W.T`` and ``(W @ xᵀ)ᵀ`` with the weights
+    as stored, and ``x @ Wt`` with transposed copies ``Wt`` (made for this measurement only).
+    """
     weights = [p.numpy() for n, p in model.named_parameters()
                if p.ndim == 2 and not n.endswith("wpe.weight")]  # fmt: skip
     rows = {w.shape[1]: np.ones((1, w.shape[1]), dtype=w.dtype) for w in weights}
-    bare = statistics.median(
-        _time(lambda: [rows[w.shape[1]] @ w.T for w in weights]) for _ in range(5)
-    )
+    copies = [np.ascontiguousarray(w.T) for w in weights]
+    loops = {
+        "x @ W.T": lambda: [rows[w.shape[1]] @ w.T for w in weights],
+        "(W @ xᵀ)ᵀ": lambda: [(w @ rows[w.shape[1]].T).T for w in weights],
+        "x @ Wt (transposed copies)": lambda: [rows[t.shape[0]] @ t for t in copies],
+    }
+    seconds = time_calls(loops, repeats, block_s=0.0)
+    fastest = min(seconds, key=seconds.__getitem__)
     megabytes = sum(w.nbytes for w in weights) / 1e6
-    share = spent["matmul"] / steps / total
-    verdict = ("the weight-streaming products dominate: memory bandwidth bounds decoding"
-               if share > 0.7 else "per-op Python overhead is a large share at this size")
-    return (f"{total * 1e3:.2f} ms per token, {spent['matmul'] / steps * 1e3:.2f} ms "
-            f"({share:.0%}) of it in {spent['calls'] // steps} matrix products; a bare numpy "
-            f"loop of the weight products ({megabytes:.1f} MB read) takes {bare * 1e3:.2f} ms "
-            f"({megabytes / 1e3 / bare:.1f} GB/s); {verdict}")  # fmt: skip
+    note = ", ".join(f"{name} {t * 1e3:.2f} ms" for name, t in seconds.items())
+    return seconds[fastest], (f"{megabytes:.1f} MB of weights; {note}; fastest: {fastest} "
+                              f"({megabytes / 1e3 / seconds[fastest]:.1f} GB/s)")
+
+
+def decode_breakdown(model: object, prompt: np.ndarray, steps: int = 16) -> str:
+    """Where a cached decode step of ours spends its time: the matrix products (which stream
+    every weight once) vs everything else, against the host's weight-streaming limit."""
+    import tensor_engine
+    from shared_nn.models.gpt import KVCache
+
+    engine = importlib.import_module("tensor_engine.tensor")
+    original, spent = engine._mm, {"s": 0.0, "calls": 0}
+
+    def timed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        out = original(a, b)
+        spent["s"] += time.perf_counter() - start
+        spent["calls"] += 1
+        return out
+
+    def run(trace: bool) -> float:
+        caches = [KVCache() for _ in range(model.config.n_layer)]
+        with tensor_engine.no_grad():
+            model._logits(model._hidden(prompt, caches)[:, -1, :])
+            engine._mm = timed if trace else original
+            try:
+                start = time.perf_counter()
+                for _ in range(steps):
+                    h = model._hidden(prompt[:, -1:], caches)
+                    model._logits(h[:, -1, :]).numpy()
+                return (time.perf_counter() - start) / steps
+            finally:
+                engine._mm = original
+
+    total = statistics.median(run(trace=False) for _ in range(3))
+    run(trace=True)
+    products, calls = spent["s"] / steps, spent["calls"] // steps
+    limit, how = weight_streaming_limit(model)
+    return (f"{total * 1e3:.2f} ms per token, {products * 1e3:.2f} ms ({products / total:.0%}) "
+            f"of it in {calls} matrix products. The host's weight-streaming limit, a bare numpy "
+            f"loop of the weight products ({how}), is {limit * 1e3:.2f} ms per token: decoding "
+            f"runs at **{limit / total:.0%} of it** (target: at least 90%)")
 
 
 def _time(fn: Callable[[], object]) -> float:
@@ -233,6 +259,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     args = parse_args(argv)
     load_start = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     import torch
     import transformers
 
@@ -312,21 +339,31 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     }
     from threadpoolctl import threadpool_limits
 
+    # The products each workload asks numpy for (the uncached generation's are not traced:
+    # they repeat the forward's at 32 sequence lengths). Decoding streams the weights, so
+    # its products are timed with operands read from memory ("cold").
+    products = {label: (trace_products(mine), "cache" in label)
+                for label, (mine, _, _) in workloads.items() if "no cache" not in label}
     rows, breakdowns = [], []
     default_torch_threads = torch.get_num_threads()
     for threads in args.threads:
         limiter = threadpool_limits(limits=threads, user_api="blas")
         torch.set_num_threads(threads or default_torch_threads)
         label_threads = "default" if threads is None else str(threads)
+        book = RateBook(rounds=1 if args.quick else 5)
         for label, (mine, peer, n_tokens) in workloads.items():
             med = alternate_medians({"ours": mine, "torch": peer}, args.repeats)
             rss_ours, rss_torch = peak_rss_growth_mib(mine), peak_rss_growth_mib(peer)
             traced = tracemalloc_peak_mib(mine)
             fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
+            gemm = ["n/a"] * len(GEMM_HEADER)
+            if label in products:
+                gemm = gemm_columns(summarize(*products[label][:1], book,
+                                              cold=products[label][1]), med["ours"])
             rows.append([
                 label, label_threads, f"{med['ours'] * 1e3:.1f}", f"{med['torch'] * 1e3:.1f}",
                 f"{n_tokens / med['ours']:.1f}", f"{n_tokens / med['torch']:.1f}",
-                f"{med['torch'] / med['ours']:.2f}x",
+                f"{med['torch'] / med['ours']:.2f}x", *gemm,
                 f"{fmt(rss_ours)} / {traced:.0f}", fmt(rss_torch),
             ])  # fmt: skip
             print(rows[-1], flush=True)
@@ -342,24 +379,32 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         "python benchmarks/gpt2_vs_torch.py " + " ".join(sys.argv[1:]))
     load_end = os.getloadavg()[0]
     header = ["workload", "BLAS threads", "ours ms", "torch ms", "ours tok/s", "torch tok/s",
-              "speed-up (torch time / ours)", "ours peak MiB (RSS / tracemalloc)",
+              "speed-up (torch time / ours)", *GEMM_HEADER, "ours peak MiB (RSS / tracemalloc)",
               "torch peak MiB (RSS)"]  # fmt: skip
     text = "\n".join([
         f"## {name}: tensor engine vs PyTorch {torch.__version__} + transformers "
         f"{transformers.__version__}",
         "",
+        f"Produced by `benchmarks/gpt2_vs_torch.py` on {started}. "
         f"float32, batch 1, {source}. Medians of {args.repeats} alternating runs. "
         "tok/s = tokens processed (forward) or generated (greedy, prompt of "
-        f"{prompt.shape[1]}) per second. Peak memory: growth of the process's peak RSS "
-        "during one run (VmHWM after resetting it via /proc/self/clear_refs); for ours also "
-        "tracemalloc's peak (every numpy buffer).",
+        f"{prompt.shape[1]}) per second. GEMM columns: the matrix products of one run of "
+        "ours, traced and timed alone at the row's thread count (decoding's with operands "
+        "read from memory, as a pass over the model reads them): their GFLOP, numpy's rate "
+        "with each product in its fastest layout, numpy's rate in the layouts the engine "
+        "used, PyTorch's fastest rate for the same products, and efficiency = (time the "
+        "best-layout products take alone) / (our time). Peak memory: growth of the "
+        "process's peak RSS during one run (VmHWM after resetting it via "
+        "/proc/self/clear_refs); for ours also tracemalloc's peak (every numpy buffer).",
         "",
         markdown_table(header, rows),
         "",
         f"- Check: max |logits ours - torch| = {max_diff:.2e}; identical greedy tokens: "
         f"{'yes' if same_tokens else 'no'}",
         *[f"- Profile of one cached decode step ({t} threads): {b}" for t, b in breakdowns],
-        f"- BLAS (numpy): {blas_info()}; torch's default threads: {default_torch_threads}",
+        f"- Host: {cpu_model()}, {os.cpu_count()} CPUs. BLAS (numpy): {blas_info()}; "
+        f"PyTorch's BLAS: {'MKL' if torch.backends.mkl.is_available() else 'not MKL'}; "
+        f"torch's default threads: {default_torch_threads}",
         f"- Command: `{command.strip()}` ({env_note}); {os.cpu_count()} CPUs shared with "
         f"other work (1-minute load average {load_start:.1f} at the start, {load_end:.1f} at "
         "the end), so compare ratios within a row only: its two sides ran alternately.",

@@ -10,6 +10,7 @@ The backward rules are the textbook ones:
 * layer_norm with ``x̂ = (x - mean) / std``: ``dx = (dx̂ - mean(dx̂) - x̂ * mean(dx̂ * x̂)) / std``
 * GELU (tanh approximation, as GPT-2): the derivative of ``x/2 * (1 + tanh(u))`` with
   ``u = sqrt(2/pi) * (x + 0.044715 x³)``.
+* linear ``y = x @ Wᵀ + b``: ``dx = dy @ W``, ``dW = dyᵀ @ x``, ``db = sum(dy)`` over rows.
 
 All sums above run over the normalised dimension. shared_nn prefers these when they
 exist and can be told not to, which makes "composed vs fused" easy to measure.
@@ -22,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, _normalize_dim, _record
+from .tensor import Tensor, _normalize_dim, _product, _product_laid_out_like, _record
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu"]
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear"]
 
 
 def _check_tensor(x: Any, op: str) -> Tensor:
@@ -182,3 +183,59 @@ def gelu(x: Tensor) -> Tensor:
         return (g * (0.5 * (1.0 + t) + 0.5 * data * (1.0 - t * t) * du),)
 
     return _record(out, (x,), backward)
+
+
+def _add_into(out: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``out + other``, written into ``out`` (a fresh buffer of ours) when that loses
+    nothing: ``other`` broadcasts to ``out``'s shape and does not promote its dtype."""
+    if np.result_type(out, other) == out.dtype and other.ndim <= out.ndim:
+        np.add(out, other, out=out)
+        return out
+    return out + other
+
+
+def _check_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    for t in (x, weight, bias):
+        if t is not None:
+            _check_tensor(t, "linear")
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape "
+                         f"{weight.shape} (expected a 2-D weight (out_features, in_features) "
+                         "with in_features the input's last dimension)")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
+                         f"{weight.shape} (expected ({weight.shape[0]},))")
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` as one node, with torch's layout: ``weight`` is
+    (out_features, in_features), ``x`` is (..., in_features).
+
+    Composed, a linear layer is three nodes (a transpose, a product, an add) and two output
+    buffers. Fused, the leading dims of ``x`` fold into the rows of one 2-D product, which
+    runs in the memory layout measured fastest for it (``tensor._product``), and the bias
+    is added into the product's own buffer. Backward: ``dx = dy @ W`` in ``x``'s layout,
+    ``dW = dyᵀ @ x`` in ``W``'s layout (so an optimizer's update never mixes layouts) and
+    ``db`` = ``dy`` summed over rows.
+    """
+    _check_linear(x, weight, bias)
+    X, W = x._data, weight._data
+    lead, (n, k) = X.shape[:-1], W.shape
+    rows = math.prod(lead)  # not reshape(-1, k): k may be 0
+    X2 = X.reshape(rows, k)
+    out = _product(X2, W.T)
+    if bias is not None:
+        out = _add_into(out, bias._data)
+    parents = (x, weight) if bias is None else (x, weight, bias)
+
+    def backward(g: np.ndarray) -> tuple:
+        g2 = g.reshape(rows, n)
+        grads = [
+            _product_laid_out_like(X2, g2, W).reshape(X.shape) if x._rg else None,
+            _product_laid_out_like(W, g2.T, X2) if weight._rg else None,
+        ]
+        if bias is not None:
+            grads.append(np.add.reduce(g2, axis=0) if bias._rg else None)
+        return tuple(grads)
+
+    return _record(out.reshape(*lead, n), parents, backward)

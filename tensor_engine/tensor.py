@@ -310,6 +310,15 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     return ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
+_CONTIGUOUS = {"C": "C_CONTIGUOUS", "F": "F_CONTIGUOUS"}
+
+
+def _memory_order(array: np.ndarray) -> str:
+    """"F" for an array stored column-major only, else "C" (numpy's ``order=``)."""
+    flags = array.flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+
+
 def _memory_owner(array: np.ndarray) -> Any:
     """The object that owns ``array``'s memory (the end of its chain of views)."""
     while getattr(array, "base", None) is not None:
@@ -533,14 +542,20 @@ class Tensor:
         return _new(self._data)
 
     def assign_(self, value: Any) -> Tensor:
-        """Overwrite the values in place, outside the graph (what optimizers do)."""
+        """Overwrite the values in place, outside the graph (what optimizers and loaders do).
+
+        The tensor keeps its memory layout whatever the layout of ``value``: a parameter
+        made row-major stays row-major when a checkpoint hands it a transposed view (GPT-2's
+        Conv1D weights), so the products it takes part in keep the layout they were
+        measured fastest in (see ``_product``).
+        """
         value = value._data if isinstance(value, Tensor) else np.asarray(value)
         if value.shape != self.shape:
             raise ValueError(f"assign_: value of shape {value.shape} does not match "
                              f"tensor shape {self.shape}")
         # A new array rather than a write into the old one: backward rules of a graph
         # recorded before the assignment still read the values they saw.
-        self._data = np.array(value, dtype=self.dtype)
+        self._data = np.array(value, dtype=self.dtype, order=_memory_order(self._data))
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -606,19 +621,21 @@ class Tensor:
 
         Backward rules return fresh arrays or views of the gradient flowing in, never of
         forward values, so ``g`` may be kept without a copy unless its memory is already
-        held by another ``.grad`` (or by the caller). A copy is C-ordered: a transposed
-        layout would make every optimizer update against the C-ordered weight slower.
+        held by another ``.grad`` (or by the caller). The gradient has the tensor's memory
+        layout (row-major unless the tensor is stored column-major): an optimizer's update
+        ``p - lr * p.grad`` over operands of two layouts runs several times slower.
         """
         if self._grad is not None:
             self._grad = self._grad + g
             return
-        if type(g) is np.ndarray and g.flags.c_contiguous and g.flags.writeable:
+        order = _memory_order(self._data)
+        if type(g) is np.ndarray and g.flags.writeable and g.flags[_CONTIGUOUS[order]]:
             owner = _memory_owner(g)
             if id(owner) not in handed_out and owner.nbytes == g.nbytes:
                 handed_out.add(id(owner))
                 self._grad = g
                 return
-        g = np.array(g, order="C")
+        g = np.array(g, order=order)
         handed_out.add(id(g))
         self._grad = g
 
@@ -1490,28 +1507,91 @@ def _as_tensor(x: Any) -> Tensor:
     return Tensor(x)
 
 
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``: every matrix product the engine computes is asked of numpy here (so a
+    benchmark can trace which products, shapes and memory layouts a workload runs)."""
+    return a @ b
+
+
+def _columns_contiguous(x: np.ndarray) -> bool:
+    """True when the matrices of ``x`` (its last two dims) are stored column by column, as a
+    transposed view such as ``W.T`` is: unit stride down a column, not along a row."""
+    rows, cols = x.shape[-2:]
+    step = x.itemsize
+    return rows > 1 and cols > 1 and x.strides[-2] == step and x.strides[-1] != step
+
+
+def _swap(x: np.ndarray) -> np.ndarray:
+    return x.T if x.ndim == 2 else np.swapaxes(x, -1, -2)
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for operands of 2 or more dims, asked of numpy in the faster of its two
+    forms: ``a @ b``, or ``(bᵀ @ aᵀ)ᵀ``, whose result is column-major (Fortran-ordered).
+
+    Which form runs faster depends on the operands' memory layouts, and the rule here is
+    measured (``benchmarks/gemm_layouts.py``): numpy's BLAS runs a product fastest when its
+    right operand's rows are contiguous, and slowest when a right operand stored column by
+    column is also the wide one. So when ``b`` is column-major (``W.T`` of a row-major
+    weight ``W``), ``bᵀ`` (``W`` itself) goes on the left, which makes the right operand
+    ``aᵀ``: row-major if ``a`` is column-major, and otherwise column-major but the narrow
+    side. For ``x @ W.T`` with 64 rows of ``x`` this runs at 180-210 GFLOP/s instead of
+    125-150 on OpenBLAS, and a one-row ``x`` (decoding) streams ``W`` row by row.
+    """
+    if _columns_contiguous(b) and (_columns_contiguous(a) or a.shape[-2] <= b.shape[-1]):
+        return _swap(_mm(_swap(b), _swap(a)))
+    return _mm(a, b)
+
+
+def _matmul_error(A: np.ndarray, B: np.ndarray) -> ValueError:
+    k, k2 = A.shape[-1], B.shape[0 if B.ndim == 1 else -2]
+    if k != k2:
+        return ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
+                          f"({k} != {k2})")
+    return ValueError(f"matmul: batch dims of shapes {A.shape} and {B.shape} cannot be "
+                      "broadcast")
+
+
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with torch's rules: 1-D operands are promoted to a row (left) or a
-    column (right) and that dimension is removed again; batch dims broadcast."""
+    column (right) and that dimension is removed again; batch dims broadcast.
+
+    A batch of rows times one matrix (``x @ W.T`` with ``x`` of shape (B, T, k)) is computed
+    as one 2-D product of B*T rows, which BLAS runs faster than B separate ones.
+    """
     a, b = _as_tensor(a), _as_tensor(b)
     A, B = a._data, b._data
     if A.ndim == 0 or B.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
                          f"{A.shape} and {B.shape}")
+    if B.ndim == 2 and A.ndim > 2 and A.shape[-1] == B.shape[0]:
+        return _rows_times_matrix(a, b)
     try:
-        out = A @ B
+        out = _product(A, B) if A.ndim > 1 and B.ndim > 1 else _mm(A, B)
     except ValueError:
-        k, k2 = A.shape[-1], B.shape[0 if B.ndim == 1 else -2]
-        if k != k2:
-            raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
-                             f"({k} != {k2})") from None
-        raise ValueError(f"matmul: batch dims of shapes {A.shape} and {B.shape} cannot be "
-                         "broadcast") from None
+        raise _matmul_error(A, B) from None
     if A.ndim == 2 and B.ndim == 2:
         return _record(out, (a, b), lambda g: (
             _product_laid_out_like(A, g, B.T) if a._rg else None,
             _product_laid_out_like(B, A.T, g) if b._rg else None))
     return _record(out, (a, b), lambda g: _matmul_backward(g, a, b))
+
+
+def _rows_times_matrix(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` for ``a`` of shape (..., k) and a matrix ``b`` (k, n): the leading dims of
+    ``a`` are folded into the rows of one 2-D product (a view when ``a``'s memory allows)."""
+    A, B = a._data, b._data
+    lead, (k, n) = A.shape[:-1], B.shape
+    rows = math.prod(lead)  # not reshape(-1, k): k may be 0
+    A2 = A.reshape(rows, k)
+    out = _product(A2, B).reshape(*lead, n)
+
+    def backward(g: np.ndarray) -> tuple:
+        g2 = g.reshape(rows, n)
+        return (_product_laid_out_like(A2, g2, B.T).reshape(A.shape) if a._rg else None,
+                _product_laid_out_like(B, A2.T, g2) if b._rg else None)
+
+    return _record(out, (a, b), backward)
 
 
 def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
@@ -1520,11 +1600,13 @@ def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
 
     The weight of ``x @ W.T`` enters as a transposed (Fortran-ordered) view; computing its
     gradient as ``(rightᵀ @ leftᵀ)ᵀ`` hands back the transpose of a C-ordered array, which
-    the ``.T`` node turns into a C-ordered gradient for ``W`` with no copy at all.
+    the ``.T`` node turns into a C-ordered gradient for ``W`` with no copy at all. A
+    gradient in its tensor's layout also keeps the backward pass's elementwise ops on
+    operands of one layout (mixed layouts make numpy's loops several times slower).
     """
     if operand.flags.f_contiguous and not operand.flags.c_contiguous:
-        return (right.T @ left.T).T
-    return left @ right
+        return _mm(right.T, left.T).T
+    return _mm(left, right)
 
 
 def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
@@ -1538,13 +1620,13 @@ def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
         g = g[..., None, :]  # and the removed row dim
     ga = gb = None
     if a._rg:
-        ga = _unbroadcast(g @ np.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
+        ga = _unbroadcast(_product(g, _swap(B2)), A2.shape).reshape(A.shape)
     if b._rg:
         if B2.ndim == 2:  # one weight shared by the whole batch: fold the batch into rows
             (k, n), rows = B2.shape, math.prod(A2.shape[:-1])  # not -1: k may be 0
             gb = _product_laid_out_like(B2, A2.reshape(rows, k).T, g.reshape(rows, n))
         else:
-            gb = _unbroadcast(np.swapaxes(A2, -1, -2) @ g, B2.shape)
+            gb = _unbroadcast(_product(_swap(A2), g), B2.shape)
         gb = gb.reshape(B.shape)
     return ga, gb
 
