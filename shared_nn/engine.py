@@ -84,7 +84,8 @@ def get_engine(name: str | None = None) -> ModuleType:
     current one if no name. The torch engine raises ImportError (with the install command)
     when PyTorch is missing."""
     name = engine_name() if name is None else check_engine_name(name)
-    return importlib.import_module(f"{name}_engine")
+    module = sys.modules.get(f"{name}_engine")  # every op asks: skip import_module's locks
+    return module if module is not None else importlib.import_module(f"{name}_engine")
 
 
 def engine_available(name: str) -> bool:

@@ -50,12 +50,14 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``."""
     x = _check_tensor(x, "softmax")
     data, d = _dim_of(x, dim, "softmax")
-    e = np.exp(data - data.max(axis=d, keepdims=True))
-    y = e / e.sum(axis=d, keepdims=True)
+    y = data - data.max(axis=d, keepdims=True)
+    np.exp(y, out=y)
+    y /= np.add.reduce(y, axis=d, keepdims=True)
 
     def backward(g: np.ndarray) -> tuple:
         gy = g.reshape(y.shape) * y
-        return ((gy - y * gy.sum(axis=d, keepdims=True)).reshape(x.shape),)
+        gy -= np.multiply(y, np.add.reduce(gy, axis=d, keepdims=True))
+        return (gy.reshape(x.shape),)
 
     return _record(y.reshape(x.shape), (x,), backward)
 
@@ -139,32 +141,47 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
             raise ValueError(f"layer_norm: {name} of shape {p.shape} does not match the last "
                              f"dim of input shape {x.shape} (expected ({width},))")
     data = x._data
-    mean = data.mean(axis=-1, keepdims=True)
-    centred = data - mean
-    rstd = 1.0 / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + float(eps))
+    centred = data - _mean_last(data)
+    var = _mean_last(np.square(centred))
+    var += float(eps)
+    rstd = np.reciprocal(np.sqrt(var, out=var), out=var)  # 1 / sqrt(var + eps), in place
     xhat = centred * rstd
     out = xhat if weight is None else xhat * weight._data
     if bias is not None:
-        out = out + bias._data
-    parents = tuple(t for t in (x, weight, bias) if t is not None)
-    lead_axes = tuple(range(x.ndim - 1))
+        out = _add_into(out, bias._data) if out is not xhat else out + bias._data
+    parents = (x,) + tuple(t for t in (weight, bias) if t is not None)
 
     def backward(g: np.ndarray) -> tuple:
+        lead_axes = tuple(range(g.ndim - 1))
         grads = []
         if x._rg:
             dxhat = g if weight is None else g * weight._data
-            mean_d = dxhat.mean(axis=-1, keepdims=True)
-            mean_dx = (dxhat * xhat).mean(axis=-1, keepdims=True)
-            grads.append((dxhat - mean_d - xhat * mean_dx) * rstd)
+            mean_d = _mean_last(dxhat)
+            t = dxhat * xhat
+            mean_dx = _mean_last(t)
+            dx = np.subtract(dxhat, mean_d, out=t)  # t's values are no longer needed
+            dx -= np.multiply(xhat, mean_dx, out=dxhat if dxhat is not g else None)
+            dx *= rstd
+            grads.append(dx)
         else:
             grads.append(None)
         if weight is not None:
-            grads.append((g * xhat).sum(axis=lead_axes) if weight._rg else None)
+            grads.append(np.add.reduce(g * xhat, axis=lead_axes) if weight._rg else None)
         if bias is not None:
-            grads.append(g.sum(axis=lead_axes) if bias._rg else None)
+            grads.append(np.add.reduce(g, axis=lead_axes) if bias._rg else None)
         return tuple(grads)
 
     return _record(out, parents, backward)
+
+
+def _mean_last(a: np.ndarray) -> np.ndarray:
+    """``a.mean(axis=-1, keepdims=True)`` (the same numbers: a pairwise sum, then a
+    division) without the Python wrapper around ``ndarray.mean``."""
+    if a.shape[-1] == 0:
+        return a.mean(axis=-1, keepdims=True)  # numpy's warning and NaN
+    total = np.add.reduce(a, axis=-1, keepdims=True)
+    total /= a.shape[-1]
+    return total
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -172,15 +189,37 @@ _GELU_A = 0.044715
 
 
 def gelu(x: Tensor) -> Tensor:
-    """GELU, tanh approximation: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x³)))``."""
+    """GELU, tanh approximation: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x³)))``.
+
+    Written with in-place numpy ops: two buffers forward and three backward, where the
+    textbook expression allocates one per operation."""
     x = _check_tensor(x, "gelu")
     data = x._data
-    t = np.tanh(_GELU_C * (data + _GELU_A * data * data * data))
-    out = 0.5 * data * (1.0 + t)
+    t = _GELU_A * data
+    t *= data
+    t *= data
+    t += data
+    t *= _GELU_C
+    np.tanh(t, out=t)  # t = tanh(u)
+    out = t + 1.0
+    out *= data
+    out *= 0.5
 
     def backward(g: np.ndarray) -> tuple:
-        du = _GELU_C * (1.0 + 3.0 * _GELU_A * data * data)
-        return (g * (0.5 * (1.0 + t) + 0.5 * data * (1.0 - t * t) * du),)
+        du = (3.0 * _GELU_A) * data  # du/dx = sqrt(2/pi) (1 + 3 a x²)
+        du *= data
+        du += 1.0
+        du *= _GELU_C
+        grad = t * t  # d/dx [x/2 (1 + t)] = (1 + t)/2 + x/2 (1 - t²) du/dx
+        np.subtract(1.0, grad, out=grad)
+        grad *= data
+        grad *= 0.5
+        grad *= du
+        half = np.add(t, 1.0, out=du)
+        half *= 0.5
+        grad += half
+        grad *= g
+        return (grad,)
 
     return _record(out, (x,), backward)
 
@@ -188,16 +227,18 @@ def gelu(x: Tensor) -> Tensor:
 def _add_into(out: np.ndarray, other: np.ndarray) -> np.ndarray:
     """``out + other``, written into ``out`` (a fresh buffer of ours) when that loses
     nothing: ``other`` broadcasts to ``out``'s shape and does not promote its dtype."""
-    if np.result_type(out, other) == out.dtype and other.ndim <= out.ndim:
+    if other.dtype == out.dtype and other.ndim <= out.ndim:
         np.add(out, other, out=out)
         return out
     return out + other
 
 
 def _check_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
-    for t in (x, weight, bias):
-        if t is not None:
-            _check_tensor(t, "linear")
+    if type(x) is not Tensor or type(weight) is not Tensor or (
+            bias is not None and type(bias) is not Tensor):
+        for t in (x, weight, bias):  # subclasses pass; anything else is a TypeError
+            if t is not None:
+                _check_tensor(t, "linear")
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape} (expected a 2-D weight (out_features, in_features) "

@@ -310,13 +310,9 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     return ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
-_CONTIGUOUS = {"C": "C_CONTIGUOUS", "F": "F_CONTIGUOUS"}
-
-
 def _memory_order(array: np.ndarray) -> str:
     """"F" for an array stored column-major only, else "C" (numpy's ``order=``)."""
-    flags = array.flags
-    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+    return "F" if array.flags.fnc else "C"
 
 
 def _memory_owner(array: np.ndarray) -> Any:
@@ -555,7 +551,7 @@ class Tensor:
                              f"tensor shape {self.shape}")
         # A new array rather than a write into the old one: backward rules of a graph
         # recorded before the assignment still read the values they saw.
-        self._data = np.array(value, dtype=self.dtype, order=_memory_order(self._data))
+        self._data = np.array(value, dtype=self._data.dtype, order=_memory_order(self._data))
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -628,14 +624,15 @@ class Tensor:
         if self._grad is not None:
             self._grad = self._grad + g
             return
-        order = _memory_order(self._data)
-        if type(g) is np.ndarray and g.flags.writeable and g.flags[_CONTIGUOUS[order]]:
+        column_major = self._data.flags.fnc
+        if type(g) is np.ndarray and g.flags.writeable and (
+                g.flags.f_contiguous if column_major else g.flags.c_contiguous):
             owner = _memory_owner(g)
             if id(owner) not in handed_out and owner.nbytes == g.nbytes:
                 handed_out.add(id(owner))
                 self._grad = g
                 return
-        g = np.array(g, order=order)
+        g = np.array(g, order="F" if column_major else "C")
         handed_out.add(id(g))
         self._grad = g
 
@@ -920,10 +917,14 @@ class Tensor:
             return same
         dims = _normalize_dims(dim, self.ndim, "mean")
         shape = self.shape
-        count = self._data.size if dims is None else int(np.prod([shape[d] for d in dims]))
+        count = self._data.size if dims is None else math.prod(shape[d] for d in dims)
         if count == 0:
             raise ValueError(f"mean over an empty dimension (shape {shape}, dim {dim})")
-        out = self._data.mean(axis=dims, keepdims=keepdim)
+        out = np.add.reduce(self._data, axis=dims, keepdims=keepdim)  # ndarray.mean's numbers,
+        if type(out) is np.ndarray:  # without its Python-level wrapper
+            out /= count
+        else:
+            out = out.dtype.type(out / count)
 
         def backward(g: np.ndarray) -> tuple:
             return (_spread(g / count, shape, dims, keepdim),)
@@ -983,7 +984,7 @@ class Tensor:
         order = tuple(_normalize_dim(d, self.ndim, "permute") for d in dims)
         if len(set(order)) != len(order):
             raise ValueError(f"permute: dims {dims} repeat a dimension")
-        inverse = tuple(np.argsort(order))
+        inverse = tuple(order.index(d) for d in range(len(order)))
         return _record(self._data.transpose(order), (self,), lambda g: (g.transpose(inverse),))
 
     def unsqueeze(self, dim: int) -> Tensor:
@@ -1507,18 +1508,17 @@ def _as_tensor(x: Any) -> Tensor:
     return Tensor(x)
 
 
-def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b``: every matrix product the engine computes is asked of numpy here (so a
-    benchmark can trace which products, shapes and memory layouts a workload runs)."""
-    return a @ b
+_mm = np.matmul
+"""``a @ b``: every matrix product the engine computes is asked of numpy through this name
+(a ufunc, so the indirection costs nothing), which lets a benchmark swap in a recorder and
+trace the products, shapes and memory layouts a workload runs."""
 
 
 def _columns_contiguous(x: np.ndarray) -> bool:
     """True when the matrices of ``x`` (its last two dims) are stored column by column, as a
     transposed view such as ``W.T`` is: unit stride down a column, not along a row."""
-    rows, cols = x.shape[-2:]
-    step = x.itemsize
-    return rows > 1 and cols > 1 and x.strides[-2] == step and x.strides[-1] != step
+    shape, strides, step = x.shape, x.strides, x.itemsize
+    return strides[-2] == step and strides[-1] != step and shape[-2] > 1 and shape[-1] > 1
 
 
 def _swap(x: np.ndarray) -> np.ndarray:
@@ -1538,8 +1538,32 @@ def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     side. For ``x @ W.T`` with 64 rows of ``x`` this runs at 180-210 GFLOP/s instead of
     125-150 on OpenBLAS, and a one-row ``x`` (decoding) streams ``W`` row by row.
     """
+    if b.size < _SMALL:  # layouts hardly matter; the checks would cost more than they save
+        return _mm(a, b)
     if _columns_contiguous(b) and (_columns_contiguous(a) or a.shape[-2] <= b.shape[-1]):
-        return _swap(_mm(_swap(b), _swap(a)))
+        if a.ndim == 2 == b.ndim:
+            return _gemm(b.T, a.T).T
+        return _swap(_gemm(_swap(b), _swap(a)))
+    return _gemm(a, b)
+
+
+_SMALL = 1 << 14
+"""Below this many elements in a product's right operand, the engine asks numpy for the
+product as written (a small matrix's product costs microseconds in any layout)."""
+
+
+def _gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``, except that when both operands are column-major and one is at most a
+    sixteenth of the other (an activation beside a weight), the small one is first copied
+    row-major: OpenBLAS runs two column-major operands 10-25% slower (e.g. 144 instead of
+    170 GFLOP/s for GPT-2's MLP projection's input gradient), and the copy costs a few
+    percent of the product."""
+    na, nb = a.size, b.size
+    if 16 * na <= nb:
+        if _columns_contiguous(a) and _columns_contiguous(b):
+            a = np.ascontiguousarray(a)
+    elif 16 * nb <= na and _columns_contiguous(b) and _columns_contiguous(a):
+        b = np.ascontiguousarray(b)
     return _mm(a, b)
 
 
@@ -1561,19 +1585,20 @@ def matmul(a: Any, b: Any) -> Tensor:
     """
     a, b = _as_tensor(a), _as_tensor(b)
     A, B = a._data, b._data
-    if A.ndim == 0 or B.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
-                         f"{A.shape} and {B.shape}")
-    if B.ndim == 2 and A.ndim > 2 and A.shape[-1] == B.shape[0]:
-        return _rows_times_matrix(a, b)
-    try:
-        out = _product(A, B) if A.ndim > 1 and B.ndim > 1 else _mm(A, B)
-    except ValueError:
-        raise _matmul_error(A, B) from None
-    if A.ndim == 2 and B.ndim == 2:
-        return _record(out, (a, b), lambda g: (
+    dims = A.ndim, B.ndim
+    if dims == (2, 2) and A.shape[1] == B.shape[0]:
+        return _record(_product(A, B), (a, b), lambda g: (
             _product_laid_out_like(A, g, B.T) if a._rg else None,
             _product_laid_out_like(B, A.T, g) if b._rg else None))
+    if 0 in dims:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                         f"{A.shape} and {B.shape}")
+    if dims[1] == 2 and dims[0] > 2 and A.shape[-1] == B.shape[0]:
+        return _rows_times_matrix(a, b)
+    try:
+        out = _product(A, B) if min(dims) > 1 else _mm(A, B)
+    except ValueError:
+        raise _matmul_error(A, B) from None
     return _record(out, (a, b), lambda g: _matmul_backward(g, a, b))
 
 
@@ -1604,9 +1629,10 @@ def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
     gradient in its tensor's layout also keeps the backward pass's elementwise ops on
     operands of one layout (mixed layouts make numpy's loops several times slower).
     """
-    if operand.flags.f_contiguous and not operand.flags.c_contiguous:
-        return _mm(right.T, left.T).T
-    return _mm(left, right)
+    gemm = _mm if operand.size < _SMALL else _gemm
+    if operand.flags.fnc:
+        return gemm(right.T, left.T).T
+    return gemm(left, right)
 
 
 def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
@@ -1678,7 +1704,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         if len(s) != ndim or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:]:
             raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
     out = np.concatenate([t._data for t in tensors], axis=d)
-    offsets = np.cumsum([s[d] for s in shapes])[:-1]
+    offsets = list(itertools.accumulate(s[d] for s in shapes[:-1]))
     return _record(out, tuple(tensors), lambda g: tuple(np.split(g, offsets, axis=d)))
 
 

@@ -263,9 +263,10 @@ class CausalSelfAttention(Module):
     def forward(self, x: Any, cache: KVCache | None = None) -> Any:
         B, T, C = x.shape
         nh = self.n_head
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        # (B, T, C) -> (B, nh, T, hd): each head attends independently.
-        q, k, v = (t.reshape(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+        # (B, T, 3C) -> (3, B, nh, T, hd): queries, keys and values, each head attending
+        # independently (views, and five graph nodes where split-reshape-transpose takes nine).
+        qkv = self.c_attn(x).reshape(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
         if cache is not None:
             k, v = cache.append(k, v, get_engine(self.engine).cat)
         T_all = k.shape[2]  # past tokens (from the cache) + these T

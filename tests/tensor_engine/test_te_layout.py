@@ -64,23 +64,29 @@ def test_every_layout_gives_the_same_product_and_gradients(shapes, a_order, b_or
 def test_x_times_transposed_weight_streams_the_weight_row_by_row():
     """``x @ W.T`` with a row-major W is asked of numpy as ``W @ xᵀ`` (right operand narrow),
     the form numpy's BLAS runs fastest; the result is the transpose of a C-ordered array."""
-    x = te.tensor(np.ones((4, 3)))
-    w = te.tensor(np.arange(15.0).reshape(5, 3))
+    x = te.tensor(np.ones((4, 128)))
+    w = te.tensor(np.arange(160 * 128.0).reshape(160, 128))
     out, calls = traced(lambda: x @ w.T)
-    assert calls == [((5, 3), (3, 4))]
+    assert calls == [((160, 128), (128, 4))]
     assert out.numpy().flags.f_contiguous
-    np.testing.assert_array_equal(out.numpy(), np.ones((4, 3)) @ w.numpy().T)
+    np.testing.assert_array_equal(out.numpy(), np.ones((4, 128)) @ w.numpy().T)
+
+
+def test_small_products_are_asked_as_written():
+    """Below ``tensor._SMALL`` elements layouts cost more to inspect than they save."""
+    _, calls = traced(lambda: te.tensor(np.ones((4, 3))) @ te.tensor(np.ones((5, 3))).T)
+    assert calls == [((4, 3), (3, 5))]
 
 
 def test_a_batch_of_rows_times_a_matrix_is_one_2d_product():
-    x = te.tensor(np.ones((2, 3, 4)), requires_grad=True)
-    w = te.tensor(np.ones((7, 4)), requires_grad=True)
+    x = te.tensor(np.ones((2, 3, 128)), requires_grad=True)
+    w = te.tensor(np.ones((160, 128)), requires_grad=True)
     out, calls = traced(lambda: x @ w.T)
-    assert out.shape == (2, 3, 7) and calls == [((7, 4), (4, 6))]
+    assert out.shape == (2, 3, 160) and calls == [((160, 128), (128, 6))]
     _, calls = traced(lambda: out.sum().backward())
     assert len(calls) == 2  # dx and dW, each one 2-D product
-    np.testing.assert_array_equal(x.grad, np.full((2, 3, 4), 7.0))
-    np.testing.assert_array_equal(w.grad, np.full((7, 4), 6.0))
+    np.testing.assert_array_equal(x.grad, np.full((2, 3, 128), 160.0))
+    np.testing.assert_array_equal(w.grad, np.full((160, 128), 6.0))
 
 
 def test_weight_gradients_keep_the_weights_layout():
