@@ -1535,36 +1535,22 @@ def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     column is also the wide one. So when ``b`` is column-major (``W.T`` of a row-major
     weight ``W``), ``bᵀ`` (``W`` itself) goes on the left, which makes the right operand
     ``aᵀ``: row-major if ``a`` is column-major, and otherwise column-major but the narrow
-    side. For ``x @ W.T`` with 64 rows of ``x`` this runs at 180-210 GFLOP/s instead of
-    125-150 on OpenBLAS, and a one-row ``x`` (decoding) streams ``W`` row by row.
+    side. For ``x @ W.T`` with 64 rows of ``x`` this runs at 165-210 GFLOP/s instead of
+    125-150 on OpenBLAS (the form kept its speed across repeated measurements, where other
+    layouts varied by 20%), and a one-row ``x`` (decoding) streams ``W`` row by row.
     """
     if b.size < _SMALL:  # layouts hardly matter; the checks would cost more than they save
         return _mm(a, b)
     if _columns_contiguous(b) and (_columns_contiguous(a) or a.shape[-2] <= b.shape[-1]):
         if a.ndim == 2 == b.ndim:
-            return _gemm(b.T, a.T).T
-        return _swap(_gemm(_swap(b), _swap(a)))
-    return _gemm(a, b)
+            return _mm(b.T, a.T).T
+        return _swap(_mm(_swap(b), _swap(a)))
+    return _mm(a, b)
 
 
 _SMALL = 1 << 14
 """Below this many elements in a product's right operand, the engine asks numpy for the
 product as written (a small matrix's product costs microseconds in any layout)."""
-
-
-def _gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b``, except that when both operands are column-major and one is at most a
-    sixteenth of the other (an activation beside a weight), the small one is first copied
-    row-major: OpenBLAS runs two column-major operands 10-25% slower (e.g. 144 instead of
-    170 GFLOP/s for GPT-2's MLP projection's input gradient), and the copy costs a few
-    percent of the product."""
-    na, nb = a.size, b.size
-    if 16 * na <= nb:
-        if _columns_contiguous(a) and _columns_contiguous(b):
-            a = np.ascontiguousarray(a)
-    elif 16 * nb <= na and _columns_contiguous(b) and _columns_contiguous(a):
-        b = np.ascontiguousarray(b)
-    return _mm(a, b)
 
 
 def _matmul_error(A: np.ndarray, B: np.ndarray) -> ValueError:
@@ -1629,10 +1615,9 @@ def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
     gradient in its tensor's layout also keeps the backward pass's elementwise ops on
     operands of one layout (mixed layouts make numpy's loops several times slower).
     """
-    gemm = _mm if operand.size < _SMALL else _gemm
     if operand.flags.fnc:
-        return gemm(right.T, left.T).T
-    return gemm(left, right)
+        return _mm(right.T, left.T).T
+    return _mm(left, right)
 
 
 def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
