@@ -119,13 +119,21 @@ def loaded_engines() -> list[ModuleType]:
     return modules
 
 
+_engine_of_class: dict[type, str | None] = {}  # every layer and functional op asks
+
+
 def engine_of(x: object) -> str | None:
     """The engine name of an engine Tensor (its class attribute ``engine``, on a class of
     that engine's package), or None."""
     cls = type(x)
+    try:
+        return _engine_of_class[cls]
+    except KeyError:
+        pass
     name = getattr(cls, "engine", None)
     if name not in ENGINES or cls.__module__.partition(".")[0] != f"{name}_engine":
-        return None
+        name = None
+    _engine_of_class[cls] = name
     return name
 
 

@@ -277,7 +277,8 @@ class CausalSelfAttention(Module):
             att = att.masked_fill(future, float("-inf"))
         att = F.softmax(att, dim=-1)
         y = att @ v  # (B, nh, T, hd)
-        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        # Heads side by side again; one token's (B, nh, 1, hd) already is in that order.
+        y = y.reshape(B, T, C) if T == 1 else y.transpose(1, 2).reshape(B, T, C)
         return self.c_proj(y)
 
 
