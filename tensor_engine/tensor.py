@@ -39,10 +39,17 @@ Per op the engine adds a few microseconds of Python (forward and backward togeth
 numpy's own calls, so small models are bound by that overhead and large ones by numpy's
 BLAS. A few choices keep both low: no graph at all under ``no_grad``; gradients are not
 computed for inputs that do not require them (``x`` in ``x @ W.T``); a fresh gradient
-array is handed to a leaf without a copy; the weight gradient of ``x @ W.T`` comes out
-C-ordered like ``W`` (a Fortran-ordered one made every optimizer update several times
-slower); backward pauses Python's cyclic garbage collector, which the acyclic graph
-never needs.
+array is handed to a leaf without a copy; backward pauses Python's cyclic garbage
+collector, which the acyclic graph never needs.
+
+Memory layouts matter to the BLAS as much as shapes do: OpenBLAS runs ``x @ W.T`` (a
+row-major weight ``W``, so ``W.T`` is column-major) 20-30% slower than the same product
+asked as ``(W @ xᵀ)ᵀ``. So every product goes through :func:`_product`, which picks the
+faster of the two forms from the operands' layouts (measured per product and layout by
+``benchmarks/gemm_layouts.py``); a batch of rows times a matrix is folded into one 2-D
+product; parameters keep their (torch) layout through ``assign_``; and a gradient comes
+out in its tensor's layout, so an optimizer's update never mixes layouts (which made it
+several times slower).
 """
 
 from __future__ import annotations
