@@ -161,7 +161,13 @@ def report(table: str, blas: str, load_start: float) -> str:
         "the product or its transpose; median of alternating rounds) and with PyTorch "
         "(fastest of the same eight). `(m x k)C @ (k x n)F` is numpy's `a @ b` with `a` "
         "C-ordered and `b` Fortran-ordered, e.g. `x @ W.T` for a C-ordered W. Decode "
-        "products stream weights, so they are timed with operands read from memory.",
+        "products stream weights, so they are timed with operands read from memory; timed "
+        "one at a time their rates swing by up to 2x between runs, while a loop over all of "
+        "them holds within a few percent in any of three layouts (`gpt2_vs_torch.py`'s "
+        "weight-streaming limit), so read the decode rows as orders of magnitude. Rates of "
+        "the other products vary by 5-20% between runs on this shared host; the layouts "
+        "where the right operand is column-major and the product's output column-major "
+        "(what the engine asks for `x @ W.T`) varied least.",
         "",
         table,
         "",
