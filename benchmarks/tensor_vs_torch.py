@@ -372,7 +372,7 @@ def main() -> None:
               *GEMM_HEADER, "target"]
     table = markdown_table(header, rows)
     env = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    command = "python benchmarks/tensor_vs_torch.py"
+    command = " ".join(["python benchmarks/tensor_vs_torch.py", *sys.argv[1:]])
     if "unset" in env.values():
         command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + command
     notes = (
