@@ -25,6 +25,7 @@ which is why batch-1 decoding costs one read of the weights per token.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -272,14 +273,21 @@ class CausalSelfAttention(Module):
         T_all = k.shape[2]  # past tokens (from the cache) + these T
         att = (q @ k.transpose(-2, -1)) * self.scale  # (B, nh, T, T_all)
         if T > 1:
-            # Query i sits at absolute position T_all - T + i and may see keys 0 .. that.
-            future = np.triu(np.ones((T, T_all), dtype=bool), k=T_all - T + 1)
-            att = att.masked_fill(future, float("-inf"))
+            att = att.masked_fill(_future_mask(T, T_all), float("-inf"))
         att = F.softmax(att, dim=-1)
         y = att @ v  # (B, nh, T, hd)
         # Heads side by side again; one token's (B, nh, 1, hd) already is in that order.
         y = y.reshape(B, T, C) if T == 1 else y.transpose(1, 2).reshape(B, T, C)
         return self.c_proj(y)
+
+
+@functools.lru_cache(maxsize=64)
+def _future_mask(T: int, T_all: int) -> np.ndarray:
+    """True where a query may not look: query i sits at absolute position T_all - T + i and
+    may see keys 0 .. that. Read-only, and made once per shape (every layer asks)."""
+    mask = np.triu(np.ones((T, T_all), dtype=bool), k=T_all - T + 1)
+    mask.flags.writeable = False
+    return mask
 
 
 class MLP(Module):
