@@ -11,7 +11,16 @@ update), with the same weights on both sides:
 
 The models are written here directly with tensor_engine ops, and with ``torch.nn`` layers
 for PyTorch. Timings alternate between the two sides in rounds and report medians, so
-machine noise hits both alike; the ratio column is what to read.
+machine noise hits both alike; the ratio column is what to read. The MNIST MLP and the fused
+block use ``fused.linear`` (what ``shared_nn.Linear`` runs); ``mlp-tiny`` and the composed
+block spell every layer ``x @ W.T + b`` in primitive ops, so they keep measuring the
+engine's per-op overhead.
+
+Each row also says how much of the step is matrix products, and how fast numpy can run
+them: the products of one of our steps are traced and timed alone (``benchmarks/_gemm.py``)
+in the layout we used, in numpy's fastest layout for each, and with PyTorch. *efficiency* =
+(time numpy's best-layout products alone take) / (our step time): what the step loses
+beyond it is the engine's; a ratio to PyTorch above 1 at high efficiency is the BLAS's.
 
 Usage::
 
@@ -30,6 +39,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +52,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from _report import blas_info, markdown_table, median_time, write_section  # noqa: E402
+from _gemm import GEMM_HEADER, RateBook, gemm_columns, summarize, trace_products  # noqa: E402
+from _report import blas_info, cpu_model, markdown_table, median_time, write_section  # noqa: E402
 
 import tensor_engine as te  # noqa: E402
 from tensor_engine import fused  # noqa: E402
@@ -51,7 +62,8 @@ from tensor_engine import fused  # noqa: E402
 
 
 class Linear:
-    """``x @ W.T + b`` with torch's layout (weight is (out, in)) and init scheme."""
+    """``x @ W.T + b`` with torch's layout (weight is (out, in)) and init scheme: one fused
+    node, or three primitive ones (``use_fused=False``)."""
 
     def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> None:
         bound = 1.0 / math.sqrt(fan_in)
@@ -60,7 +72,9 @@ class Linear:
         self.bias = te.tensor(rng.uniform(-bound, bound, fan_out),
                               requires_grad=True, dtype=np.float32)
 
-    def __call__(self, x: te.Tensor) -> te.Tensor:
+    def __call__(self, x: te.Tensor, use_fused: bool = True) -> te.Tensor:
+        if use_fused:
+            return fused.linear(x, self.weight, self.bias)
         return x @ self.weight.T + self.bias
 
     def parameters(self) -> list[te.Tensor]:
@@ -68,13 +82,14 @@ class Linear:
 
 
 class MLP:
-    def __init__(self, sizes: list[int], rng: np.random.Generator) -> None:
+    def __init__(self, sizes: list[int], rng: np.random.Generator, use_fused: bool = True) -> None:
         self.layers = [Linear(a, b, rng) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        self.use_fused = use_fused
 
     def __call__(self, x: te.Tensor) -> te.Tensor:
         for layer in self.layers[:-1]:
-            x = layer(x).relu()
-        return self.layers[-1](x)
+            x = layer(x, self.use_fused).relu()
+        return self.layers[-1](x, self.use_fused)
 
     def parameters(self) -> list[te.Tensor]:
         return [p for layer in self.layers for p in layer.parameters()]
@@ -125,16 +140,17 @@ class Block:
     def attention(self, x: te.Tensor, use_fused: bool) -> te.Tensor:
         batch, tokens, width = x.shape
         head = width // self.heads
-        q, k, v = self.c_attn(x).split(width, dim=2)
+        q, k, v = self.c_attn(x, use_fused).split(width, dim=2)
         q, k, v = (t.reshape(batch, tokens, self.heads, head).transpose(1, 2) for t in (q, k, v))
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(head))
         scores = scores.masked_fill(self.future[:tokens, :tokens], float("-inf"))
         mixed = softmax(scores, use_fused) @ v
-        return self.c_proj(mixed.transpose(1, 2).reshape(batch, tokens, width))
+        return self.c_proj(mixed.transpose(1, 2).reshape(batch, tokens, width), use_fused)
 
     def __call__(self, x: te.Tensor, use_fused: bool = True) -> te.Tensor:
         x = x + self.attention(self.ln_1(x, use_fused), use_fused)
-        return x + self.mlp_proj(gelu(self.c_fc(self.ln_2(x, use_fused)), use_fused))
+        hidden = gelu(self.c_fc(self.ln_2(x, use_fused), use_fused), use_fused)
+        return x + self.mlp_proj(hidden, use_fused)
 
     def parameters(self) -> list[te.Tensor]:
         parts = (self.ln_1, self.c_attn, self.c_proj, self.ln_2, self.c_fc, self.mlp_proj)
@@ -197,7 +213,7 @@ Step = Callable[[], float]
 
 
 def mlp_tiny(rng: np.random.Generator, points: int) -> tuple[Step, Step]:
-    mlp = MLP([2, 16, 16, 1], rng)
+    mlp = MLP([2, 16, 16, 1], rng, use_fused=False)  # primitive ops: measures per-op overhead
     twin = torch_mlp(mlp)
     x_np = rng.standard_normal((points, 2)).astype(np.float32)
     y_np = (x_np[:, :1] * x_np[:, 1:] > 0).astype(np.float32)
@@ -277,6 +293,17 @@ def gpt2_block(rng: np.random.Generator, tokens: int, width: int, heads: int,
 # ---------------------------------------------------------------------------- timing
 
 
+def measure(build: Callable[[], tuple[Step, Step]], book: RateBook, rounds: int, steps: int,
+            quick: bool) -> list[str]:
+    """The row cells from "tensor_engine ms" to "efficiency" for one workload."""
+    ours, theirs = build()
+    t_ours, t_theirs = side_by_side(ours, theirs, rounds, steps, warmup=0 if quick else 2)
+    gemm = summarize(trace_products(ours), book)
+    return [f"{t_ours * 1e3:.3f}", f"{t_theirs * 1e3:.3f}", f"{t_ours / t_theirs:.2f}×",
+            *gemm_columns(gemm, t_ours)]
+
+
+
 def side_by_side(ours: Step, theirs: Step, rounds: int, steps: int,
                  warmup: int) -> tuple[float, float]:
     """Median seconds per step for each side, alternating sides round by round.
@@ -328,36 +355,43 @@ def main() -> None:
     default_threads = _numpy_blas_threads()
     thread_counts = args.threads or sorted({1, default_threads})
     blas = blas_info()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()[0]
     rows = []
     for threads in thread_counts:
         torch.set_num_threads(threads)  # the same count for numpy's BLAS and for torch
+        book = RateBook(rounds=1 if args.quick else 7)  # products timed at this thread count
         with threadpool_limits(limits=threads, user_api="blas"):
             for name, build, target, rounds, steps in workloads(args.quick):
                 if args.only.lower() not in name.lower():
                     continue
-                ours, theirs = build()
-                t_ours, t_theirs = side_by_side(ours, theirs, rounds, steps,
-                                                warmup=0 if args.quick else 2)
-                ratio = t_ours / t_theirs
-                rows.append([name, threads, f"{t_ours * 1e3:.3f}", f"{t_theirs * 1e3:.3f}",
-                             f"{ratio:.2f}×", target])
-                print(f"[{threads} thread(s)] {name}: tensor_engine {t_ours * 1e3:.3f} ms, "
-                      f"torch {t_theirs * 1e3:.3f} ms, ratio {ratio:.2f}", flush=True)
-    table = markdown_table(["workload (float32)", "threads", "tensor_engine ms", "PyTorch ms",
-                            "ratio", "target"], rows)
+                rows.append([name, threads, *measure(build, book, rounds, steps, args.quick),
+                             target])
+                print(f"[{threads} thread(s)] " + " | ".join(map(str, rows[-1])), flush=True)
+    header = ["workload (float32)", "threads", "tensor_engine ms", "PyTorch ms", "ratio",
+              *GEMM_HEADER, "target"]
+    table = markdown_table(header, rows)
     env = {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    command = "python benchmarks/tensor_vs_torch.py"
+    command = " ".join(["python benchmarks/tensor_vs_torch.py", *sys.argv[1:]])
     if "unset" in env.values():
         command = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + command
     notes = (
         "## tensor_engine vs PyTorch (CPU)\n\n"
+        f"Produced by `benchmarks/tensor_vs_torch.py` on {started}. "
         "Median time per step (median over rounds of the median step in each round; both "
         "sides alternate round by round in the same process, 2 untimed steps opening each "
         "round), same weights, "
         "numpy's BLAS and PyTorch limited to the same number of threads. "
-        "ratio = tensor_engine / PyTorch (below 1 means faster than PyTorch).\n\n"
+        "ratio = tensor_engine / PyTorch (below 1 means faster than PyTorch). "
+        "GEMM columns: the matrix products of one of our steps, traced and timed alone at "
+        "the row's thread count (`benchmarks/_gemm.py`): their GFLOP, numpy's rate with each "
+        "product in its fastest layout, numpy's rate in the layouts the engine used, and "
+        "PyTorch's fastest rate for the same products. efficiency = (time numpy's "
+        "best-layout products take alone) / (tensor_engine's step time): the rest of the "
+        "step is the engine's own work (Python, elementwise ops, the update). Per-product "
+        "detail: `benchmarks/gemm_layouts.py` (section below).\n\n"
         f"{table}\n\n"
+        f"- host: {cpu_model()}, {os.cpu_count()} CPUs\n"
         f"- numpy BLAS: {blas}\n"
         f"- environment: OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, "
         f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}\n"

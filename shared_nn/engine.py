@@ -84,7 +84,8 @@ def get_engine(name: str | None = None) -> ModuleType:
     current one if no name. The torch engine raises ImportError (with the install command)
     when PyTorch is missing."""
     name = engine_name() if name is None else check_engine_name(name)
-    return importlib.import_module(f"{name}_engine")
+    module = sys.modules.get(f"{name}_engine")  # every op asks: skip import_module's locks
+    return module if module is not None else importlib.import_module(f"{name}_engine")
 
 
 def engine_available(name: str) -> bool:
@@ -118,13 +119,21 @@ def loaded_engines() -> list[ModuleType]:
     return modules
 
 
+_engine_of_class: dict[type, str | None] = {}  # every layer and functional op asks
+
+
 def engine_of(x: object) -> str | None:
     """The engine name of an engine Tensor (its class attribute ``engine``, on a class of
     that engine's package), or None."""
     cls = type(x)
+    try:
+        return _engine_of_class[cls]
+    except KeyError:
+        pass
     name = getattr(cls, "engine", None)
     if name not in ENGINES or cls.__module__.partition(".")[0] != f"{name}_engine":
-        return None
+        name = None
+    _engine_of_class[cls] = name
     return name
 
 

@@ -173,6 +173,9 @@ def log_softmax(x: Any, dim: int = -1) -> Any:
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     """x @ weight.T + bias, with weight of shape (out_features, in_features) as in torch."""
+    op = _fused_op(_engine(x, "linear"), "linear")
+    if op is not None:
+        return op(x, weight, bias)
     y = x @ weight.T
     return y if bias is None else y + bias
 

@@ -39,10 +39,17 @@ Per op the engine adds a few microseconds of Python (forward and backward togeth
 numpy's own calls, so small models are bound by that overhead and large ones by numpy's
 BLAS. A few choices keep both low: no graph at all under ``no_grad``; gradients are not
 computed for inputs that do not require them (``x`` in ``x @ W.T``); a fresh gradient
-array is handed to a leaf without a copy; the weight gradient of ``x @ W.T`` comes out
-C-ordered like ``W`` (a Fortran-ordered one made every optimizer update several times
-slower); backward pauses Python's cyclic garbage collector, which the acyclic graph
-never needs.
+array is handed to a leaf without a copy; backward pauses Python's cyclic garbage
+collector, which the acyclic graph never needs.
+
+Memory layouts matter to the BLAS as much as shapes do: OpenBLAS runs ``x @ W.T`` (a
+row-major weight ``W``, so ``W.T`` is column-major) 20-30% slower than the same product
+asked as ``(W @ xᵀ)ᵀ``. So every product goes through :func:`_product`, which picks the
+faster of the two forms from the operands' layouts (measured per product and layout by
+``benchmarks/gemm_layouts.py``); a batch of rows times a matrix is folded into one 2-D
+product; parameters keep their (torch) layout through ``assign_``; and a gradient comes
+out in its tensor's layout, so an optimizer's update never mixes layouts (which made it
+several times slower).
 """
 
 from __future__ import annotations
@@ -310,6 +317,11 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     return ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
+def _memory_order(array: np.ndarray) -> str:
+    """"F" for an array stored column-major only, else "C" (numpy's ``order=``)."""
+    return "F" if array.flags.fnc else "C"
+
+
 def _memory_owner(array: np.ndarray) -> Any:
     """The object that owns ``array``'s memory (the end of its chain of views)."""
     while getattr(array, "base", None) is not None:
@@ -533,14 +545,20 @@ class Tensor:
         return _new(self._data)
 
     def assign_(self, value: Any) -> Tensor:
-        """Overwrite the values in place, outside the graph (what optimizers do)."""
+        """Overwrite the values in place, outside the graph (what optimizers and loaders do).
+
+        The tensor keeps its memory layout whatever the layout of ``value``: a parameter
+        made row-major stays row-major when a checkpoint hands it a transposed view (GPT-2's
+        Conv1D weights), so the products it takes part in keep the layout they were
+        measured fastest in (see ``_product``).
+        """
         value = value._data if isinstance(value, Tensor) else np.asarray(value)
         if value.shape != self.shape:
             raise ValueError(f"assign_: value of shape {value.shape} does not match "
                              f"tensor shape {self.shape}")
         # A new array rather than a write into the old one: backward rules of a graph
         # recorded before the assignment still read the values they saw.
-        self._data = np.array(value, dtype=self.dtype)
+        self._data = np.array(value, dtype=self._data.dtype, order=_memory_order(self._data))
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -606,19 +624,22 @@ class Tensor:
 
         Backward rules return fresh arrays or views of the gradient flowing in, never of
         forward values, so ``g`` may be kept without a copy unless its memory is already
-        held by another ``.grad`` (or by the caller). A copy is C-ordered: a transposed
-        layout would make every optimizer update against the C-ordered weight slower.
+        held by another ``.grad`` (or by the caller). The gradient has the tensor's memory
+        layout (row-major unless the tensor is stored column-major): an optimizer's update
+        ``p - lr * p.grad`` over operands of two layouts runs several times slower.
         """
         if self._grad is not None:
             self._grad = self._grad + g
             return
-        if type(g) is np.ndarray and g.flags.c_contiguous and g.flags.writeable:
+        column_major = self._data.flags.fnc
+        if type(g) is np.ndarray and g.flags.writeable and (
+                g.flags.f_contiguous if column_major else g.flags.c_contiguous):
             owner = _memory_owner(g)
             if id(owner) not in handed_out and owner.nbytes == g.nbytes:
                 handed_out.add(id(owner))
                 self._grad = g
                 return
-        g = np.array(g, order="C")
+        g = np.array(g, order="F" if column_major else "C")
         handed_out.add(id(g))
         self._grad = g
 
@@ -903,10 +924,14 @@ class Tensor:
             return same
         dims = _normalize_dims(dim, self.ndim, "mean")
         shape = self.shape
-        count = self._data.size if dims is None else int(np.prod([shape[d] for d in dims]))
+        count = self._data.size if dims is None else math.prod(shape[d] for d in dims)
         if count == 0:
             raise ValueError(f"mean over an empty dimension (shape {shape}, dim {dim})")
-        out = self._data.mean(axis=dims, keepdims=keepdim)
+        out = np.add.reduce(self._data, axis=dims, keepdims=keepdim)  # ndarray.mean's numbers,
+        if type(out) is np.ndarray:  # without its Python-level wrapper
+            out /= count
+        else:
+            out = out.dtype.type(out / count)
 
         def backward(g: np.ndarray) -> tuple:
             return (_spread(g / count, shape, dims, keepdim),)
@@ -966,7 +991,7 @@ class Tensor:
         order = tuple(_normalize_dim(d, self.ndim, "permute") for d in dims)
         if len(set(order)) != len(order):
             raise ValueError(f"permute: dims {dims} repeat a dimension")
-        inverse = tuple(np.argsort(order))
+        inverse = tuple(order.index(d) for d in range(len(order)))
         return _record(self._data.transpose(order), (self,), lambda g: (g.transpose(inverse),))
 
     def unsqueeze(self, dim: int) -> Tensor:
@@ -1241,12 +1266,20 @@ class Tensor:
             raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to "
                              f"tensor shape {self.shape}")
         value = value.item() if isinstance(value, Tensor) else float(value)
-        out = np.where(mask, value, self._data)
-        return _record(out, (self,), lambda g: (np.where(mask, 0.0, g),))
+        return _record(_filled(self._data, mask, value), (self,),
+                       lambda g: (_filled(g, mask, 0.0),))
 
 
 # ---------------------------------------------------------------------------
 # version 2 helpers (torch names)
+
+
+def _filled(x: np.ndarray, mask: np.ndarray, value: float) -> np.ndarray:
+    """``np.where(mask, value, x)`` (``mask`` broadcasts to ``x``; the dtype is ``x``'s) as a
+    copy written through the mask: half the time of ``np.where`` with a broadcast mask."""
+    out = np.array(x, copy=True)
+    np.copyto(out, value, where=mask)
+    return out
 
 
 def _sign(x: np.ndarray) -> np.ndarray:
@@ -1490,28 +1523,101 @@ def _as_tensor(x: Any) -> Tensor:
     return Tensor(x)
 
 
+_mm = np.matmul
+"""``a @ b``: every matrix product the engine computes is asked of numpy through this name
+(a ufunc, so the indirection costs nothing), which lets a benchmark swap in a recorder and
+trace the products, shapes and memory layouts a workload runs."""
+
+
+def _columns_contiguous(x: np.ndarray) -> bool:
+    """True when the matrices of ``x`` (its last two dims) are stored column by column, as a
+    transposed view such as ``W.T`` is: unit stride down a column, not along a row."""
+    shape, strides, step = x.shape, x.strides, x.itemsize
+    return strides[-2] == step and strides[-1] != step and shape[-2] > 1 and shape[-1] > 1
+
+
+def _swap(x: np.ndarray) -> np.ndarray:
+    return x.T if x.ndim == 2 else np.swapaxes(x, -1, -2)
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for operands of 2 or more dims, asked of numpy in the faster of its two
+    forms: ``a @ b``, or ``(bᵀ @ aᵀ)ᵀ``, whose result is column-major (Fortran-ordered).
+
+    Which form runs faster depends on the operands' memory layouts, and the rule here is
+    measured (``benchmarks/gemm_layouts.py``): numpy's BLAS runs a product fastest when its
+    right operand's rows are contiguous, and slowest when a right operand stored column by
+    column is also the wide one. So when ``b`` is column-major (``W.T`` of a row-major
+    weight ``W``), ``bᵀ`` (``W`` itself) goes on the left, which makes the right operand
+    ``aᵀ``: row-major if ``a`` is column-major, and otherwise column-major but the narrow
+    side. For ``x @ W.T`` with 64 rows of ``x`` this runs at 165-210 GFLOP/s instead of
+    125-150 on OpenBLAS (the form kept its speed across repeated measurements, where other
+    layouts varied by 20%), and a one-row ``x`` (decoding) streams ``W`` row by row.
+    """
+    if b.size < _SMALL:  # layouts hardly matter; the checks would cost more than they save
+        return _mm(a, b)
+    if _columns_contiguous(b) and (_columns_contiguous(a) or a.shape[-2] <= b.shape[-1]):
+        if a.ndim == 2 == b.ndim:
+            return _mm(b.T, a.T).T
+        return _swap(_mm(_swap(b), _swap(a)))
+    return _mm(a, b)
+
+
+_SMALL = 1 << 14
+"""Below this many elements in a product's right operand, the engine asks numpy for the
+product as written (a small matrix's product costs microseconds in any layout)."""
+
+
+def _matmul_error(A: np.ndarray, B: np.ndarray) -> ValueError:
+    k, k2 = A.shape[-1], B.shape[0 if B.ndim == 1 else -2]
+    if k != k2:
+        return ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
+                          f"({k} != {k2})")
+    return ValueError(f"matmul: batch dims of shapes {A.shape} and {B.shape} cannot be "
+                      "broadcast")
+
+
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with torch's rules: 1-D operands are promoted to a row (left) or a
-    column (right) and that dimension is removed again; batch dims broadcast."""
+    column (right) and that dimension is removed again; batch dims broadcast.
+
+    A batch of rows times one matrix (``x @ W.T`` with ``x`` of shape (B, T, k)) is computed
+    as one 2-D product of B*T rows, which BLAS runs faster than B separate ones.
+    """
     a, b = _as_tensor(a), _as_tensor(b)
     A, B = a._data, b._data
-    if A.ndim == 0 or B.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
-                         f"{A.shape} and {B.shape}")
-    try:
-        out = A @ B
-    except ValueError:
-        k, k2 = A.shape[-1], B.shape[0 if B.ndim == 1 else -2]
-        if k != k2:
-            raise ValueError(f"matmul: shapes {A.shape} and {B.shape} are not aligned "
-                             f"({k} != {k2})") from None
-        raise ValueError(f"matmul: batch dims of shapes {A.shape} and {B.shape} cannot be "
-                         "broadcast") from None
-    if A.ndim == 2 and B.ndim == 2:
-        return _record(out, (a, b), lambda g: (
+    dims = A.ndim, B.ndim
+    if dims == (2, 2) and A.shape[1] == B.shape[0]:
+        return _record(_product(A, B), (a, b), lambda g: (
             _product_laid_out_like(A, g, B.T) if a._rg else None,
             _product_laid_out_like(B, A.T, g) if b._rg else None))
+    if 0 in dims:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                         f"{A.shape} and {B.shape}")
+    if dims[1] == 2 and dims[0] > 2 and A.shape[-1] == B.shape[0]:
+        return _rows_times_matrix(a, b)
+    try:
+        out = _product(A, B) if min(dims) > 1 else _mm(A, B)
+    except ValueError:
+        raise _matmul_error(A, B) from None
     return _record(out, (a, b), lambda g: _matmul_backward(g, a, b))
+
+
+def _rows_times_matrix(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` for ``a`` of shape (..., k) and a matrix ``b`` (k, n): the leading dims of
+    ``a`` are folded into the rows of one 2-D product (a view when ``a``'s memory allows)."""
+    A, B = a._data, b._data
+    lead, (k, n) = A.shape[:-1], B.shape
+    rows = math.prod(lead)  # not reshape(-1, k): k may be 0
+    A2 = A.reshape(rows, k)
+    out = _product(A2, B).reshape(*lead, n)
+
+    def backward(g: np.ndarray) -> tuple:
+        g2 = g.reshape(rows, n)
+        return (_product_laid_out_like(A2, g2, B.T).reshape(A.shape) if a._rg else None,
+                _product_laid_out_like(B, A2.T, g2) if b._rg else None)
+
+    return _record(out, (a, b), backward)
 
 
 def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
@@ -1520,11 +1626,13 @@ def _product_laid_out_like(operand: np.ndarray, left: np.ndarray,
 
     The weight of ``x @ W.T`` enters as a transposed (Fortran-ordered) view; computing its
     gradient as ``(rightᵀ @ leftᵀ)ᵀ`` hands back the transpose of a C-ordered array, which
-    the ``.T`` node turns into a C-ordered gradient for ``W`` with no copy at all.
+    the ``.T`` node turns into a C-ordered gradient for ``W`` with no copy at all. A
+    gradient in its tensor's layout also keeps the backward pass's elementwise ops on
+    operands of one layout (mixed layouts make numpy's loops several times slower).
     """
-    if operand.flags.f_contiguous and not operand.flags.c_contiguous:
-        return (right.T @ left.T).T
-    return left @ right
+    if operand.flags.fnc:
+        return _mm(right.T, left.T).T
+    return _mm(left, right)
 
 
 def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
@@ -1538,13 +1646,13 @@ def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
         g = g[..., None, :]  # and the removed row dim
     ga = gb = None
     if a._rg:
-        ga = _unbroadcast(g @ np.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
+        ga = _unbroadcast(_product(g, _swap(B2)), A2.shape).reshape(A.shape)
     if b._rg:
         if B2.ndim == 2:  # one weight shared by the whole batch: fold the batch into rows
             (k, n), rows = B2.shape, math.prod(A2.shape[:-1])  # not -1: k may be 0
             gb = _product_laid_out_like(B2, A2.reshape(rows, k).T, g.reshape(rows, n))
         else:
-            gb = _unbroadcast(np.swapaxes(A2, -1, -2) @ g, B2.shape)
+            gb = _unbroadcast(_product(_swap(A2), g), B2.shape)
         gb = gb.reshape(B.shape)
     return ga, gb
 
@@ -1596,7 +1704,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         if len(s) != ndim or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:]:
             raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
     out = np.concatenate([t._data for t in tensors], axis=d)
-    offsets = np.cumsum([s[d] for s in shapes])[:-1]
+    offsets = list(itertools.accumulate(s[d] for s in shapes[:-1]))
     return _record(out, tuple(tensors), lambda g: tuple(np.split(g, offsets, axis=d)))
 
 

@@ -25,6 +25,7 @@ which is why batch-1 decoding costs one read of the weights per token.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -263,21 +264,30 @@ class CausalSelfAttention(Module):
     def forward(self, x: Any, cache: KVCache | None = None) -> Any:
         B, T, C = x.shape
         nh = self.n_head
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        # (B, T, C) -> (B, nh, T, hd): each head attends independently.
-        q, k, v = (t.reshape(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+        # (B, T, 3C) -> (3, B, nh, T, hd): queries, keys and values, each head attending
+        # independently (views, and five graph nodes where split-reshape-transpose takes nine).
+        qkv = self.c_attn(x).reshape(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
         if cache is not None:
             k, v = cache.append(k, v, get_engine(self.engine).cat)
         T_all = k.shape[2]  # past tokens (from the cache) + these T
         att = (q @ k.transpose(-2, -1)) * self.scale  # (B, nh, T, T_all)
         if T > 1:
-            # Query i sits at absolute position T_all - T + i and may see keys 0 .. that.
-            future = np.triu(np.ones((T, T_all), dtype=bool), k=T_all - T + 1)
-            att = att.masked_fill(future, float("-inf"))
+            att = att.masked_fill(_future_mask(T, T_all), float("-inf"))
         att = F.softmax(att, dim=-1)
         y = att @ v  # (B, nh, T, hd)
-        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        # Heads side by side again; one token's (B, nh, 1, hd) already is in that order.
+        y = y.reshape(B, T, C) if T == 1 else y.transpose(1, 2).reshape(B, T, C)
         return self.c_proj(y)
+
+
+@functools.lru_cache(maxsize=64)
+def _future_mask(T: int, T_all: int) -> np.ndarray:
+    """True where a query may not look: query i sits at absolute position T_all - T + i and
+    may see keys 0 .. that. Read-only, and made once per shape (every layer asks)."""
+    mask = np.triu(np.ones((T, T_all), dtype=bool), k=T_all - T + 1)
+    mask.flags.writeable = False
+    return mask
 
 
 class MLP(Module):

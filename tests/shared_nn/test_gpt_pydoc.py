@@ -104,6 +104,7 @@ def test_benchmark_quick_smoke(capsys):
     out = capsys.readouterr().out
     assert "identical greedy tokens: yes" in out
     assert "greedy 4 tokens, KV cache" in out and "forward 1x8" in out
+    assert "| efficiency |" in out and "weight-streaming limit" in out
 
 
 def test_save_load_rejects_mismatched_weights(tmp_path):

@@ -17,3 +17,15 @@ def test_quick_benchmark_runs_and_prints_the_table():
     assert result.returncode == 0, result.stderr
     assert "| workload (float32) |" in result.stdout
     assert result.stdout.count("tensor_engine") >= 4
+    assert "efficiency" in result.stdout
+
+
+def test_quick_gemm_layout_table_runs():
+    """benchmarks/gemm_layouts.py traces every workload's products and times their layouts."""
+    script = SCRIPT.parent / "gemm_layouts.py"
+    result = subprocess.run([sys.executable, str(script), "--quick"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for workload in ("MLP 16-8-8-3", "GPT-2 block", "GPT-2 forward", "GPT-2 cached decode"):
+        assert f"**{workload}" in result.stdout
+    assert "numpy's fastest layout for it" in result.stdout
