@@ -78,6 +78,7 @@ FUNCTION_OPS = {
     "tensor": "tensor", "zeros": "tensor", "ones": "tensor", "cat": "cat", "stack": "stack",
     "where": "where", "matmul": "matmul", "softmax": "softmax", "log_softmax": "log_softmax",
     "cross_entropy": "cross_entropy", "layer_norm": "layer_norm", "gelu": "gelu",
+    "linear": "linear",
 }
 CONSTRUCTORS = frozenset({"tensor", "detach"})  # leaves: never part of a backward pass
 # The tensor engine's bookkeeping helpers: what an op does besides calling numpy.

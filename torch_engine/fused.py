@@ -10,7 +10,7 @@ torch tensors instead, which the equivalence suite compares too.
 Signatures are tensor_engine.fused's: ``softmax(x, dim=-1)``, ``log_softmax(x, dim=-1)``,
 ``cross_entropy(logits, targets, reduction="mean")`` (logits ``(N, C)``, integer targets
 ``(N,)`` as an ndarray or list), ``layer_norm(x, weight, bias, eps=1e-5)`` (the last dim;
-weight/bias may be None) and ``gelu(x)`` (tanh approximation).
+weight/bias may be None), ``gelu(x)`` (tanh approximation) and ``linear(x, weight, bias)``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch.nn.functional as torch_F
 from ._convert import norm_dim
 from .tensor import Tensor, _wrap
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu"]
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -73,3 +73,12 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None,
 def gelu(x: Tensor) -> Tensor:
     """GELU in its tanh approximation (GPT-2's)."""
     return _wrap(torch_F.gelu(_check_tensor(x, "gelu"), approximate="tanh"))
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` (weight ``(out_features, in_features)``): torch's own kernel."""
+    t, w = _check_tensor(x, "linear"), _check_tensor(weight, "linear")
+    if t.shape[-1:] != w.shape[-1:]:
+        raise ValueError(f"linear: input of shape {tuple(t.shape)} does not fit weight of "
+                         f"shape {tuple(w.shape)} (last dims differ)")
+    return _wrap(torch_F.linear(t, w, _optional(bias, "linear")))
