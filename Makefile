@@ -47,6 +47,8 @@ bench: $(DEV_STAMP)
 	$(BENCH_ENV) $(BIN)/python benchmarks/scalar_vs_micrograd.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/tensor_vs_torch.py
 	$(BENCH_ENV) $(BIN)/python benchmarks/gpt2_vs_torch.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/gemm_layouts.py
+	$(BENCH_ENV) $(BIN)/python benchmarks/load_vs_read.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
