@@ -4,7 +4,6 @@ parameter gradient equal (see :func:`modules.check_module`)."""
 
 from __future__ import annotations
 
-import importlib
 from collections import OrderedDict
 
 import numpy as np
@@ -305,10 +304,6 @@ def test_flatten(data: st.DataObject) -> None:
                  lambda: torch.nn.Flatten(start, end), lambda E, m, a: m(a), x)
 
 
-@pytest.mark.skipif(
-    not (hasattr(importlib.import_module("tensor_engine").Tensor, "erf")
-         and hasattr(importlib.import_module("scalar_engine").Tensor, "erf")),
-    reason="exact GELU needs Tensor.erf on both engines (being added on another branch)")
 @given(data=st.data())
 def test_gelu_exact_is_the_default(data: st.DataObject) -> None:
     """GELU() is torch's exact erf form, like torch.nn.GELU()."""

@@ -21,12 +21,6 @@ from .torch_adapter import TorchTensor
 REDUCTIONS = ["mean", "sum", "none"]
 IGNORE = 1  # a class index used as ignore_index in some draws
 
-has_abs = all(hasattr(importlib.import_module(f"{e}_engine").Tensor, "abs")
-              for e in ("scalar", "tensor"))
-needs_abs = pytest.mark.skipif(not has_abs, reason="l1_loss needs Tensor.abs on both engines "
-                               "(being added on another branch)")
-
-
 def _class_problem(data: st.DataObject, extra_dims: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Logits (N, C, d...) and integer targets (N, d...) in torch's layout."""
     n, c = data.draw(st.integers(1, 3), label="N"), data.draw(st.integers(2, 4), label="C")
@@ -119,7 +113,6 @@ def test_binary_cross_entropy_with_logits(reduction: str, data: st.DataObject, w
               x, backends=WITH_FUSED)
 
 
-@needs_abs
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @given(data=st.data())
 def test_l1_loss(reduction: str, data: st.DataObject) -> None:
@@ -169,7 +162,6 @@ def test_loss_modules(reduction: str, data: st.DataObject) -> None:
     check(lambda E, x, y: _criterion(E, "MSELoss", reduction=reduction)(x, y), logits, probs)
 
 
-@needs_abs
 @given(data=st.data())
 def test_l1_loss_module(data: st.DataObject) -> None:
     x = data.draw(S.arrays((2, 3), S.away_from_zero()), label="x")
