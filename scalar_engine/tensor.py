@@ -502,10 +502,18 @@ class Tensor:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
+        if recorded and _shares_values(self, self._inputs):
+            raise RuntimeError(
+                f"{op}: an in-place operation on a view (shape {self.shape}) of a tensor that "
+                "requires grad is not supported: torch would rewrite the base tensor's history "
+                "too. Use the out-of-place form, or clone() the view first"
+            )
         before = self
         if recorded:  # compute from a stand-in for self's node, then take the result's place
             before = _wrap(self._values, self.shape, True, self._inputs)
             before._seq = self._seq
+        elif grad_mode:  # a constant stand-in: a rebound self must not be its own input
+            before = _wrap(self._values, self.shape, False)
         result = compute(before)
         if result.shape != self.shape:
             raise ValueError(
@@ -1473,6 +1481,13 @@ def _scaled(other: object, alpha: float) -> object:
     if isinstance(other, np.ndarray):
         other = Tensor(other)
     return other * float(alpha)
+
+
+def _shares_values(t: Tensor, inputs: tuple) -> bool:
+    """Whether ``t`` holds Values of one of ``inputs`` (a selection of them: a view, or a
+    gather recorded in grad mode) rather than Values of its own."""
+    own = {id(v) for v in t._values}
+    return any(id(v) in own for x in inputs for v in x._values)
 
 
 def _stamp_write(token: list[int]) -> None:

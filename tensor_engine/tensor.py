@@ -662,11 +662,16 @@ class Tensor:
         if self._rg and self._backward is None and _mode.enabled:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation.")
+        if self._backward is not None and any(
+                np.may_share_memory(self._data, p._data) for p in self._parents):
+            raise RuntimeError(_VIEW_INPLACE.format(op=op, shape=self.shape))
         before = self
         if self._backward is not None:  # a recorded node: compute from a copy, then take over
             before = _new(self._data)
             before._rg, before._parents, before._backward = True, self._parents, self._backward
             before._seq = self._seq
+        elif _mode.enabled:  # a constant stand-in: a rebound self must not be its own parent
+            before = _new(self._data)
         result = compute(before)
         if result.shape != self.shape:
             raise ValueError(f"{op}: the result's shape {result.shape} does not match the "
@@ -1444,6 +1449,12 @@ def _spread(g: np.ndarray, shape: tuple, dims: tuple | None, keepdim: bool) -> n
     out = np.empty(shape, dtype=g.dtype)
     out[...] = g
     return out
+
+
+_VIEW_INPLACE = (
+    "{op}: an in-place operation on a view (shape {shape}) of a tensor that requires grad is "
+    "not supported: torch would rewrite the base tensor's history too. Use the out-of-place "
+    "form, or clone() the view first")
 
 
 def _scaled(other: Any, alpha: float) -> Any:

@@ -278,3 +278,41 @@ def test_documented_dtype_spellings_are_accepted(backend: str, dtype: Any) -> No
     E = BACKENDS[backend]
     dtype = torch.float64 if dtype == "torch.float64" else dtype
     assert E.module.tensor([1.0], dtype=dtype).dtype == np.float64
+
+
+@pytest.mark.parametrize("backend", ENGINES)
+@pytest.mark.parametrize("view", ["index", "reshape", "transpose", "slice"])
+def test_inplace_on_a_view_of_a_recorded_tensor_is_refused(backend: str, view: str) -> None:
+    """torch would write through the view into the base and rebase the base's history too;
+    the engines cannot, so they refuse loudly rather than leave the base silently stale."""
+    E = BACKENDS[backend]
+    w = E.tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    h = w * 2.0
+    v = {"index": lambda: h[0], "reshape": lambda: h.reshape(4),
+         "transpose": lambda: h.transpose(0, 1), "slice": lambda: h[:, 1:]}[view]()
+    with pytest.raises(RuntimeError, match="view .* of a tensor that requires grad"):
+        v += 1.0
+    np.testing.assert_array_equal(h.numpy(), [[2.0, 4.0], [6.0, 8.0]])
+
+
+@given(data=st.data())
+def test_an_inplace_op_on_a_fresh_result_is_not_a_view(data: st.DataObject) -> None:
+    """``y = x @ w; y += b`` (the engines may compute a product as a transposed view of a
+    temporary: it is still a result of its own) and ``s = y * 3; s *= 2``. (Not on a result
+    whose op saved its own output, like softmax: see docs/architecture.md.)"""
+    n, k, m = (data.draw(st.integers(1, 4)) for _ in range(3))
+    a = data.draw(S.arrays((n, k)), label="a")
+    b = data.draw(S.arrays((k, m)), label="b")
+    c = data.draw(S.arrays((m,)), label="c")
+
+    def script(E, a, b, c):
+        x, w, bias = (E.tensor(v, requires_grad=True) for v in (a, b, c))
+        y = x @ w
+        y += bias
+        s = y * 3.0
+        s *= 2.0
+        (s * y).sum().backward()
+        return {"s": s.numpy().copy(), "x.grad": x.grad, "w.grad": w.grad,
+                "bias.grad": bias.grad}
+
+    run_script(script, a, b, c)
