@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -59,7 +58,8 @@ DEFAULT_NEW_TOKENS = {"tensor": 300, "scalar": 20}
 MAX_NEW_TOKENS = 100_000
 MAX_CONFIG_BYTES = 1 << 20  # a GPT-2 config.json is under 1 KiB
 # What GPT.from_pretrained takes for a Hugging Face model name, e.g. "openai-community/gpt2".
-HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+from shared_nn.models.gpt import HUB_NAME  # noqa: E402
+
 DOWNLOAD = "hf download gpt2 config.json model.safetensors --local-dir DIR"
 GPT2_VOCAB = 50257  # the BPE tokenizer's ids: 256 bytes + 50000 merges + <|endoftext|>
 

@@ -610,7 +610,7 @@ _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c
 _BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
 
 # "gpt2", "openai-community/gpt2": what a Hugging Face model name looks like (not a path).
-_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 HUB_PREFIX = "hf:"
 
 MODEL_SUFFIXES = (".safetensors", ".json")
@@ -668,7 +668,7 @@ def resolve_checkpoint_dir(path_or_name: str | os.PathLike, download: bool = Fal
 
 
 def _hub_name(name: str) -> str:
-    if not _HUB_NAME.fullmatch(name):
+    if not HUB_NAME.fullmatch(name):
         raise FileNotFoundError(
             f"{name!r} is not a Hugging Face model name (like 'gpt2' or 'openai-community/gpt2')"
         )
