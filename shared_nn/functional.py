@@ -210,6 +210,117 @@ def layer_norm(
     return y
 
 
+
+def scaled_dot_product_attention(
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Any:
+    """Attention as torch computes it: ``softmax(scale * query @ keyᵀ + mask) @ value``.
+
+    ``query`` is ``(..., L, E)``, ``key`` ``(..., S, E)``, ``value`` ``(..., S, Ev)``; batch
+    dims broadcast and the result is ``(..., L, Ev)``. ``attn_mask`` broadcasts to
+    the scores' shape ``(..., L, S)``: bool (True where a query may look) or float (added), as
+    an ndarray, a list or a tensor of the same engine. ``is_causal`` lets query ``i`` see keys
+    ``0..i`` (torch's top-left alignment). ``scale`` defaults to ``1/sqrt(E)``. A query that
+    may look nowhere gets zeros, as in torch. ``dropout_p`` drops attention weights (pass 0 in
+    eval, as torch code does: ``dropout_p=p if self.training else 0.0``).
+
+    On the tensor engine this is one fused node; a float mask that requires grad, or
+    dropout, composes it from protocol ops instead (so the mask gets its gradient).
+    """
+    fn = "scaled_dot_product_attention"
+    engine = _engine(query, fn)
+    for name, t in (("key", key), ("value", value)):
+        if not is_tensor(t):
+            raise TypeError(f"{fn}: {name} must be a tensor, got {type(t).__name__}")
+        _same_engine(engine, t, fn, name)
+    _check_attention_shapes(query, key, value)
+    if enable_gqa:
+        raise NotImplementedError(f"{fn}: enable_gqa=True is not supported (repeat the key and "
+                                  "value heads to the query's head count instead)")
+    dropout_p = _check_dropout_p(dropout_p)
+    mask = _attention_mask(engine, attn_mask, is_causal, query, key, fn)
+    op = _fused_op(engine, fn)
+    if op is not None and dropout_p == 0.0 and not is_tensor(mask):
+        return op(query, key, value, mask=mask, scale=scale)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = (query @ key.transpose(-2, -1)) * scale
+    dead = None
+    if is_tensor(mask):
+        scores = scores + mask
+    elif mask is not None and mask.dtype == bool:
+        scores = scores.masked_fill(~mask, float("-inf"))
+        dead = ~mask.any(axis=-1, keepdims=True)
+    elif mask is not None:
+        scores = scores + _constant(engine, mask, query)
+        dead = np.all(mask == -np.inf, axis=-1, keepdims=True)
+    if dead is not None and dead.any():  # softmax of 0s, then zeroed: no NaN, no gradient
+        scores = scores.masked_fill(dead, 0.0)
+    weights = softmax(scores, dim=-1)
+    if dead is not None and dead.any():
+        weights = weights.masked_fill(dead, 0.0)
+    return dropout(weights, dropout_p) @ value
+
+
+def _check_attention_shapes(query: Any, key: Any, value: Any) -> None:
+    fn = "scaled_dot_product_attention"
+    shapes = tuple(tuple(t.shape) for t in (query, key, value))
+    if min(len(s) for s in shapes) < 2:
+        raise ValueError(f"{fn}: query, key and value need at least 2 dims (..., seq, features),"
+                         f" got shapes {shapes}")
+    q, k, v = shapes
+    if q[-1] != k[-1] or k[-2] != v[-2]:
+        raise ValueError(f"{fn}: query {q}, key {k} and value {v} do not fit: expected query "
+                         "(..., L, E), key (..., S, E) and value (..., S, Ev)")
+    if not q[:-2] == k[:-2] == v[:-2]:
+        try:
+            np.broadcast_shapes(q[:-2], k[:-2], v[:-2])
+        except ValueError:
+            raise ValueError(f"{fn}: the batch dims of query {q}, key {k} and value {v} cannot "
+                             "be broadcast together") from None
+    if not query.dtype == key.dtype == value.dtype:
+        raise TypeError(f"{fn}: query, key and value must share a dtype, got "
+                        f"{query.dtype}, {key.dtype} and {value.dtype}")
+
+
+def _attention_mask(engine: ModuleType, attn_mask: Any, is_causal: bool, like: Any,
+                    key: Any, fn: str) -> Any:
+    """The mask as a bool or float ndarray (or a float tensor that requires grad), or None."""
+    L, S, batch = like.shape[-2], key.shape[-2], tuple(key.shape[:-2])
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{fn}: give attn_mask or is_causal=True, not both (as torch)")
+        return np.tril(np.ones((L, S), dtype=bool))
+    if attn_mask is None:
+        return None
+    if is_tensor(attn_mask):
+        _same_engine(engine, attn_mask, fn, "attn_mask")
+        if attn_mask.requires_grad:
+            return attn_mask
+        attn_mask = attn_mask.numpy()
+    mask = np.asarray(attn_mask)
+    if mask.dtype == bool and mask.shape == (L, S):  # the usual case, checked in full below
+        return mask
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "fiu":
+            raise TypeError(f"{fn}: attn_mask must be bool or float, got dtype {mask.dtype}")
+        mask = mask.astype(like.dtype)
+    scores = (*np.broadcast_shapes(tuple(like.shape[:-2]), batch), L, S)
+    try:
+        if np.broadcast_shapes(mask.shape, scores) != scores:  # widening them: torch refuses
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{fn}: attn_mask of shape {mask.shape} does not broadcast to the "
+                         f"scores' shape {scores}") from None
+    return mask
+
+
 # --- losses -----------------------------------------------------------------------------------
 #
 # Class losses follow torch's layout: input (N, C) with targets (N,), input (N, C, d1, ...)

@@ -10,7 +10,9 @@ torch tensors instead, which the equivalence suite compares too.
 Signatures are tensor_engine.fused's: ``softmax(x, dim=-1)``, ``log_softmax(x, dim=-1)``,
 ``cross_entropy(logits, targets, reduction="mean")`` (logits ``(N, C)``, integer targets
 ``(N,)`` as an ndarray or list), ``layer_norm(x, weight, bias, eps=1e-5)`` (the last dim;
-weight/bias may be None), ``gelu(x)`` (tanh approximation) and ``linear(x, weight, bias)``.
+weight/bias may be None), ``gelu(x)`` (tanh approximation), ``linear(x, weight, bias)`` and
+``scaled_dot_product_attention(q, k, v, mask=None, scale=None)`` (mask: an ndarray, bool
+True where a query may look, or float added to the scores).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import torch.nn.functional as torch_F
 from ._convert import norm_dim
 from .tensor import Tensor, _wrap
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear"]
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear",
+           "scaled_dot_product_attention"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -82,3 +85,18 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: input of shape {tuple(t.shape)} does not fit weight of "
                          f"shape {tuple(w.shape)} (last dims differ)")
     return _wrap(torch_F.linear(t, w, _optional(bias, "linear")))
+
+
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None = None,
+                                 scale: float | None = None) -> Tensor:
+    """``softmax(scale * q @ kᵀ + mask) @ v``: torch's own kernel."""
+    tq = _check_tensor(q, "scaled_dot_product_attention")
+    tk = _check_tensor(k, "scaled_dot_product_attention")
+    tv = _check_tensor(v, "scaled_dot_product_attention")
+    attn_mask = None
+    if mask is not None:
+        attn_mask = torch.from_numpy(np.array(mask)).to(tq.device)  # a writable copy
+        if not mask.dtype == bool:
+            attn_mask = attn_mask.to(tq.dtype)
+    return _wrap(torch_F.scaled_dot_product_attention(tq, tk, tv, attn_mask=attn_mask,
+                                                      scale=scale))

@@ -271,21 +271,19 @@ class CausalSelfAttention(Module):
         if cache is not None:
             k, v = cache.append(k, v, get_engine(self.engine).cat)
         T_all = k.shape[2]  # past tokens (from the cache) + these T
-        att = (q @ k.transpose(-2, -1)) * self.scale  # (B, nh, T, T_all)
-        if T > 1:
-            att = att.masked_fill(_future_mask(T, T_all), float("-inf"))
-        att = F.softmax(att, dim=-1)
-        y = att @ v  # (B, nh, T, hd)
+        # softmax(q kᵀ / sqrt(hd)) v per head: one fused node on the tensor engine.
+        mask = _visible(T, T_all) if T > 1 else None
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
         # Heads side by side again; one token's (B, nh, 1, hd) already is in that order.
         y = y.reshape(B, T, C) if T == 1 else y.transpose(1, 2).reshape(B, T, C)
         return self.c_proj(y)
 
 
 @functools.lru_cache(maxsize=64)
-def _future_mask(T: int, T_all: int) -> np.ndarray:
-    """True where a query may not look: query i sits at absolute position T_all - T + i and
-    may see keys 0 .. that. Read-only, and made once per shape (every layer asks)."""
-    mask = np.triu(np.ones((T, T_all), dtype=bool), k=T_all - T + 1)
+def _visible(T: int, T_all: int) -> np.ndarray:
+    """True where a query may look: query i sits at absolute position T_all - T + i and
+    sees keys 0 .. that. Read-only, and made once per shape (every layer asks)."""
+    mask = np.tril(np.ones((T, T_all), dtype=bool), k=T_all - T)
     mask.flags.writeable = False
     return mask
 

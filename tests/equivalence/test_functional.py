@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from . import strategies as S
 from .checker import WITH_FUSED, Const, check
@@ -158,3 +159,34 @@ def test_fused_and_composed_attention_pattern(data: st.DataObject) -> None:
         return E.F.softmax(scores.masked_fill(causal, float("-inf")), dim=-1) @ v
 
     check(attention, q, k, v, backends=WITH_FUSED)
+
+
+@given(data=st.data(), mask_kind=st.sampled_from(["none", "causal", "bool", "float", "grad"]),
+       scale=st.sampled_from([None, 0.3]))
+def test_scaled_dot_product_attention(data: st.DataObject, mask_kind: str,
+                                      scale: float | None) -> None:
+    """torch's signature and rules: batch dims that broadcast (a 2-D query against 3-D keys),
+    L != S, Ev != E, a bool mask with rows that see nothing (zeros, not NaN), a float mask
+    (-inf included) and one that requires grad (composed, so it gets its gradient)."""
+    batch_q, batch_k = data.draw(st.sampled_from(
+        [((), ()), ((2,), (2,)), ((), (2,)), ((1, 2), (2,)), ((2,), (1,))]), label="batches")
+    L, S_, E, Ev = (data.draw(st.integers(1, 3)) for _ in range(4))
+    q = data.draw(S.arrays((*batch_q, L, E)), label="q")
+    k = data.draw(S.arrays((*batch_k, S_, E)), label="k")
+    v = data.draw(S.arrays((*batch_k, S_, Ev)), label="v")
+    see = data.draw(hnp.arrays(np.bool_, (L, S_)), label="mask")
+    kwargs: dict = {"scale": scale}
+    if mask_kind == "causal":
+        kwargs["is_causal"] = True
+    elif mask_kind == "bool":
+        kwargs["attn_mask"] = see
+    elif mask_kind == "float":
+        kwargs["attn_mask"] = np.where(see, data.draw(S.arrays((L, S_))), -np.inf)
+    if mask_kind == "grad":
+        m = data.draw(S.arrays((L, S_)), label="float mask")
+        check(lambda E_, a, b, c, d: E_.F.scaled_dot_product_attention(a, b, c, attn_mask=d,
+                                                                        **kwargs),
+              q, k, v, m, backends=WITH_FUSED)
+        return
+    check(lambda E_, a, b, c: E_.F.scaled_dot_product_attention(a, b, c, **kwargs), q, k, v,
+          backends=WITH_FUSED)

@@ -581,3 +581,12 @@ class functional:  # noqa: N801 (a namespace standing in for shared_nn.functiona
     @staticmethod
     def gelu(x: TorchTensor, approximate: str = "none") -> TorchTensor:
         return TorchTensor(torch_F.gelu(x.t, approximate=approximate))
+
+    @staticmethod
+    def scaled_dot_product_attention(q: TorchTensor, k: TorchTensor, v: TorchTensor,
+                                     attn_mask: Any = None, is_causal: bool = False,
+                                     scale: float | None = None) -> TorchTensor:
+        mask = attn_mask.t if isinstance(attn_mask, TorchTensor) else (
+            None if attn_mask is None else torch.from_numpy(np.array(attn_mask)))
+        return TorchTensor(torch_F.scaled_dot_product_attention(
+            q.t, k.t, v.t, attn_mask=mask, is_causal=is_causal, scale=scale))

@@ -228,3 +228,51 @@ def test_other_bad_inputs():
         F.softmax(np.zeros(3))
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
         F.gelu(x, approximate="exact")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_attention_refuses_what_torch_refuses_with_the_reason(engine):
+    def t(shape, dtype="float64"):
+        return shared_nn.tensor(np.ones(shape), dtype=dtype, engine=engine)
+
+    q, k, v = t((2, 3, 4)), t((2, 5, 4)), t((2, 5, 6))
+    sdpa = F.scaled_dot_product_attention
+    cases = [
+        (lambda: sdpa(q, t((2, 5, 3)), v), ValueError, r"key \(2, 5, 3\)"),
+        (lambda: sdpa(q, k, t((2, 4, 6))), ValueError, r"value \(2, 4, 6\)"),
+        (lambda: sdpa(q, t((3, 5, 4)), t((3, 5, 6))), ValueError, "batch dims"),
+        (lambda: sdpa(t(4), k, v), ValueError, "at least 2 dims"),
+        (lambda: sdpa(q, k, v, attn_mask=np.ones((3, 5), bool), is_causal=True), ValueError,
+         "not both"),
+        (lambda: sdpa(q, k, v, attn_mask=np.ones((5, 3), bool)), ValueError,
+         r"attn_mask of shape \(5, 3\).*\(2, 3, 5\)"),
+        (lambda: sdpa(q, k, v, attn_mask=np.ones((4, 2, 3, 5), bool)), ValueError,
+         "does not broadcast"),  # widening the scores: torch refuses too
+        (lambda: sdpa(q, k, v, attn_mask=np.full((3, 5), "a")), TypeError, "bool or float"),
+        (lambda: sdpa(q, np.ones((2, 5, 4)), v), TypeError, "key must be a tensor"),
+        (lambda: sdpa(q, k, v, dropout_p=1.0), ValueError, "dropout probability"),
+        (lambda: sdpa(q, k, v, enable_gqa=True), NotImplementedError, "enable_gqa"),
+    ]
+    if engine == "tensor":  # the scalar engine is float64 throughout
+        cases.append((lambda: sdpa(q, k, t((2, 5, 6), "float32")), TypeError, "share a dtype"))
+    for call, error, message in cases:
+        with pytest.raises(error, match=message):
+            call()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_attention_dropout_drops_weights_with_the_shared_generator(engine):
+    """dropout_p > 0 drops attention weights (scaled by 1/(1-p)); the same seed drops the same
+    ones on both engines, and dropout_p = 0 is plain attention."""
+    rng = np.random.default_rng(1)
+    q, k, v = (shared_nn.tensor(rng.normal(size=(2, 4, 3)), dtype="float64", engine=engine)
+               for _ in range(3))
+    plain = F.scaled_dot_product_attention(q, k, v).numpy()
+    shared_nn.manual_seed(7)
+    dropped = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    weights = TF.softmax(torch.from_numpy(q.numpy() @ k.numpy().transpose(0, 2, 1)) / 3 ** 0.5,
+                         dim=-1).numpy()
+    shared_nn.manual_seed(7)
+    keep = shared_nn.init.generator().random(weights.shape) >= 0.5
+    np.testing.assert_allclose(dropped, (weights * keep * 2.0) @ v.numpy(), rtol=1e-12)
+    assert not np.allclose(dropped, plain)
