@@ -22,9 +22,9 @@ them: the products of one of our steps are traced and timed alone (``benchmarks/
 in the layout we used, in numpy's fastest layout for each, and with PyTorch. *efficiency* =
 (time numpy's best-layout products alone take) / (our step time): what the step loses
 beyond it is the engine's; a ratio to PyTorch above 1 at high efficiency is the BLAS's.
-For the MNIST MLP a third side, the same step written by hand in numpy
-(:func:`numpy_mlp_step`), is timed in the same rounds: what a program that calls numpy op
-by op can reach, so the floor for an engine built that way.
+For the MNIST MLP and the fused GPT-2 block a third side, the same step written by hand in
+numpy (:func:`numpy_mlp_step`, :func:`numpy_block_step`), is timed in the same rounds: what
+a program that calls numpy op by op can reach, so the floor for an engine built that way.
 
 Usage::
 
@@ -299,6 +299,218 @@ def _hand_backward_sgd(weights: list[np.ndarray], biases: list[np.ndarray],
         weights[i] -= grad_w
 
 
+def numpy_block_step(block: Block, x: np.ndarray, upstream: np.ndarray) -> Step:
+    """The GPT-2 block's forward and its whole backward for ``out.backward(upstream)`` (the
+    gradients of every weight and bias, both LayerNorms' included, and of ``x``), written
+    directly in numpy on copies of ``block``'s weights: what a program calling numpy op by
+    op can reach for this block (layouts: :class:`HandBlock`). Checked once, before it is
+    timed, against tensor_engine's output and ``p.grad`` for the same ``x`` and
+    ``upstream``."""
+    hand = HandBlock(block)
+    _check_hand_block(hand, block, x, upstream)
+
+    def step() -> float:
+        out = hand.forward(x)
+        hand.backward(upstream)
+        return float(out[0, 0, 0])
+
+    return step
+
+
+class HandBlock:
+    """:class:`Block` in numpy float32, batch 1, with its activations feature-major:
+    (features, tokens), as in :func:`numpy_mlp_step`.
+
+    The layouts were picked by timing the candidates alone (``benchmarks/_gemm.py`` times
+    all eight of a product) and then in the step, at 1 thread. Weights stay in torch's
+    (out, in) layout, C-ordered, one copy each, as an optimizer would update them.
+
+    * forward ``h = W @ h_prev``: the weight is a C-ordered left operand, the layout OpenBLAS
+      runs fastest for these shapes;
+    * input gradients ``(g.T @ W).T``, read back as a transposed view: ``W.T @ g`` hands
+      OpenBLAS a transposed (F-ordered) weight, 3-14% slower. The exception is d gelu,
+      ``W.T @ g``: its token-major twin made GELU's backward mix layouts, slower overall;
+    * weight gradients ``g @ h_prev.T``, except ``mlp_proj``'s, computed transposed as
+      ``gelu @ upstream`` (a 3072-row left operand: ~15% faster) and returned as the
+      transposed view of that (3072, 768) array;
+    * bias gradients (and LayerNorm's) as products with a vector of ones: numpy's
+      ``sum(axis=1)`` over 64-long rows is 7x slower;
+    * attention keeps each head's weights as (keys, queries), so the softmax reduces along
+      axis 1, across whole rows; the heads' products are batched ``np.matmul`` calls, and
+      backward writes dq, dk and dv straight into one (3 width, tokens) buffer.
+    """
+
+    def __init__(self, block: Block) -> None:
+        self.params = [p.numpy().copy() for p in block.parameters()]
+        self.heads = block.heads
+        self.future_t = block.future.T  # (keys, queries): True where the key is in the future
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The block's output for ``x`` (1, tokens, width), as a (1, tokens, width) view;
+        what backward needs stays on ``self``."""
+        ln1_w, ln1_b, w_attn, b_attn, w_proj, b_proj, ln2_w, ln2_b, w_fc, b_fc, w_out, b_out = (
+            self.params)
+        self.ln_1 = _hand_layer_norm(x[0].T, ln1_w, ln1_b)  # x[0].T: a view, F-ordered
+        qkv = w_attn @ self.ln_1.out
+        qkv += b_attn[:, None]
+        self.mixed = self._attend(qkv)
+        x2 = w_proj @ self.mixed
+        x2 += b_proj[:, None]
+        x2 += x[0].T
+        self.ln_2 = _hand_layer_norm(x2, ln2_w, ln2_b)
+        self.fc = w_fc @ self.ln_2.out
+        self.fc += b_fc[:, None]
+        self.half, self.gelu = _hand_gelu(self.fc)
+        out = w_out @ self.gelu
+        out += b_out[:, None]
+        out += x2
+        return out.T[None]
+
+    def _attend(self, qkv: np.ndarray) -> np.ndarray:
+        """Causal attention from (3 width, tokens) ``qkv`` to the heads' mixed values,
+        (width, tokens) with head h in rows h*head to (h+1)*head."""
+        tokens = qkv.shape[1]
+        self.q, self.k, self.v = qkv.reshape(3, self.heads, -1, tokens)  # (heads, head, tokens)
+        self.scale = np.float32(1.0 / math.sqrt(self.q.shape[1]))
+        p = np.matmul(self.k.transpose(0, 2, 1), self.q)  # scores, (heads, keys, queries)
+        p *= self.scale
+        np.copyto(p, -np.inf, where=self.future_t[:tokens, :tokens])
+        p -= p.max(1, keepdims=True)
+        np.exp(p, out=p)
+        p /= np.add.reduce(p, axis=1, keepdims=True)
+        self.weights = p
+        return np.matmul(self.v, p).reshape(-1, tokens)
+
+    def backward(self, upstream: np.ndarray) -> list[np.ndarray]:
+        """Gradients for ``out.backward(upstream)``, in ``block.parameters()`` order, then
+        the input's (1, tokens, width)."""
+        ln1_w, _, w_attn, _, w_proj, _, ln2_w, _, w_fc, _, w_out, _ = self.params
+        g = upstream[0]  # (tokens, width): g.T is the output's gradient, feature-major
+        ones = np.ones(len(g), dtype=np.float32)
+        grad_w_out, grad_b_out = (self.gelu @ g).T, ones @ g
+        d_fc = w_out.T @ g.T  # d gelu, turned into d fc in place
+        _hand_gelu_backward(d_fc, self.fc, self.half)
+        grad_w_fc, grad_b_fc = d_fc @ self.ln_2.out.T, d_fc @ ones
+        d_x2, grad_ln2_w, grad_ln2_b = _hand_layer_norm_backward(
+            (d_fc.T @ w_fc).T, self.ln_2, ln2_w, ones)
+        d_x2 += g.T
+        grad_w_proj, grad_b_proj = d_x2 @ self.mixed.T, d_x2 @ ones
+        d_qkv = self._attend_backward((d_x2.T @ w_proj).T)
+        grad_w_attn, grad_b_attn = d_qkv @ self.ln_1.out.T, d_qkv @ ones
+        d_ln1, grad_ln1_w, grad_ln1_b = _hand_layer_norm_backward(
+            (d_qkv.T @ w_attn).T, self.ln_1, ln1_w, ones)
+        d_x2 += d_ln1  # d x, summed into the C-ordered one (F-ordered += C-ordered: 6x slower)
+        return [grad_ln1_w, grad_ln1_b, grad_w_attn, grad_b_attn, grad_w_proj, grad_b_proj,
+                grad_ln2_w, grad_ln2_b, grad_w_fc, grad_b_fc, grad_w_out, grad_b_out,
+                d_x2.T[None]]
+
+    def _attend_backward(self, d_mixed: np.ndarray) -> np.ndarray:
+        """d qkv (3 width, tokens) from d mixed (width, tokens)."""
+        q, k, v, p = self.q, self.k, self.v, self.weights
+        d_mixed = d_mixed.reshape(v.shape)
+        d_qkv = np.empty((3, *v.shape), dtype=np.float32)
+        np.matmul(d_mixed, p.transpose(0, 2, 1), out=d_qkv[2])
+        d_s = np.matmul(v.transpose(0, 2, 1), d_mixed)  # d weights, (heads, keys, queries)
+        d_s -= np.add.reduce(d_s * p, axis=1, keepdims=True)
+        d_s *= p  # d scores (softmax backward); 0 where masked, since p is
+        d_s *= self.scale
+        np.matmul(k, d_s, out=d_qkv[0])
+        np.matmul(q, d_s.transpose(0, 2, 1), out=d_qkv[1])
+        return d_qkv.reshape(-1, v.shape[2])
+
+
+class _Normed:
+    """What a LayerNorm keeps for backward: its output, ``xhat`` and 1/std per token."""
+
+    def __init__(self, out: np.ndarray, xhat: np.ndarray, rstd: np.ndarray) -> None:
+        self.out, self.xhat, self.rstd = out, xhat, rstd
+
+
+def _hand_layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> _Normed:
+    """LayerNorm (eps 1e-5) over axis 0 of feature-major ``x`` (features, tokens)."""
+    width = np.float32(len(x))
+    xhat = x - np.add.reduce(x, axis=0) / width
+    var = np.add.reduce(np.square(xhat), axis=0) / width
+    var += np.float32(1e-5)
+    rstd = np.reciprocal(np.sqrt(var, out=var), out=var)
+    xhat *= rstd
+    out = xhat * weight[:, None]
+    out += bias[:, None]
+    return _Normed(out, xhat, rstd)
+
+
+def _hand_layer_norm_backward(g: np.ndarray, saved: _Normed, weight: np.ndarray,
+                              ones: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d input, d weight, d bias) of a LayerNorm from ``g`` = d output (features, tokens);
+    d input is laid out like ``xhat``, whatever ``g``'s layout."""
+    width = np.float32(len(g))
+    grad_w, grad_b = np.einsum("ij,ij->i", g, saved.xhat), g @ ones
+    d_xhat = np.multiply(g, weight[:, None], out=np.empty_like(saved.xhat))
+    mean_d = np.add.reduce(d_xhat, axis=0) / width
+    mean_dx = np.add.reduce(d_xhat * saved.xhat, axis=0) / width
+    d_xhat -= mean_d
+    d_xhat -= saved.xhat * mean_dx
+    d_xhat *= saved.rstd
+    return d_xhat, grad_w, grad_b
+
+
+_GELU_C = np.float32(math.sqrt(2.0 / math.pi))
+_GELU_A = np.float32(0.044715)
+
+
+def _hand_gelu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tanh-GELU ``x * h`` with ``h = (1 + tanh(c (x + a x³))) / 2``: returns ``h`` (what
+    backward needs besides ``x``) and the output."""
+    h = np.square(x)
+    h *= _GELU_A
+    h += 1.0
+    h *= x
+    h *= _GELU_C
+    np.tanh(h, out=h)
+    h *= 0.5
+    h += 0.5
+    return h, x * h
+
+
+def _hand_gelu_backward(g: np.ndarray, x: np.ndarray, h: np.ndarray) -> None:
+    """Turn ``g`` (d output) into d input in place. With ``t = tanh(u)``, ``1 - t² =
+    4 h (1 - h)``, so d/dx [x h] = h + x (1 - t²)/2 du/dx = h + 2 x h (1 - h) c (1 + 3 a x²).
+    """
+    du = np.square(x)
+    du *= 6.0 * _GELU_A * _GELU_C
+    du += 2.0 * _GELU_C  # 2 du/dx
+    grad = np.subtract(1.0, h)
+    grad *= h
+    grad *= x
+    grad *= du
+    grad += h
+    g *= grad
+
+
+_BLOCK_GRADS = [f"{part}.{kind}" for part in ("ln_1", "c_attn", "c_proj", "ln_2", "c_fc",
+                                              "mlp_proj") for kind in ("weight", "bias")]
+
+
+def _check_hand_block(hand: HandBlock, block: Block, x: np.ndarray,
+                      upstream: np.ndarray) -> None:
+    """Raise AssertionError unless ``hand``'s output and gradients match tensor_engine's
+    for the same step (float32 tolerance: rtol 1e-3, atol 1e-4 of the largest entry)."""
+    xt = te.tensor(x, requires_grad=True)
+    out = block(xt, use_fused=True)
+    out.backward(upstream)
+    params = block.parameters()
+    expected = [out.numpy(), *(p.grad for p in params), xt.grad]
+    got = [hand.forward(x), *hand.backward(upstream)]
+    for p in params:
+        p.grad = None
+    for name, want, have in zip(["output", *_BLOCK_GRADS, "x"], expected, got, strict=True):
+        scale = float(np.abs(want).max())
+        if have.shape != want.shape or not np.allclose(have, want, rtol=1e-3, atol=1e-4 * scale):
+            err = float(np.abs(have - want).max()) if have.shape == want.shape else "shape"
+            raise AssertionError(f"numpy_block_step: {name} differs from tensor_engine's "
+                                 f"(max abs error {err}, largest entry {scale:.3g})")
+
+
 # ---------------------------------------------------------------------------- workloads
 
 Step = Callable[[], float]
@@ -361,7 +573,9 @@ def mlp_mnist(rng: np.random.Generator, batch: int, sizes: list[int],
 
 
 def gpt2_block(rng: np.random.Generator, tokens: int, width: int, heads: int,
-               use_fused: bool) -> Sides:
+               use_fused: bool, by_hand: bool = False) -> Sides:
+    """tensor_engine and PyTorch steps and, with ``by_hand``, the numpy-by-hand one (off by
+    default: ``benchmarks/gemm_layouts.py`` unpacks this builder's two sides)."""
     block = Block(width, heads, tokens, rng)
     twin = TorchBlock(block, tokens, use_sdpa=use_fused)
     x_np = rng.standard_normal((1, tokens, width)).astype(np.float32)
@@ -385,7 +599,9 @@ def gpt2_block(rng: np.random.Generator, tokens: int, width: int, heads: int,
         out.backward(up_t)
         return float(out.detach()[0, 0, 0])
 
-    return ours, theirs
+    if not by_hand:
+        return ours, theirs
+    return ours, theirs, numpy_block_step(block, x_np, upstream)
 
 
 # ---------------------------------------------------------------------------- timing
@@ -437,7 +653,7 @@ def workloads(quick: bool) -> list[tuple[str, Callable[[], Sides], str, int, int
         return [
             ("mlp-tiny", lambda: mlp_tiny(rng, 10), "≤ 1.5×", 1, 1),
             ("mlp-mnist", lambda: mlp_mnist(rng, 4, [16, 8, 8, 3], True), "≤ 1.0×", 1, 1),
-            ("gpt2-block fused", lambda: gpt2_block(rng, 8, 16, 2, True), "≤ 1.0×", 1, 1),
+            ("gpt2-block fused", lambda: gpt2_block(rng, 8, 16, 2, True, True), "≤ 1.0×", 1, 1),
             ("gpt2-block composed", lambda: gpt2_block(rng, 8, 16, 2, False), "-", 1, 1),
         ]
     return [
@@ -445,7 +661,7 @@ def workloads(quick: bool) -> list[tuple[str, Callable[[], Sides], str, int, int
         ("MLP 784-256-128-10 SGD step, batch 64, cross-entropy",
          lambda: mlp_mnist(rng, 64, [784, 256, 128, 10], True), "≤ 1.0×", 15, 10),
         ("GPT-2 block fwd+bwd (1×64 tokens, 768 wide, 12 heads), fused ops",
-         lambda: gpt2_block(rng, 64, 768, 12, True), "≤ 1.0×", 9, 3),
+         lambda: gpt2_block(rng, 64, 768, 12, True, True), "≤ 1.0×", 9, 3),
         ("same block, composed from primitive ops",
          lambda: gpt2_block(rng, 64, 768, 12, False), "-", 9, 3),
     ]
@@ -498,12 +714,15 @@ def main() -> None:
         "best-layout products take alone) / (tensor_engine's step time): the rest of the "
         "step is the engine's own work (Python, elementwise ops, the update). Per-product "
         "detail: `benchmarks/gemm_layouts.py` (section below). "
-        "numpy by hand: the same MNIST step written directly in numpy (feature-major "
-        "activations, in-place elementwise ops, lr folded into the output gradient), timed "
-        "in the same rounds, and its efficiency measured the same way: the floor for any "
-        "engine that calls numpy op by op, since products run in sequence are slower than "
-        "alone (each evicts the previous one's operands from cache) and the elementwise work "
-        "and the update remain.\n\n"
+        "numpy by hand (the MNIST and fused-block rows): the same step written directly in "
+        "numpy, timed in the same rounds, its efficiency measured the same way; feature-major "
+        "activations and in-place elementwise ops in both, the MNIST step with lr folded into "
+        "the output gradient, the block with each product in the layout measured fastest in "
+        "the step, weights kept in torch's layout. It is the floor for any engine that calls "
+        "numpy op by op: products run in sequence are slower than alone (each evicts the "
+        "previous one's operands from cache), some best layouts need a weight transposed in "
+        "memory, which one copy of it cannot offer both forward and backward, and the "
+        "elementwise work (and the update) remain.\n\n"
         f"{table}\n\n"
         f"- host: {cpu_model()}, {os.cpu_count()} CPUs\n"
         f"- numpy BLAS: {blas}\n"
