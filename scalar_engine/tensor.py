@@ -998,6 +998,41 @@ class Tensor:
         key = _index_key(key)
         return self._select(_torch_order_index(_grid(self.shape), key), view=_is_basic(key))
 
+    def __setitem__(self, key: object, value: object) -> None:
+        """``x[key] = value``, torch's in-place write, with the rules of every in-place op: a
+        leaf that requires grad refuses in grad mode; a recorded tensor takes the result's
+        place, its elements at ``key`` becoming ``value``'s own ``Value``s (so the gradient
+        reaches ``value`` for free). ``value`` (a number or a tensor) broadcasts to the
+        indexed region's shape."""
+        self._inplace("__setitem__", lambda t: t._index_put(key, value))
+
+    def _index_put(self, key: object, value: object) -> Tensor:
+        """A copy of self (as Values) with ``value``'s Values at ``key``."""
+        positions = _torch_order_index(_grid(self.shape), _index_key(key))
+        if isinstance(value, Tensor):
+            values, shape = value._values, value.shape
+        elif _foreign(value):
+            raise _mixing_error("__setitem__", value)
+        else:
+            values, shape = [Value(float(value))], ()  # type: ignore[arg-type]
+        region, given = positions.shape, shape
+        while len(shape) > len(region) and shape[0] == 1:  # leading 1s drop, as in torch
+            shape = shape[1:]
+        try:
+            fits = np.broadcast_shapes(shape, region) == region
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"__setitem__: a value of shape {given} does not broadcast to the "
+                             f"indexed shape {region}")
+        out = list(self._values)
+        for position, v in zip(positions.ravel().tolist(),
+                               _broadcast_values(values, shape, region), strict=True):
+            out[position] = v
+        tracked = self._tracked() or (isinstance(value, Tensor) and value._tracked())
+        inputs = (self, value) if isinstance(value, Tensor) else (self,)
+        return _copy_unless_tracked(out, self.shape, tracked, inputs)
+
     # -- version 2 methods (torch names) ------------------------------------------------------
 
     # Elementwise primitives: vectorised forms of value.py's (NaN in, NaN out), and clamp.

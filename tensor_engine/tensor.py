@@ -1062,6 +1062,40 @@ class Tensor:
 
         return _record(out, (self,), backward)
 
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``x[index] = value``, torch's in-place write: the rules of every in-place op (a
+        leaf that requires grad refuses in grad mode; a recorded tensor takes the result's
+        place in the graph, the gradient reaching ``value`` and the untouched elements).
+        ``value`` (a number or a tensor) broadcasts to the indexed region's shape.
+
+        Without a graph to record, only the region is written, in place: a cache buffer
+        written one row at a time costs one row, not a copy of the buffer."""
+        v = _operand(value)
+        if not self._rg and (type(v) is float or not (v._rg and _mode.enabled)):
+            if not self._data.flags.writeable:
+                raise RuntimeError("__setitem__: this tensor's memory is read-only (an expand() "
+                                   "or broadcast view shares one element among many); clone() "
+                                   "it first")
+            _put(self._data, index, v if type(v) is float else v._data)
+            _note_write(self._data)
+            return
+        self._inplace("__setitem__", lambda t: t._index_put(index, v))
+
+    def _index_put(self, index: Any, v: Tensor | float) -> Tensor:
+        """A copy of self with ``value`` written at ``index`` (the node ``__setitem__``
+        records)."""
+        out = self._data.copy()
+        region = _put(out, index, v if type(v) is float else v._data)
+
+        def backward(g: np.ndarray) -> tuple:
+            grad = g.copy()
+            _put(grad, index, 0.0)
+            if type(v) is float:
+                return (grad,)
+            return grad, (_unbroadcast(region(g), v.shape) if v._rg else None)
+
+        return _record(out, (self,) if type(v) is float else (self, v), backward)
+
     # -- version 2 methods (torch names) -----------------------------------
 
     # elementwise
@@ -1515,6 +1549,29 @@ def _split_index(index: Any) -> tuple[Any, Any]:
     gather = tuple(p if isinstance(p, np.ndarray) or p is Ellipsis else slice(None)
                    for p in parts if not _is_int(p))
     return basic, gather
+
+
+def _put(array: np.ndarray, index: Any, value: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Write ``value`` into ``array[index]`` (torch's index order, see ``_split_index``);
+    returns the function that reads the same region of an array of ``array``'s shape."""
+    basic, gather = _split_index(_normalize_index(index))
+    basic = basic if isinstance(basic, tuple) else (basic,)
+    if not any(part is Ellipsis for part in basic):
+        basic = (*basic, Ellipsis)  # keeps the region a view when ints index every dim
+
+    def region(a: np.ndarray) -> np.ndarray:
+        return a[basic] if gather is None else a[basic][gather]
+
+    target = array[basic]  # a view: basic indexing
+    try:
+        if gather is None:
+            target[...] = value
+        else:
+            target[gather] = value
+    except ValueError:
+        raise ValueError(f"__setitem__: a value of shape {np.shape(value)} does not broadcast "
+                         f"to the indexed shape {region(array).shape}") from None
+    return region
 
 
 def _is_int(part: Any) -> bool:

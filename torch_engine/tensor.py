@@ -798,6 +798,19 @@ class Tensor:
         """torch's indexing; index arrays may be ndarrays, lists or Tensors of whole numbers."""
         return _wrap(self._t[_index(index)])
 
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``x[index] = value``: torch's own in-place write (and its rules)."""
+        source = _operand(value, self._t, "__setitem__")
+        key = _index(index)
+        try:
+            self._t[key] = source
+        except RuntimeError as error:
+            if "shape" not in str(error) and "size" not in str(error):
+                raise
+            shape = tuple(source.shape) if isinstance(source, torch.Tensor) else ()
+            raise ValueError(f"__setitem__: a value of shape {shape} does not broadcast to the "
+                             f"indexed shape {tuple(self._t[key].shape)}") from None
+
     # -- masks ----------------------------------------------------------------
 
     def masked_fill(self, mask: Any, value: Any) -> Tensor:

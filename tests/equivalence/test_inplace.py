@@ -1,5 +1,6 @@
 """In-place ops and ``.data``, compared with torch: ``+= -= *= /=``, ``add_`` (with
-``alpha``), ``sub_``, ``mul_``, ``div_``, ``fill_``, ``zero_``, ``copy_``, ``clamp_``.
+``alpha``), ``sub_``, ``mul_``, ``div_``, ``fill_``, ``zero_``, ``copy_``, ``clamp_`` and
+``x[index] = value``.
 
 Torch's rules, which both engines follow:
 
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from . import strategies as S
 from .checker import BACKENDS, ENGINES, assert_close
@@ -120,6 +122,7 @@ INPLACE_CALLS = {
     "zero_": lambda t: t.zero_(),
     "copy_": lambda t: t.copy_(np.ones(3)),
     "clamp_": lambda t: t.clamp_(min=1.5, max=2.5),
+    "setitem": lambda t: t.__setitem__(slice(0, 2), 4.0),
 }
 
 
@@ -316,3 +319,62 @@ def test_an_inplace_op_on_a_fresh_result_is_not_a_view(data: st.DataObject) -> N
                 "bias.grad": bias.grad}
 
     run_script(script, a, b, c)
+
+
+@st.composite
+def setitem_cases(draw: st.DrawFn) -> tuple[tuple[int, ...], Any, tuple[int, ...]]:
+    """(shape, index, region shape): ints and slices, rows picked by distinct ids (torch
+    leaves repeated ids in an assignment undefined), or a bool mask."""
+    shape = draw(S.shapes(min_dims=1), label="shape")
+    kind = draw(st.sampled_from(["basic", "rows", "mask"]), label="kind")
+    if kind == "rows":
+        ids = draw(st.lists(st.integers(0, shape[0] - 1), min_size=1, unique=True), label="ids")
+        index: Any = np.array(ids)
+    elif kind == "mask":
+        index = draw(hnp.arrays(np.bool_, shape), label="mask")
+    else:
+        index = tuple(draw(st.one_of(st.integers(-side, side - 1),
+                                     st.builds(slice, st.integers(0, side), st.none(),
+                                               st.sampled_from([None, 2]))))
+                      for side in shape)
+    return shape, index, np.empty(shape)[index].shape
+
+
+@given(case=setitem_cases(), data=st.data())
+def test_setitem_follows_torch(case: tuple, data: st.DataObject) -> None:
+    """``h[index] = v`` on a recorded tensor (gradients reach the untouched elements and
+    ``v``, broadcast from its last dim or whole), and on a buffer under ``no_grad`` written
+    through a view as a KV cache is."""
+    shape, index, region = case
+    a = data.draw(S.arrays(shape), label="a")
+    broadcast = len(region) > 0 and data.draw(st.booleans(), label="broadcast v")
+    v = data.draw(S.arrays(region[-1:] if broadcast else region), label="v")
+
+    def script(E, a, v):
+        x = E.tensor(a, requires_grad=True)
+        w = E.tensor(v, requires_grad=True)
+        h = x * 1.5
+        h[index] = w
+        (h * h).sum().backward()
+        with E.no_grad():
+            buffer = E.zeros(shape)
+            whole = buffer[...]
+            buffer[index] = E.tensor(v)
+            buffer[index] = 2.0 * buffer[index] - 1.0
+        return {"h": h.numpy().copy(), "x.grad": x.grad, "w.grad": w.grad,
+                "h is leaf": h.is_leaf, "buffer": buffer.numpy().copy(),
+                "view": whole.numpy().copy()}
+
+    run_script(script, a, v)
+
+
+@pytest.mark.parametrize("backend", ENGINES)
+def test_setitem_value_that_does_not_fit_is_a_value_error_naming_both_shapes(
+        backend: str) -> None:
+    E = BACKENDS[backend]
+    buffer = E.zeros((3, 4))
+    with pytest.raises(ValueError, match=r"value of shape \(3,\).*indexed shape \(4,\)"):
+        buffer[0] = E.tensor(np.ones(3))
+    with pytest.raises(ValueError, match=r"value of shape \(2, 4\).*indexed shape \(4,\)"):
+        buffer[1] = E.tensor(np.ones((2, 4)))
+    np.testing.assert_array_equal(buffer.numpy(), np.zeros((3, 4)))  # nothing was written

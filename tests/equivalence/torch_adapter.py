@@ -348,6 +348,9 @@ class TorchTensor:
     def __getitem__(self, index: Any) -> TorchTensor:
         return TorchTensor(self.t[_unwrap(index)])
 
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self.t[_unwrap(index)] = _unwrap(value)
+
     # ------------------------------------------------------------------ masks
     def masked_fill(self, mask: np.ndarray, value: float) -> TorchTensor:
         return TorchTensor(self.t.masked_fill(torch.as_tensor(np.asarray(mask)), value))

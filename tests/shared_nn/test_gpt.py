@@ -20,7 +20,7 @@ from safetensors.numpy import load_file, save_file
 import shared_nn
 from shared_nn.layers import LayerNorm, Linear
 from shared_nn.models import gpt as gpt_module
-from shared_nn.models.gpt import GPT, CheckpointError, GPTConfig
+from shared_nn.models.gpt import GPT, CheckpointError, GPTConfig, KVCache
 
 transformers = pytest.importorskip("transformers")
 
@@ -527,3 +527,25 @@ def test_gpt_save_is_atomic_and_writes_through_symlinks(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="Input/output"):
         model.save(real / "m", metadata={"vocab": "zzz"})
     assert {p.name: p.read_bytes() for p in real.iterdir()} == before  # no temp files either
+
+
+@pytest.mark.parametrize("engine", ["tensor", "scalar"])
+def test_kv_cache_grows_in_place_and_returns_everything_so_far(engine):
+    """Appends of 5, then 1 at a time, past two doublings and up to max_length: the views it
+    returns hold every key and value so far; the buffers grow only when full."""
+    E = shared_nn.get_engine(engine)
+    rng = np.random.default_rng(0)
+    cache, keys, values = KVCache(max_length=40), [], []
+    buffers = []
+    with E.no_grad():
+        for step in range(36):
+            width = 5 if step == 0 else 1
+            k, v = (E.tensor(rng.normal(size=(2, 3, width, 4))) for _ in range(2))
+            keys.append(k.numpy())
+            values.append(v.numpy())
+            all_k, all_v = cache.append(k, v, E)
+            buffers.append(cache.k.shape[2])
+            np.testing.assert_array_equal(all_k.numpy(), np.concatenate(keys, axis=2))
+            np.testing.assert_array_equal(all_v.numpy(), np.concatenate(values, axis=2))
+            assert len(cache) == all_k.shape[2] == 5 + step
+    assert sorted(set(buffers)) == [16, 34, 40]  # doubling what is needed, capped at 40
