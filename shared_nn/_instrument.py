@@ -72,13 +72,14 @@ METHOD_OPS = {
     "add_": "add_", "__iadd__": "add_", "sub_": "sub_", "__isub__": "sub_",
     "mul_": "mul_", "__imul__": "mul_", "div_": "div_", "__itruediv__": "div_",
     "fill_": "fill_", "zero_": "fill_", "copy_": "copy_", "clamp_": "clamp_",
+    "__setitem__": "setitem",
 }
 # Module-level functions (in the engine package, its tensor module and its fused module).
 FUNCTION_OPS = {
     "tensor": "tensor", "zeros": "tensor", "ones": "tensor", "cat": "cat", "stack": "stack",
     "where": "where", "matmul": "matmul", "softmax": "softmax", "log_softmax": "log_softmax",
     "cross_entropy": "cross_entropy", "layer_norm": "layer_norm", "gelu": "gelu",
-    "linear": "linear",
+    "linear": "linear", "scaled_dot_product_attention": "attention",
 }
 CONSTRUCTORS = frozenset({"tensor", "detach"})  # leaves: never part of a backward pass
 # The tensor engine's bookkeeping helpers: what an op does besides calling numpy.

@@ -154,14 +154,20 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
                              f"dim of input shape {x.shape} (expected ({width},))")
     data = x._data
     centred = data - _mean_last(data)
-    var = _mean_last(np.square(centred))
+    squares = np.square(centred)
+    var = _mean_last(squares)
     var += float(eps)
     rstd = np.reciprocal(np.sqrt(var, out=var), out=var)  # 1 / sqrt(var + eps), in place
-    xhat = centred * rstd
+    parents = (x,) + tuple(t for t in (weight, bias) if t is not None)
+    if not _tensor._mode.enabled or not any(t._rg for t in parents):  # nothing saved: in place
+        out = np.multiply(centred, rstd, out=centred)
+        if weight is not None:
+            out *= weight._data
+        return _record(out if bias is None else _add_into(out, bias._data), parents, None)
+    xhat = np.multiply(centred, rstd, out=squares)  # the squares are no longer needed
     out = xhat if weight is None else xhat * weight._data
     if bias is not None:
         out = _add_into(out, bias._data) if out is not xhat else out + bias._data
-    parents = (x,) + tuple(t for t in (weight, bias) if t is not None)
 
     def backward(g: np.ndarray) -> tuple:
         lead_axes = tuple(range(g.ndim - 1))
