@@ -55,10 +55,17 @@ def fused(enabled: bool) -> Iterator[None]:
 
 def _engine(x: Any, fn: str) -> ModuleType:
     """The engine module ``x`` belongs to; a TypeError if ``x`` is not a Tensor."""
+    module = _engine_of_class.get(type(x))  # every op asks, a decoded token ~100 times
+    if module is not None:
+        return module
     name = engine_of(x)
     if name is None:
         raise TypeError(f"{fn} expects an engine Tensor, got {type(x).__name__}")
-    return get_engine(name)
+    module = _engine_of_class[type(x)] = get_engine(name)
+    return module
+
+
+_engine_of_class: dict[type, ModuleType] = {}
 
 
 def _fused_op(engine: ModuleType, op: str) -> Any:
@@ -236,10 +243,11 @@ def scaled_dot_product_attention(
     """
     fn = "scaled_dot_product_attention"
     engine = _engine(query, fn)
-    for name, t in (("key", key), ("value", value)):
-        if not is_tensor(t):
-            raise TypeError(f"{fn}: {name} must be a tensor, got {type(t).__name__}")
-        _same_engine(engine, t, fn, name)
+    if not type(query) is type(key) is type(value):  # one class: one engine, no more to check
+        for name, t in (("key", key), ("value", value)):
+            if not is_tensor(t):
+                raise TypeError(f"{fn}: {name} must be a tensor, got {type(t).__name__}")
+            _same_engine(engine, t, fn, name)
     _check_attention_shapes(query, key, value)
     if enable_gqa:
         raise NotImplementedError(f"{fn}: enable_gqa=True is not supported (repeat the key and "
@@ -270,11 +278,10 @@ def scaled_dot_product_attention(
 
 def _check_attention_shapes(query: Any, key: Any, value: Any) -> None:
     fn = "scaled_dot_product_attention"
-    shapes = tuple(tuple(t.shape) for t in (query, key, value))
-    if min(len(s) for s in shapes) < 2:
+    q, k, v = shapes = tuple(query.shape), tuple(key.shape), tuple(value.shape)
+    if len(q) < 2 or len(k) < 2 or len(v) < 2:
         raise ValueError(f"{fn}: query, key and value need at least 2 dims (..., seq, features),"
                          f" got shapes {shapes}")
-    q, k, v = shapes
     if q[-1] != k[-1] or k[-2] != v[-2]:
         raise ValueError(f"{fn}: query {q}, key {k} and value {v} do not fit: expected query "
                          "(..., L, E), key (..., S, E) and value (..., S, Ev)")

@@ -20,6 +20,7 @@ exist and can be told not to, which makes "composed vs fused" easy to measure.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -144,22 +145,24 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
 def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Normalise the last dimension to zero mean and unit variance, then scale and shift."""
-    x = _check_tensor(x, "layer_norm")
-    if x.ndim == 0:
+    data = _check_tensor(x, "layer_norm")._data
+    if data.ndim == 0:
         raise ValueError("layer_norm: input must have at least 1 dimension, got shape ()")
-    width = x.shape[-1]
+    width = data.shape[-1]
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and _check_tensor(p, "layer_norm").shape != (width,):
+        if p is not None and _check_tensor(p, "layer_norm")._data.shape != (width,):
             raise ValueError(f"layer_norm: {name} of shape {p.shape} does not match the last "
                              f"dim of input shape {x.shape} (expected ({width},))")
-    data = x._data
+    parents = (x,) + tuple(t for t in (weight, bias) if t is not None)
+    recording = _tensor._mode.enabled and any(t._rg for t in parents)
+    if not recording and data.size == width > 0 and data.dtype.kind == "f":
+        return _record(_normalize_one_row(data, weight, bias, eps), parents, None)
     centred = data - _mean_last(data)
     squares = np.square(centred)
     var = _mean_last(squares)
     var += float(eps)
     rstd = np.reciprocal(np.sqrt(var, out=var), out=var)  # 1 / sqrt(var + eps), in place
-    parents = (x,) + tuple(t for t in (weight, bias) if t is not None)
-    if not _tensor._mode.enabled or not any(t._rg for t in parents):  # nothing saved: in place
+    if not recording:  # nothing saved: in place
         out = np.multiply(centred, rstd, out=centred)
         if weight is not None:
             out *= weight._data
@@ -190,6 +193,33 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
         return tuple(grads)
 
     return _record(out, parents, backward)
+
+
+def _normalize_one_row(data: np.ndarray, weight: Tensor | None, bias: Tensor | None,
+                       eps: float) -> np.ndarray:
+    """layer_norm of a single row (one token while decoding), with nothing to record.
+
+    A ufunc call costs about a microsecond whatever its size, and a 768-wide row takes
+    a microsecond's work, so the mean and the variance are dot products returning Python
+    floats and the scalar steps are Python arithmetic: four numpy calls where the
+    general path makes ten (and three times faster on GPT-2's rows)."""
+    row = data.reshape(-1)
+    n = row.shape[0]
+    centred = row - float(np.dot(row, _ones(n, row.dtype))) / n
+    rstd = 1.0 / math.sqrt(float(np.dot(centred, centred)) / n + float(eps))
+    centred *= rstd
+    if weight is not None:
+        centred *= weight._data
+    if bias is not None:
+        centred = _add_into(centred, bias._data)
+    return centred.reshape(data.shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _mean_last(a: np.ndarray) -> np.ndarray:
@@ -257,11 +287,12 @@ def _check_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
         for t in (x, weight, bias):  # subclasses pass; anything else is a TypeError
             if t is not None:
                 _check_tensor(t, "linear")
-    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape "
-                         f"{weight.shape} (expected a 2-D weight (out_features, in_features) "
+    xs, ws = x._data.shape, weight._data.shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[1]:
+        raise ValueError(f"linear: input of shape {xs} does not fit weight of shape "
+                         f"{ws} (expected a 2-D weight (out_features, in_features) "
                          "with in_features the input's last dimension)")
-    if bias is not None and bias.shape != (weight.shape[0],):
+    if bias is not None and bias._data.shape != ws[:1]:
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
                          f"{weight.shape} (expected ({weight.shape[0]},))")
 
@@ -351,13 +382,14 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarr
 
 def _safe_softmax_last(s: np.ndarray) -> None:
     """Softmax over the last dim in place, with rows of only ``-inf`` set to zeros."""
-    top = s.max(axis=-1, keepdims=True)
-    dead = top == -np.inf
-    if dead.any():
+    top = np.maximum.reduce(s, axis=-1, keepdims=True)
+    some_dead = top.size and np.minimum.reduce(top, axis=None) == -np.inf
+    dead = top == -np.inf if some_dead else None
+    if dead is not None:
         top[dead] = 0.0  # exp(-inf - 0) = 0: the row sums to 0 ...
     s -= top
     np.exp(s, out=s)
     total = np.add.reduce(s, axis=-1, keepdims=True)
-    if dead.any():
+    if dead is not None:
         total[dead] = np.inf  # ... and 0 / inf = 0
     s /= total

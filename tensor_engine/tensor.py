@@ -993,7 +993,10 @@ class Tensor:
         if len(dims) != self.ndim:
             raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor of shape "
                              f"{self.shape}")
-        order = tuple(_normalize_dim(d, self.ndim, "permute") for d in dims)
+        if {type(d) for d in dims} <= {int} and sorted(dims) == list(range(len(dims))):
+            order = dims  # the usual call, already in normal form
+        else:
+            order = tuple(_normalize_dim(d, self.ndim, "permute") for d in dims)
         if len(set(order)) != len(order):
             raise ValueError(f"permute: dims {dims} repeat a dimension")
         inverse = tuple(order.index(d) for d in range(len(order)))
@@ -1046,7 +1049,7 @@ class Tensor:
         ``(n, len(ids))``, where numpy would count ``i`` as an index array too and give
         ``(len(ids), n)``.
         """
-        basic, gather = _split_index(_normalize_index(index))
+        basic, gather = _split_index(index)
         x = self._data
         out = x[basic] if gather is None else x[basic][gather]
         if type(out) is not np.ndarray:  # every dim indexed by an int: numpy copies a scalar out
@@ -1536,12 +1539,20 @@ def _normalize_index(index: Any) -> Any:
     return _index_part(index)
 
 
+_BASIC_PARTS = frozenset({int, slice, type(None), type(Ellipsis)})
+
+
 def _split_index(index: Any) -> tuple[Any, Any]:
     """``(basic, gather)`` with ``x[index] == x[basic][gather]`` in torch's order.
 
     ``basic`` holds the ints, slices, None and ``...`` (a view of ``x``); ``gather`` the
-    index arrays, at the positions of the dims ``basic`` kept, or None without arrays.
+    index arrays (lists and tensors converted), at the positions of the dims ``basic``
+    kept, or None without arrays.
     """
+    parts = index if type(index) is tuple else (index,)
+    if _BASIC_PARTS.issuperset(map(type, parts)):  # the usual view: nothing to convert
+        return index, None
+    index = _normalize_index(index)
     parts = index if isinstance(index, tuple) else (index,)
     if not any(isinstance(p, np.ndarray) for p in parts):
         return index, None
@@ -1554,7 +1565,7 @@ def _split_index(index: Any) -> tuple[Any, Any]:
 def _put(array: np.ndarray, index: Any, value: Any) -> Callable[[np.ndarray], np.ndarray]:
     """Write ``value`` into ``array[index]`` (torch's index order, see ``_split_index``);
     returns the function that reads the same region of an array of ``array``'s shape."""
-    basic, gather = _split_index(_normalize_index(index))
+    basic, gather = _split_index(index)
     basic = basic if isinstance(basic, tuple) else (basic,)
     if not any(part is Ellipsis for part in basic):
         basic = (*basic, Ellipsis)  # keeps the region a view when ints index every dim
@@ -1605,7 +1616,7 @@ def _columns_contiguous(x: np.ndarray) -> bool:
 
 
 def _swap(x: np.ndarray) -> np.ndarray:
-    return x.T if x.ndim == 2 else np.swapaxes(x, -1, -2)
+    return x.T if x.ndim == 2 else x.swapaxes(-1, -2)
 
 
 def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:

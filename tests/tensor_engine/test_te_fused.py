@@ -100,6 +100,21 @@ def test_layer_norm(data, affine):
                  lambda a: TF.layer_norm(a, shape[-1:], eps=1e-3), [x])
 
 
+@given(data=st.data(), parts=st.sampled_from(["none", "weight", "both"]),
+       rows=st.sampled_from([(), (1,), (1, 1), (3,)]))
+def test_layer_norm_without_a_graph(data, parts, rows):
+    """Under no_grad the op takes its no-record paths (one row: dot products and Python
+    floats; several rows: in place); both must give torch's values."""
+    width = data.draw(st.integers(2, 40))
+    x, w, b = (data.draw(finite_arrays(s)) for s in (rows + (width,), (width,), (width,)))
+    args = {"none": (), "weight": (w,), "both": (w, b)}[parts]
+    with te.no_grad():
+        got = fused.layer_norm(te.tensor(x), *(te.tensor(a) for a in args), eps=1e-4)
+    want = TF.layer_norm(torch.tensor(x), (width,), *map(torch.tensor, args), eps=1e-4)
+    assert_close(got.numpy(), want.numpy(), "value")
+    assert got.dtype == np.float64 and not got.requires_grad
+
+
 def test_layer_norm_weight_only_and_frozen_input():
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((2, 3, 4)), rng.standard_normal(4)
