@@ -625,7 +625,7 @@ def hand_columns(gemm: GemmSummary, hand_s: float | None) -> list[str]:
     product time over the hand step's time), or "-" without a hand-written step."""
     if hand_s is None:
         return ["-", "-"]
-    return [f"{hand_s * 1e3:.3f}", f"{gemm.efficiency(hand_s):.0%}"]
+    return [f"{hand_s * 1e3:.3f}", f"{gemm.efficiency(hand_s):.1%}"]
 
 
 def side_by_side(sides: Sides, rounds: int, steps: int, warmup: int) -> list[float]:
