@@ -21,6 +21,12 @@ from ..engine import is_tensor
 from ..module import zero_grads
 
 
+def _read_only(values: np.ndarray) -> np.ndarray:
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     """torch.lerp's formula: two forms, so that weight 0 gives start and weight 1 gives end
     exactly."""
@@ -127,7 +133,7 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 dtype = np.dtype(p.dtype)
-                value = np.array(p.numpy(), dtype=dtype, copy=True)
+                value = _read_only(np.asarray(p.numpy(), dtype=dtype))
                 grad = np.asarray(p.grad, dtype=dtype)
                 if group.get("maximize", False):
                     grad = -grad
@@ -137,6 +143,8 @@ class Optimizer:
     def _update(
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
     ) -> np.ndarray:
+        """The new values of a parameter as a new array. ``param`` is a read-only view of
+        the current ones (no copy is made for the update to scribble on)."""
         raise NotImplementedError
 
 
@@ -188,7 +196,9 @@ class SGD(Optimizer):
                 buf = buf * momentum + (1 - group["dampening"]) * grad
             state["momentum_buffer"] = buf
             grad = grad + momentum * buf if group["nesterov"] else buf
-        return param + (-group["lr"]) * grad
+        update = grad * (-group["lr"])  # one new array: the same numbers as param + lr * -grad
+        update += param
+        return update
 
 
 class Adam(Optimizer):
