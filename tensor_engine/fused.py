@@ -237,35 +237,32 @@ _GELU_A = 0.044715
 
 
 def gelu(x: Tensor) -> Tensor:
-    """GELU, tanh approximation: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x³)))``.
+    """GELU, tanh approximation: ``x * h`` with ``h = (1 + tanh(u)) / 2`` and
+    ``u = sqrt(2/pi) * (x + 0.044715 x³)``.
 
-    Written with in-place numpy ops: two buffers forward and three backward, where the
-    textbook expression allocates one per operation."""
+    Written with in-place numpy ops, eight passes forward and nine backward (the textbook
+    expression takes a buffer per operation). Backward uses ``1 - tanh(u)² = 4 h (1 - h)``:
+    ``d(x h)/dx = h + x h (1 - h) (2 du/dx)``, so only ``h`` is kept."""
     x = _check_tensor(x, "gelu")
     data = x._data.reshape(-1) if x.ndim == 0 else x._data  # in-place ops need an array
-    t = _GELU_A * data
-    t *= data
-    t *= data
-    t += data
-    t *= _GELU_C
-    np.tanh(t, out=t)  # t = tanh(u)
-    out = t + 1.0
-    out *= data
-    out *= 0.5
+    h = np.square(data)
+    h *= _GELU_A * _GELU_C
+    h += _GELU_C
+    h *= data  # u
+    np.tanh(h, out=h)
+    h *= 0.5
+    h += 0.5
+    out = data * h
 
     def backward(g: np.ndarray) -> tuple:
-        du = (3.0 * _GELU_A) * data  # du/dx = sqrt(2/pi) (1 + 3 a x²)
-        du *= data
-        du += 1.0
-        du *= _GELU_C
-        grad = t * t  # d/dx [x/2 (1 + t)] = (1 + t)/2 + x/2 (1 - t²) du/dx
-        np.subtract(1.0, grad, out=grad)
+        du2 = np.square(data)  # 2 du/dx = 2 sqrt(2/pi) (1 + 3 a x²)
+        du2 *= 6.0 * _GELU_A * _GELU_C
+        du2 += 2.0 * _GELU_C
+        grad = np.subtract(1.0, h)
+        grad *= h
         grad *= data
-        grad *= 0.5
-        grad *= du
-        half = np.add(t, 1.0, out=du)
-        half *= 0.5
-        grad += half
+        grad *= du2
+        grad += h
         grad *= g.reshape(grad.shape)
         return (grad.reshape(x.shape),)
 
