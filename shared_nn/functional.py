@@ -55,17 +55,17 @@ def fused(enabled: bool) -> Iterator[None]:
 
 def _engine(x: Any, fn: str) -> ModuleType:
     """The engine module ``x`` belongs to; a TypeError if ``x`` is not a Tensor."""
-    module = _engine_of_class.get(type(x))  # every op asks, a decoded token ~100 times
+    module = _engine_module_of_class.get(type(x))  # every op asks, a decoded token ~100 times
     if module is not None:
         return module
     name = engine_of(x)
     if name is None:
         raise TypeError(f"{fn} expects an engine Tensor, got {type(x).__name__}")
-    module = _engine_of_class[type(x)] = get_engine(name)
+    module = _engine_module_of_class[type(x)] = get_engine(name)
     return module
 
 
-_engine_of_class: dict[type, ModuleType] = {}
+_engine_module_of_class: dict[type, ModuleType] = {}
 
 
 def _fused_op(engine: ModuleType, op: str) -> Any:
