@@ -1,7 +1,8 @@
 """tensor_engine vs PyTorch (CPU), side by side in one process, float32.
 
 Workloads (each a full training-style step: forward, backward and, for the MLPs, an SGD
-update), with the same weights on both sides:
+update by ``shared_nn.optim.SGD`` against ``torch.optim.SGD``), with the same weights on both
+sides:
 
 * ``mlp-tiny``: MLP(2, 16, 16, 1), ReLU, MSE loss on 100 points (micrograd's demo size);
 * ``mlp-mnist``: MLP 784-256-128-10, ReLU, cross-entropy, batch 64;
@@ -67,6 +68,7 @@ from _gemm import (  # noqa: E402
 from _report import blas_info, cpu_model, markdown_table, median_time, write_section  # noqa: E402
 
 import tensor_engine as te  # noqa: E402
+from shared_nn.optim import SGD  # noqa: E402
 from tensor_engine import fused  # noqa: E402
 
 # ---------------------------------------------------------------------------- tensor_engine models
@@ -169,12 +171,6 @@ class Block:
     def parameters(self) -> list[te.Tensor]:
         parts = (self.ln_1, self.c_attn, self.c_proj, self.ln_2, self.c_fc, self.mlp_proj)
         return [p for part in parts for p in part.parameters()]
-
-
-def sgd_step(params: list[te.Tensor], lr: float) -> None:
-    for p in params:
-        p.assign_(p.numpy() - lr * p.grad)
-        p.grad = None
 
 
 # ---------------------------------------------------------------------------- torch twins
@@ -524,13 +520,14 @@ def mlp_tiny(rng: np.random.Generator, points: int) -> Sides:
     y_np = (x_np[:, :1] * x_np[:, 1:] > 0).astype(np.float32)
     x, y = te.tensor(x_np), te.tensor(y_np)
     xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
-    opt = torch.optim.SGD(twin.parameters(), lr=0.05)
+    opt, our_opt = torch.optim.SGD(twin.parameters(), lr=0.05), SGD(mlp.parameters(), lr=0.05)
 
     def ours() -> float:
         diff = mlp(x) - y
         loss = (diff * diff).mean()
         loss.backward()
-        sgd_step(mlp.parameters(), 0.05)
+        our_opt.step()
+        our_opt.zero_grad()
         return loss.item()
 
     def theirs() -> float:
@@ -552,12 +549,13 @@ def mlp_mnist(rng: np.random.Generator, batch: int, sizes: list[int],
     x_np = rng.random((batch, sizes[0])).astype(np.float32)
     labels = rng.integers(0, sizes[-1], batch)
     x, xt, yt = te.tensor(x_np), torch.from_numpy(x_np), torch.from_numpy(labels)
-    opt = torch.optim.SGD(twin.parameters(), lr=0.01)
+    opt, our_opt = torch.optim.SGD(twin.parameters(), lr=0.01), SGD(mlp.parameters(), lr=0.01)
 
     def ours() -> float:
         loss = fused.cross_entropy(mlp(x), labels)
         loss.backward()
-        sgd_step(mlp.parameters(), 0.01)
+        our_opt.step()
+        our_opt.zero_grad()
         return loss.item()
 
     def theirs() -> float:

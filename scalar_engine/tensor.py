@@ -468,8 +468,10 @@ class Tensor:
         """A new leaf with the same values that shares no graph (fresh ``Value``s)."""
         return _wrap(_leaves(list(map(_data, self._values))), self.shape, False)
 
-    def assign_(self, data: object) -> Tensor:
-        """Overwrite the values in place, outside the graph (what optimizers use)."""
+    def assign_(self, data: object, copy: bool = True) -> Tensor:
+        """Overwrite the values in place, outside the graph (what optimizers use).
+        ``copy`` is accepted for the engine protocol: the values are always copied into the
+        tensor's ``Value`` nodes."""
         arr = _float_array(data)
         if arr.shape != self.shape:
             raise ValueError(

@@ -322,6 +322,15 @@ def _memory_order(array: np.ndarray) -> str:
     return "F" if array.flags.fnc else "C"
 
 
+def _can_adopt(value: np.ndarray, current: np.ndarray) -> bool:
+    """Whether ``value`` can replace ``current`` as a tensor's memory as it is: it owns its
+    memory (no view of someone else's), is writeable, and has ``current``'s dtype and
+    layout."""
+    in_layout = value.flags.f_contiguous if current.flags.fnc else value.flags.c_contiguous
+    return (value.base is None and value.flags.writeable and in_layout
+            and value.dtype == current.dtype)
+
+
 def _memory_owner(array: np.ndarray) -> Any:
     """The object that owns ``array``'s memory (the end of its chain of views)."""
     while getattr(array, "base", None) is not None:
@@ -544,13 +553,18 @@ class Tensor:
         """A leaf sharing this tensor's values, outside the graph."""
         return _new(self._data)
 
-    def assign_(self, value: Any) -> Tensor:
+    def assign_(self, value: Any, copy: bool = True) -> Tensor:
         """Overwrite the values in place, outside the graph (what optimizers and loaders do).
 
         The tensor keeps its memory layout whatever the layout of ``value``: a parameter
         made row-major stays row-major when a checkpoint hands it a transposed view (GPT-2's
         Conv1D weights), so the products it takes part in keep the layout they were
         measured fastest in (see ``_product``).
+
+        ``copy=False`` hands ``value`` over: when it is an array that owns its memory, in
+        this tensor's dtype and layout, the tensor keeps it instead of copying it, and the
+        caller must not write to it again. Optimizers do this with the new values they have
+        just computed, which saves a pass over every parameter per step.
         """
         value = value._data if isinstance(value, Tensor) else np.asarray(value)
         if value.shape != self.shape:
@@ -558,7 +572,9 @@ class Tensor:
                              f"tensor shape {self.shape}")
         # A new array rather than a write into the old one: backward rules of a graph
         # recorded before the assignment still read the values they saw.
-        self._data = np.array(value, dtype=self._data.dtype, order=_memory_order(self._data))
+        if copy or not _can_adopt(value, self._data):
+            value = np.array(value, dtype=self._data.dtype, order=_memory_order(self._data))
+        self._data = value
         return self
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:

@@ -396,8 +396,10 @@ class Tensor:
         """A leaf sharing this tensor's values, outside the graph."""
         return _wrap(self._t.detach())
 
-    def assign_(self, value: Any) -> Tensor:
-        """Overwrite the values in place, outside the graph (what optimizers do)."""
+    def assign_(self, value: Any, copy: bool = True) -> Tensor:
+        """Overwrite the values in place, outside the graph (what optimizers do). ``copy``
+        is accepted for the engine protocol: the values are always copied into the tensor's
+        own storage, which views of it share."""
         values = value._t.detach() if isinstance(value, Tensor) else np.asarray(value)
         if tuple(values.shape) != self.shape:
             raise ValueError(f"assign_: value of shape {tuple(values.shape)} does not match "

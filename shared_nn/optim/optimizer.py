@@ -2,7 +2,8 @@
 
 An optimizer never builds graph nodes: it reads each parameter's ``grad`` (a numpy array),
 computes the update with numpy in the parameter's dtype, and writes the new values with
-``p.assign_``. So the same code drives both engines, and float64 runs follow PyTorch's
+``p.assign_``, handing the new array over (``copy=False``: no pass is spent copying it).
+So the same code drives both engines, and float64 runs follow PyTorch's
 trajectory to rounding.
 
 As in torch, ``params`` is an iterable of parameters or of dicts ("parameter groups") with a
@@ -138,13 +139,14 @@ class Optimizer:
                 if group.get("maximize", False):
                     grad = -grad
                 state = self.state.setdefault(id(p), {})
-                p.assign_(self._update(value, grad, state, group))
+                p.assign_(self._update(value, grad, state, group), copy=False)
 
     def _update(
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
     ) -> np.ndarray:
-        """The new values of a parameter as a new array. ``param`` is a read-only view of
-        the current ones (no copy is made for the update to scribble on)."""
+        """The new values of a parameter as a new array, which the parameter then keeps (so
+        it must not be kept in ``state`` too). ``param`` is a read-only view of the current
+        values (no copy is made for the update to scribble on)."""
         raise NotImplementedError
 
 

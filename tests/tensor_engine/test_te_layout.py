@@ -113,6 +113,53 @@ def test_assign_keeps_the_tensors_layout(order):
         np.testing.assert_array_equal(p.numpy(), value)
 
 
+@pytest.mark.parametrize("order", "CF")
+def test_assign_without_copy_keeps_only_arrays_it_may_own(order):
+    """``assign_(value, copy=False)`` keeps ``value`` itself only when it owns its memory and
+    has the tensor's dtype and layout; a view, another dtype or another layout is copied
+    (into the tensor's layout), so the tensor never aliases memory it was not handed."""
+    p = te.tensor(np.zeros((3, 4), dtype=np.float32), requires_grad=True)
+    p._data = np.asarray(p._data, order=order)
+    own = np.arange(12, dtype=np.float32).reshape(3, 4).copy(order=order)
+    p.assign_(own, copy=False)
+    assert p.numpy() is own
+    other_order = "F" if order == "C" else "C"
+    base = np.arange(24, dtype=np.float32).reshape(3, 8)
+    for value in (np.asarray(own + 1, order=other_order), own.astype(np.float64) + 2,
+                  base[:, :4], np.ascontiguousarray(np.broadcast_to(own, (3, 4))) + 3):
+        before = value.copy()
+        p.assign_(value, copy=False)
+        if value.base is None and value.dtype == np.float32 and value.flags[
+                f"{order}_CONTIGUOUS"]:
+            assert p.numpy() is value
+            continue
+        assert not np.shares_memory(p.numpy(), value)
+        assert p.numpy().flags[f"{order}_CONTIGUOUS"] and p.dtype == np.float32
+        np.testing.assert_array_equal(p.numpy(), before)
+    p.assign_(own)  # the default copies
+    assert p.numpy() is not own
+
+
+@pytest.mark.parametrize("order", "CF")
+def test_an_optimizer_step_hands_its_new_values_over(order, monkeypatch):
+    """SGD's new values become the parameter's memory with no copy, and keep its layout
+    (the engine hands out gradients in their parameter's layout)."""
+    from shared_nn.optim import SGD
+
+    rng = np.random.default_rng(0)
+    w = te.tensor(rng.standard_normal((5, 3)).astype(np.float32), requires_grad=True)
+    w._data = np.asarray(w._data, order=order)
+    old, grad = w.numpy(), rng.standard_normal((5, 3)).astype(np.float32).copy(order=order)
+    w.grad = grad
+    computed = []
+    update = SGD._update
+    monkeypatch.setattr(SGD, "_update", lambda *a: computed.append(update(*a)) or computed[-1])
+    SGD([w], lr=0.5).step()
+    assert w.numpy() is computed[0] and w.numpy().flags[f"{order}_CONTIGUOUS"]
+    np.testing.assert_array_equal(w.numpy(), old - np.float32(0.5) * grad)
+    assert not np.shares_memory(w.numpy(), grad) and not np.shares_memory(w.numpy(), old)
+
+
 @pytest.mark.parametrize("x_shape", [(5, 4), (2, 3, 4), (4,), (0, 4)])
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_fused_linear_matches_the_composed_layer(x_shape, with_bias):
