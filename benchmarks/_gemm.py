@@ -91,16 +91,20 @@ class Call:
         return same + flipped
 
 
-def trace_products(fn: Callable[[], object]) -> list[Call]:
-    """Every product numpy computes for tensor_engine while ``fn()`` runs, in order."""
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def record_products(fn: Callable[[], object]) -> list[Pair]:
+    """The operands of every product numpy computes for tensor_engine while ``fn()`` runs,
+    in order: the arrays themselves (kept alive), so that the products can be replayed."""
     import importlib
 
     te_tensor = importlib.import_module("tensor_engine.tensor")  # the module, not te.tensor()
-    calls: list[Call] = []
+    pairs: list[Pair] = []
     original = te_tensor._mm
 
     def recording(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        calls.append(Call.of(a, b))
+        pairs.append((a, b))
         return original(a, b)
 
     te_tensor._mm = recording
@@ -108,7 +112,12 @@ def trace_products(fn: Callable[[], object]) -> list[Call]:
         fn()
     finally:
         te_tensor._mm = original
-    return calls
+    return pairs
+
+
+def trace_products(fn: Callable[[], object]) -> list[Call]:
+    """Every product numpy computes for tensor_engine while ``fn()`` runs, in order."""
+    return [Call.of(a, b) for a, b in record_products(fn)]
 
 
 # ---------------------------------------------------------------------------- timing
@@ -146,6 +155,11 @@ def _runner(call: Call, rng: np.random.Generator, cold: bool,
 
 
 def _timed_block(fn: Callable[[], object], reps: int) -> float:
+    """Seconds per call over ``reps`` calls, after one untimed call: the rounds alternate
+    between runners whose operands evict each other's from cache, so without it the first
+    call of a short block would be timed cold and the rest warm (a mix that depends on the
+    block's length; a 0.3 GFLOP product measured 20% slower that way than in a warm loop)."""
+    fn()
     start = time.perf_counter()
     for _ in range(reps):
         fn()
@@ -169,14 +183,27 @@ def time_calls(runners: dict[object, Callable[[], object]], rounds: int,
 
 @dataclass
 class LayoutRates:
-    """Seconds per call of one problem in each numpy layout, and PyTorch's fastest."""
+    """Seconds per call of one problem in each layout, with numpy and with PyTorch."""
 
     numpy_s: dict[Call, float]
-    torch_s: float | None
+    torch_layouts_s: dict[Call, float]  # empty when PyTorch was not measured
+
+    @property
+    def torch_s(self) -> float | None:
+        """PyTorch's fastest time for the problem."""
+        return self.torch_best()[1] if self.torch_layouts_s else None
 
     def best(self) -> tuple[Call, float]:
-        call = min(self.numpy_s, key=self.numpy_s.__getitem__)
-        return call, self.numpy_s[call]
+        """numpy's fastest layout and its time."""
+        return _fastest(self.numpy_s)
+
+    def torch_best(self) -> tuple[Call, float]:
+        return _fastest(self.torch_layouts_s)
+
+
+def _fastest(seconds: dict[Call, float]) -> tuple[Call, float]:
+    call = min(seconds, key=seconds.__getitem__)
+    return call, seconds[call]
 
 
 def measure_problem(call: Call, rounds: int, with_torch: bool = True, cold: bool = False,
@@ -196,8 +223,8 @@ def measure_problem(call: Call, rounds: int, with_torch: bool = True, cold: bool
     with _torch_no_grad(with_torch):
         seconds = time_calls(runners, rounds)
     numpy_s = {k: v for k, v in seconds.items() if isinstance(k, Call)}
-    torch_times = [v for k, v in seconds.items() if not isinstance(k, Call)]
-    return LayoutRates(numpy_s, min(torch_times) if torch_times else None)
+    torch_s = {k[1]: v for k, v in seconds.items() if not isinstance(k, Call)}
+    return LayoutRates(numpy_s, torch_s)
 
 
 class _torch_no_grad:
@@ -233,6 +260,98 @@ class RateBook:
     def engine_s(self, call: Call, cold: bool = False) -> float:
         """Seconds of ``call`` in the layout the engine used."""
         return self.rates(call, cold).numpy_s[call]
+
+
+# ---------------------------------------------------------------------------- replays
+
+
+def _matrices_in(x: np.ndarray, order: str) -> bool:
+    """Whether the matrices (last two dims) of ``x`` are stored exactly in ``order``: rows
+    ("C") or columns ("F") contiguous and packed one after the other."""
+    m = x if order == "C" else np.swapaxes(x, -1, -2)
+    rows, cols = m.shape[-2:]
+    return (cols <= 1 or m.strides[-1] == m.itemsize) and (
+        rows <= 1 or m.strides[-2] == cols * m.itemsize)
+
+
+def _laid_out(x: np.ndarray, order: str, made: dict[tuple, np.ndarray]) -> np.ndarray:
+    """``x`` itself if its matrices are in ``order``, else a copy that is (made once per
+    view: a weight used by two products is copied once, as a program keeping it so would)."""
+    if _matrices_in(x, order):
+        return x
+    key = (x.__array_interface__["data"][0], x.shape, x.strides, order)
+    if key not in made:
+        if order == "C":
+            made[key] = np.ascontiguousarray(x)
+        else:
+            made[key] = np.swapaxes(np.ascontiguousarray(np.swapaxes(x, -1, -2)), -1, -2)
+    return made[key]
+
+
+def _in_layout(a: np.ndarray, b: np.ndarray, variant: Call,
+               made: dict[tuple, np.ndarray]) -> Pair:
+    """Operands computing ``a @ b`` in layout ``variant``: the product itself, or its
+    transpose ``bᵀ @ aᵀ`` when the variant is the flipped form (its result is ``(a @ b)ᵀ``,
+    the same numbers in the other memory order)."""
+    if (variant.m, variant.n) == (a.shape[-2], b.shape[-1]):
+        return _laid_out(a, variant.left, made), _laid_out(b, variant.right, made)
+    a_t, b_t = np.swapaxes(a, -1, -2), np.swapaxes(b, -1, -2)
+    return _laid_out(b_t, variant.left, made), _laid_out(a_t, variant.right, made)
+
+
+def replay(pairs: list[Pair], layout: Callable[[Call], Call] | None = None,
+           product: Callable[[object, object], object] = np.matmul,
+           convert: Callable = lambda x: x) -> Callable[[], None]:
+    """A function that runs the recorded products back to back, on the recorded arrays,
+    each in the layout ``layout(call)`` picks (``None``: as the engine called it) — the
+    step's products alone, as a program doing nothing else would run them. ``product`` and
+    ``convert`` run them with another library (``torch.matmul`` on ``torch.from_numpy``)."""
+    made: dict[tuple, np.ndarray] = {}
+    operands = []
+    for a, b in pairs:
+        if layout is not None and a.ndim >= 2 and b.ndim >= 2:
+            a, b = _in_layout(a, b, layout(Call.of(a, b)), made)
+        operands.append((convert(a), convert(b)))
+
+    def run() -> None:
+        for left, right in operands:
+            product(left, right)
+
+    return run
+
+
+@dataclass
+class Replays:
+    """A workload's recorded products, ready to be timed back to back three ways."""
+
+    flops: int
+    best: Callable[[], None]  # each product in numpy's fastest layout for it
+    as_called: Callable[[], None]  # each in the layout the engine used
+    torch: Callable[[], None] | None  # each with PyTorch, in its fastest layout
+
+    def runners(self) -> list[Callable[[], None]]:
+        return [self.best, self.as_called] + ([self.torch] if self.torch else [])
+
+    def summary(self, seconds: list[float]) -> GemmSummary:
+        """The summary from the runners' timed seconds (in :meth:`runners` order)."""
+        torch_s = seconds[2] if self.torch else None
+        return GemmSummary(self.flops, best_s=seconds[0], engine_s=seconds[1], torch_s=torch_s)
+
+
+def replays(pairs: list[Pair], book: RateBook) -> Replays:
+    """Replays of ``pairs``, with layouts chosen from ``book``'s per-problem timings."""
+    flops = sum(Call.of(a, b).flops for a, b in pairs)
+    best = replay(pairs, lambda call: book.rates(call).best()[0])
+    torch_run = None
+    if book.with_torch:
+        import torch
+
+        def readable(x: np.ndarray) -> object:  # torch warns on read-only arrays
+            return torch.from_numpy(x if x.flags.writeable else x.copy())
+
+        torch_run = replay(pairs, lambda call: book.rates(call).torch_best()[0],
+                           torch.matmul, readable)
+    return Replays(flops, best, replay(pairs), torch_run)
 
 
 # ---------------------------------------------------------------------------- per workload

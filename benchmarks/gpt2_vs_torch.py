@@ -55,8 +55,8 @@ from _gemm import (  # noqa: E402
     GEMM_HEADER,
     RateBook,
     gemm_columns,
-    summarize,
-    trace_products,
+    record_products,
+    replays,
 )
 from _report import blas_info, cpu_model, markdown_table, write_section  # noqa: E402
 
@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     # limit instead (the profile line under the table): its one-row products stream weights
     # from memory, and timed one at a time their rates swing by 2x from run to run, where a
     # loop over all of them, in any of three layouts, holds within a few percent.
-    products = {label: trace_products(mine) for label, (mine, _, _) in workloads.items()
+    products = {label: record_products(mine) for label, (mine, _, _) in workloads.items()
                 if label.startswith("forward")}
     weight_mb = sum(p.numpy().nbytes for n, p in ours.named_parameters()
                     if p.ndim == 2 and not n.endswith("wpe.weight")) / 1e6  # fmt: skip
@@ -584,14 +584,16 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         breakdown, limit_gbps = decode_breakdown(ours, prompt, hand)
         breakdowns.append((label_threads, breakdown))
         for label, (mine, peer, n_tokens) in workloads.items():
-            med = alternate_medians({"ours": mine, "torch": peer}, args.repeats)
+            plays = replays(products[label], book) if label in products else None
+            extras = {f"products {i}": fn for i, fn in enumerate(plays.runners())} if plays else {}
+            med = alternate_medians({"ours": mine, "torch": peer, **extras}, args.repeats)
             rss_ours, rss_torch = peak_rss_growth_mib(mine), peak_rss_growth_mib(peer)
             traced = tracemalloc_peak_mib(mine)
             fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
             gemm = ["n/a"] * len(GEMM_HEADER)
             stream = "n/a"
-            if label in products:
-                gemm = gemm_columns(summarize(products[label], book), med["ours"])
+            if plays:
+                gemm = gemm_columns(plays.summary([med[i] for i in extras]), med["ours"])
             else:  # each generated token is one pass over the weights
                 stream = f"{weight_mb / 1e3 * n_tokens / med['ours']:.1f} ({limit_gbps:.1f})"
             rows.append([
@@ -623,9 +625,12 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         f"float32, batch 1, {source}. Medians of {args.repeats} alternating runs. "
         "tok/s = tokens processed (forward) or generated (greedy, prompt of "
         f"{prompt.shape[1]}) per second. GEMM columns (forward): the matrix products of one "
-        "forward of ours, traced and timed alone at the row's thread count: their GFLOP, "
-        "numpy's rate with each product in its fastest layout, numpy's rate in the layouts "
-        "the engine used, PyTorch's fastest rate for the same products, and efficiency = "
+        "forward of ours, recorded (operands and all) and replayed back to back with nothing "
+        "else in between, at the row's thread count, timed in the same alternating runs as "
+        "the forwards: their GFLOP, numpy's rate with each product in its fastest layout "
+        "(chosen by timing its eight layouts alone; a weight the layout needs transposed is "
+        "copied once, outside the timing), numpy's rate in the layouts the engine used, "
+        "PyTorch's rate with each product in its own fastest layout, and efficiency = "
         "(time the best-layout products take alone) / (our time). Generation is measured "
         "against the host's weight-streaming limit instead (profile lines below the table): "
         "its column gives the weight bytes a run reads (one pass per generated token) per "

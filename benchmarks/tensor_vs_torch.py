@@ -19,10 +19,12 @@ block spell every layer ``x @ W.T + b`` in primitive ops, so they keep measuring
 engine's per-op overhead.
 
 Each row also says how much of the step is matrix products, and how fast numpy can run
-them: the products of one of our steps are traced and timed alone (``benchmarks/_gemm.py``)
-in the layout we used, in numpy's fastest layout for each, and with PyTorch. *efficiency* =
-(time numpy's best-layout products alone take) / (our step time): what the step loses
-beyond it is the engine's; a ratio to PyTorch above 1 at high efficiency is the BLAS's.
+them: the products of one of our steps are recorded, operands and all, and replayed back to
+back with nothing else in between (``benchmarks/_gemm.py``): in the layouts we used, with
+each product in numpy's fastest layout for it, and with PyTorch in its fastest. The replays
+are timed in the same alternating rounds as the steps. *efficiency* = (time numpy's
+best-layout products alone take) / (our step time): what the step loses beyond it is the
+engine's; a ratio to PyTorch above 1 at high efficiency is the BLAS's.
 For the MNIST MLP and the fused GPT-2 block a third side, the same step written by hand in
 numpy (:func:`numpy_mlp_step`, :func:`numpy_block_step`), is timed in the same rounds: what
 a program that calls numpy op by op can reach, so the floor for an engine built that way.
@@ -45,7 +47,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +64,8 @@ from _gemm import (  # noqa: E402
     GemmSummary,
     RateBook,
     gemm_columns,
-    summarize,
-    trace_products,
+    record_products,
+    replays,
 )
 from _report import blas_info, cpu_model, markdown_table, median_time, write_section  # noqa: E402
 
@@ -612,8 +614,14 @@ def measure(build: Callable[[], Sides], book: RateBook, rounds: int, steps: int,
     """The row cells from "tensor_engine ms" to "numpy by hand efficiency" for one
     workload."""
     sides = build()
-    t_ours, t_theirs, *t_hand = side_by_side(sides, rounds, steps, warmup=0 if quick else 2)
-    gemm = summarize(trace_products(sides[0]), book)
+    first: list[float] = []
+    pairs = record_products(lambda: first.append(sides[0]()))  # our first step, recorded
+    check_agree(first + [side() for side in sides[1:]])
+    products = replays(pairs, book)
+    seconds = side_by_side([*sides, *products.runners()], rounds, steps,
+                           warmup=0 if quick else 2)
+    t_ours, t_theirs, *t_hand = seconds[:len(sides)]
+    gemm = products.summary(seconds[len(sides):])
     return [f"{t_ours * 1e3:.3f}", f"{t_theirs * 1e3:.3f}", f"{t_ours / t_theirs:.2f}×",
             *gemm_columns(gemm, t_ours), *hand_columns(gemm, t_hand[0] if t_hand else None)]
 
@@ -626,22 +634,28 @@ def hand_columns(gemm: GemmSummary, hand_s: float | None) -> list[str]:
     return [f"{hand_s * 1e3:.3f}", f"{gemm.efficiency(hand_s):.1%}"]
 
 
-def side_by_side(sides: Sides, rounds: int, steps: int, warmup: int) -> list[float]:
-    """Median seconds per step for each side, alternating sides round by round.
+def check_agree(values: list[float]) -> None:
+    """AssertionError unless every side's first step computed the same value as ours."""
+    for value in values[1:]:
+        if not math.isclose(values[0], value, rel_tol=1e-3, abs_tol=1e-4):
+            raise AssertionError(f"the models disagree: {values}")
 
-    Each round starts with ``warmup`` untimed steps: numpy's OpenBLAS threads and torch's
+
+def side_by_side(fns: Sequence[Callable[[], object]], rounds: int, steps: int,
+                 warmup: int) -> list[float]:
+    """Median seconds per call of each function (the sides' steps, then the products'
+    replays), alternating round by round, so that a slower spell of the shared machine hits
+    every column alike.
+
+    Each round starts with ``warmup`` untimed calls: numpy's OpenBLAS threads and torch's
     OpenMP threads spin for a while after their last call, and a step right after the other
     side's is measuring that handover, not the framework.
     """
-    first = [side() for side in sides]  # warm-up, and a check that all compute the same
-    for value in first[1:]:
-        if not math.isclose(first[0], value, rel_tol=1e-3, abs_tol=1e-4):
-            raise AssertionError(f"the models disagree: {first}")
-    times: list[list[float]] = [[] for _ in sides]
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
-        for side, side_times in zip(sides, times, strict=True):
-            side_times.append(median_time(side, steps, warmup))
-    return [statistics.median(side_times) for side_times in times]
+        for fn, fn_times in zip(fns, times, strict=True):
+            fn_times.append(median_time(fn, steps, warmup))
+    return [statistics.median(fn_times) for fn_times in times]
 
 
 def workloads(quick: bool) -> list[tuple[str, Callable[[], Sides], str, int, int]]:
@@ -705,22 +719,25 @@ def main() -> None:
         "round), same weights, "
         "numpy's BLAS and PyTorch limited to the same number of threads. "
         "ratio = tensor_engine / PyTorch (below 1 means faster than PyTorch). "
-        "GEMM columns: the matrix products of one of our steps, traced and timed alone at "
-        "the row's thread count (`benchmarks/_gemm.py`): their GFLOP, numpy's rate with each "
-        "product in its fastest layout, numpy's rate in the layouts the engine used, and "
-        "PyTorch's fastest rate for the same products. efficiency = (time numpy's "
-        "best-layout products take alone) / (tensor_engine's step time): the rest of the "
-        "step is the engine's own work (Python, elementwise ops, the update). Per-product "
-        "detail: `benchmarks/gemm_layouts.py` (section below). "
+        "GEMM columns: the matrix products of one of our steps, recorded (operands and all) "
+        "and replayed back to back with nothing else in between, at the row's thread count, "
+        "timed in the same alternating rounds as the steps (`benchmarks/_gemm.py`): their "
+        "GFLOP, numpy's rate with each product in its fastest layout (chosen by timing its "
+        "eight layouts alone; a weight the layout needs transposed is copied once, outside "
+        "the timing), numpy's rate in the layouts the engine used, and PyTorch's rate with "
+        "each product in its own fastest layout. efficiency = (time numpy's best-layout "
+        "products take alone) / (tensor_engine's step time): the rest of the step is the "
+        "engine's own work (Python, elementwise ops, the update) and the cache misses it "
+        "causes the products. Per-product detail: `benchmarks/gemm_layouts.py` (section "
+        "below). "
         "numpy by hand (the MNIST and fused-block rows): the same step written directly in "
         "numpy, timed in the same rounds, its efficiency measured the same way; feature-major "
         "activations and in-place elementwise ops in both, the MNIST step with lr folded into "
         "the output gradient, the block with each product in the layout measured fastest in "
         "the step, weights kept in torch's layout. It is the floor for any engine that calls "
-        "numpy op by op: products run in sequence are slower than alone (each evicts the "
-        "previous one's operands from cache), some best layouts need a weight transposed in "
-        "memory, which one copy of it cannot offer both forward and backward, and the "
-        "elementwise work (and the update) remain.\n\n"
+        "numpy op by op: some best layouts need a weight transposed in memory, which one copy "
+        "of it cannot offer both forward and backward, and the elementwise work (and the "
+        "update) remain, and evict the products' operands from cache.\n\n"
         f"{table}\n\n"
         f"- host: {cpu_model()}, {os.cpu_count()} CPUs\n"
         f"- numpy BLAS: {blas}\n"
