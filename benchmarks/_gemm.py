@@ -8,15 +8,20 @@ routines), so a workload's matrix time depends on layouts its code never mention
 
 This module
 
-* traces the products a tensor_engine workload asks numpy for (every product the engine
-  computes goes through ``tensor_engine.tensor._mm``), as :class:`Call`\\ s;
-* times each call as the engine made it, the fastest of its eight layouts, and PyTorch's
-  fastest, alone, at the current thread limit (medians of alternating rounds);
-* sums them per workload into a :class:`GemmSummary`: GEMM FLOPs, rates, and the time the
-  products alone take in numpy's best layouts — the floor against which a step's
-  *efficiency* is measured (efficiency = best-layout product time / step time, so whatever
-  the step loses beyond it is the engine's, and a ratio to PyTorch above 1 with efficiency
-  near 100% is the BLAS's).
+* records the products a tensor_engine workload asks numpy for (every product the engine
+  computes goes through ``tensor_engine.tensor._mm``): their operands, and their shapes and
+  layouts as :class:`Call`\\ s;
+* times each distinct product alone in all eight layouts, with numpy and with PyTorch, at
+  the current thread limit (medians of alternating rounds, operands warm), which picks each
+  library's fastest layout for it (and gives ``benchmarks/gemm_layouts.py`` its table);
+* replays a workload's recorded products back to back, with nothing else in between: as
+  the engine called them, each in numpy's fastest layout, and each with PyTorch in its
+  fastest (:func:`replays`). Timed in the same rounds as the step, the faster numpy replay
+  is the floor against which the step's *efficiency* is measured (efficiency = that replay's
+  time / step time): whatever the step loses beyond it is the engine's, and a ratio to
+  PyTorch above 1 with efficiency near 100% is the BLAS's. A replay keeps the step's order
+  and operands, so the products evict each other's operands from cache as in the step;
+  what they lose there to the elementwise work between them counts as the step's.
 """
 
 from __future__ import annotations
@@ -333,9 +338,14 @@ class Replays:
         return [self.best, self.as_called] + ([self.torch] if self.torch else [])
 
     def summary(self, seconds: list[float]) -> GemmSummary:
-        """The summary from the runners' timed seconds (in :meth:`runners` order)."""
+        """The summary from the runners' timed seconds (in :meth:`runners` order). The
+        layouts fastest alone are not always fastest in sequence (a transposed copy of a
+        weight is more memory to stream), so numpy's best is the faster of the two replays:
+        never slower than the engine's own layouts."""
+        best_s, engine_s = seconds[:2]
         torch_s = seconds[2] if self.torch else None
-        return GemmSummary(self.flops, best_s=seconds[0], engine_s=seconds[1], torch_s=torch_s)
+        return GemmSummary(self.flops, best_s=min(best_s, engine_s), engine_s=engine_s,
+                           torch_s=torch_s)
 
 
 def replays(pairs: list[Pair], book: RateBook) -> Replays:

@@ -21,7 +21,8 @@ engine's per-op overhead.
 Each row also says how much of the step is matrix products, and how fast numpy can run
 them: the products of one of our steps are recorded, operands and all, and replayed back to
 back with nothing else in between (``benchmarks/_gemm.py``): in the layouts we used, with
-each product in numpy's fastest layout for it, and with PyTorch in its fastest. The replays
+each product in numpy's fastest layout for it (or in ours, where those ran faster in
+sequence), and with PyTorch in its fastest. The replays
 are timed in the same alternating rounds as the steps. *efficiency* = (time numpy's
 best-layout products alone take) / (our step time): what the step loses beyond it is the
 engine's; a ratio to PyTorch above 1 at high efficiency is the BLAS's.
@@ -724,7 +725,8 @@ def main() -> None:
         "timed in the same alternating rounds as the steps (`benchmarks/_gemm.py`): their "
         "GFLOP, numpy's rate with each product in its fastest layout (chosen by timing its "
         "eight layouts alone; a weight the layout needs transposed is copied once, outside "
-        "the timing), numpy's rate in the layouts the engine used, and PyTorch's rate with "
+        "the timing; where the engine's own layouts ran faster in sequence, theirs), numpy's "
+        "rate in the layouts the engine used, and PyTorch's rate with "
         "each product in its own fastest layout. efficiency = (time numpy's best-layout "
         "products take alone) / (tensor_engine's step time): the rest of the step is the "
         "engine's own work (Python, elementwise ops, the update) and the cache misses it "
