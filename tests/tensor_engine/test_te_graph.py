@@ -244,3 +244,25 @@ def test_assign_does_not_change_values_saved_for_backward():
     w.assign_(np.zeros(2))
     y.backward()
     np.testing.assert_allclose(w.grad, 2 * saved)
+
+
+_SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 2.5, -2.5]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", "CF")
+def test_relu_backward_matches_torch_on_special_values(dtype, order):
+    """relu's gradient is torch's ``where(x <= 0, 0, g)`` bit for bit: +0.0 where the input
+    is <= 0 whatever the upstream gradient (inf and NaN included: a 0/1 mask product would
+    give NaN there), the upstream gradient where the input is positive or NaN."""
+    grid_x, grid_g = np.meshgrid(_SPECIAL, _SPECIAL, indexing="ij")
+    x_np = np.asarray(grid_x, dtype=dtype, order=order)
+    g_np = np.asarray(grid_g, dtype=dtype, order=order)
+    x = te.tensor(x_np, requires_grad=True)
+    x.relu().backward(g_np)
+    xt = torch.from_numpy(x_np.copy()).requires_grad_(True)
+    xt.relu().backward(torch.from_numpy(g_np.copy()))
+    want = xt.grad.numpy()
+    assert x.grad.dtype == want.dtype
+    np.testing.assert_array_equal(x.grad, want)
+    np.testing.assert_array_equal(np.signbit(x.grad), np.signbit(want))
