@@ -20,8 +20,10 @@ This module
   is the floor against which the step's *efficiency* is measured (efficiency = that replay's
   time / step time): whatever the step loses beyond it is the engine's, and a ratio to
   PyTorch above 1 with efficiency near 100% is the BLAS's. A replay keeps the step's order
-  and operands, so the products evict each other's operands from cache as in the step;
-  what they lose there to the elementwise work between them counts as the step's.
+  and operands, so the products evict each other's operands from cache as in the step,
+  except that what the step had just computed for a product is read into cache before it
+  (untimed); what the products lose to the elementwise work between them counts as the
+  step's.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from _report import SelfTimed
 
 # ---------------------------------------------------------------------------- calls
 
@@ -304,23 +307,49 @@ def _in_layout(a: np.ndarray, b: np.ndarray, variant: Call,
     return _laid_out(b_t, variant.left, made), _laid_out(a_t, variant.right, made)
 
 
+def _recently_made(a: np.ndarray, b: np.ndarray, call: Call) -> list[np.ndarray]:
+    """The operands a step has usually just computed when it asks for this product
+    (activations, gradients), as opposed to those it reads from far away (weights, and
+    the weight-sized results of weight gradients): the ones at most a quarter the size of
+    the largest of the two operands and the result."""
+    result_nbytes = call.batch * call.m * call.n * np.dtype(call.dtype).itemsize
+    largest = max(a.nbytes, b.nbytes, result_nbytes)
+    return [x for x in (a, b) if 4 * x.nbytes <= largest]
+
+
 def replay(pairs: list[Pair], layout: Callable[[Call], Call] | None = None,
            product: Callable[[object, object], object] = np.matmul,
-           convert: Callable = lambda x: x) -> Callable[[], None]:
+           convert: Callable = lambda x: x,
+           prepare: Callable[[np.ndarray], np.ndarray] = lambda x: x,
+           ) -> Callable[[], SelfTimed]:
     """A function that runs the recorded products back to back, on the recorded arrays,
     each in the layout ``layout(call)`` picks (``None``: as the engine called it) — the
-    step's products alone, as a program doing nothing else would run them. ``product`` and
-    ``convert`` run them with another library (``torch.matmul`` on ``torch.from_numpy``)."""
+    step's products alone, as a program doing nothing else would run them — and returns the
+    seconds spent inside the products.
+
+    Before each product, the operands the step has just computed at that point (see
+    :func:`_recently_made`) are read into cache, untimed: in the step they are warm, while in
+    the replay they were last touched during recording. ``product``, ``convert`` and
+    ``prepare`` run the products with another library (``torch.matmul`` on
+    ``torch.from_numpy`` of writeable arrays)."""
     made: dict[tuple, np.ndarray] = {}
     operands = []
     for a, b in pairs:
+        call = Call.of(a, b)
         if layout is not None and a.ndim >= 2 and b.ndim >= 2:
-            a, b = _in_layout(a, b, layout(Call.of(a, b)), made)
-        operands.append((convert(a), convert(b)))
+            a, b = _in_layout(a, b, layout(call), made)
+        a, b = prepare(a), prepare(b)
+        operands.append((convert(a), convert(b), _recently_made(a, b, call)))
 
-    def run() -> None:
-        for left, right in operands:
+    def run() -> SelfTimed:
+        seconds = 0.0
+        for left, right, warm in operands:
+            for x in warm:
+                np.add.reduce(x, axis=None)  # reads it into cache
+            start = time.perf_counter()
             product(left, right)
+            seconds += time.perf_counter() - start
+        return SelfTimed(seconds)
 
     return run
 
@@ -330,11 +359,11 @@ class Replays:
     """A workload's recorded products, ready to be timed back to back three ways."""
 
     flops: int
-    best: Callable[[], None]  # each product in numpy's fastest layout for it
-    as_called: Callable[[], None]  # each in the layout the engine used
-    torch: Callable[[], None] | None  # each with PyTorch, in its fastest layout
+    best: Callable[[], SelfTimed]  # each product in numpy's fastest layout for it
+    as_called: Callable[[], SelfTimed]  # each in the layout the engine used
+    torch: Callable[[], SelfTimed] | None  # each with PyTorch, in its fastest layout
 
-    def runners(self) -> list[Callable[[], None]]:
+    def runners(self) -> list[Callable[[], SelfTimed]]:
         return [self.best, self.as_called] + ([self.torch] if self.torch else [])
 
     def summary(self, seconds: list[float]) -> GemmSummary:
@@ -356,11 +385,11 @@ def replays(pairs: list[Pair], book: RateBook) -> Replays:
     if book.with_torch:
         import torch
 
-        def readable(x: np.ndarray) -> object:  # torch warns on read-only arrays
-            return torch.from_numpy(x if x.flags.writeable else x.copy())
+        def writeable(x: np.ndarray) -> np.ndarray:  # torch warns on read-only arrays
+            return x if x.flags.writeable else x.copy()
 
         torch_run = replay(pairs, lambda call: book.rates(call).torch_best()[0],
-                           torch.matmul, readable)
+                           torch.matmul, torch.from_numpy, writeable)
     return Replays(flops, best, replay(pairs), torch_run)
 
 

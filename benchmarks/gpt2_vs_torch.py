@@ -58,7 +58,7 @@ from _gemm import (  # noqa: E402
     record_products,
     replays,
 )
-from _report import blas_info, cpu_model, markdown_table, write_section  # noqa: E402
+from _report import blas_info, cpu_model, markdown_table, seconds_of, write_section  # noqa: E402
 
 PROMPT = [15496, 11, 314, 1101, 257, 3303, 2746, 11]  # "Hello, I'm a language model,"
 
@@ -327,9 +327,7 @@ def alternate_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dic
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(seconds_of(fn))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -627,7 +625,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
         f"{prompt.shape[1]}) per second. GEMM columns (forward): the matrix products of one "
         "forward of ours, recorded (operands and all) and replayed back to back with nothing "
         "else in between, at the row's thread count, timed in the same alternating runs as "
-        "the forwards: their GFLOP, numpy's rate with each product in its fastest layout "
+        "the forwards (before each product its activation is read into cache, untimed): "
+        "their GFLOP, numpy's rate with each product in its fastest layout "
         "(chosen by timing its eight layouts alone; a weight the layout needs transposed is "
         "copied once, outside the timing; where the engine's own layouts ran faster in "
         "sequence, theirs), numpy's rate in the layouts the engine used, "

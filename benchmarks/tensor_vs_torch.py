@@ -23,7 +23,8 @@ them: the products of one of our steps are recorded, operands and all, and repla
 back with nothing else in between (``benchmarks/_gemm.py``): in the layouts we used, with
 each product in numpy's fastest layout for it (or in ours, where those ran faster in
 sequence), and with PyTorch in its fastest. The replays
-are timed in the same alternating rounds as the steps. *efficiency* = (time numpy's
+are timed in the same alternating rounds as the steps, each product with the operands the
+step had just computed for it warm in cache. *efficiency* = (time numpy's
 best-layout products alone take) / (our step time): what the step loses beyond it is the
 engine's; a ratio to PyTorch above 1 at high efficiency is the BLAS's.
 For the MNIST MLP and the fused GPT-2 block a third side, the same step written by hand in
@@ -722,7 +723,9 @@ def main() -> None:
         "ratio = tensor_engine / PyTorch (below 1 means faster than PyTorch). "
         "GEMM columns: the matrix products of one of our steps, recorded (operands and all) "
         "and replayed back to back with nothing else in between, at the row's thread count, "
-        "timed in the same alternating rounds as the steps (`benchmarks/_gemm.py`): their "
+        "timed in the same alternating rounds as the steps (`benchmarks/_gemm.py`; before "
+        "each product the operands the step had just computed, a quarter of the largest "
+        "array's size or less, are read into cache, untimed): their "
         "GFLOP, numpy's rate with each product in its fastest layout (chosen by timing its "
         "eight layouts alone; a weight the layout needs transposed is copied once, outside "
         "the timing; where the engine's own layouts ran faster in sequence, theirs), numpy's "

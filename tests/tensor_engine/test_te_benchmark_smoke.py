@@ -86,3 +86,21 @@ def test_replay_copies_an_operand_once_per_layout_and_runs_every_product():
     assert seen[0][1] is seen[1][1] and seen[0][1] is not w
     assert _matrices_in(seen[0][1], "F")
     np.testing.assert_array_equal(seen[0][1], w)
+
+
+def test_replay_warms_what_the_step_just_made_and_times_only_the_products():
+    """Before each product the replay reads the small operands (activations, gradients) into
+    cache, not the weight it streams, and reports the seconds inside the products alone,
+    which the timing helpers take instead of the wall time."""
+    from _gemm import _recently_made
+    from _report import SelfTimed, median_time
+
+    rng = np.random.default_rng(0)
+    weight, x, g = (rng.standard_normal(s) for s in ((512, 256), (256, 8), (8, 512)))
+    forward = _recently_made(weight, x, Call.of(weight, x))
+    assert len(forward) == 1 and forward[0] is x
+    weight_grad = _recently_made(g.T, x.T, Call.of(g.T, x.T))  # (512 x 8) @ (8 x 256)
+    assert len(weight_grad) == 2
+    run = replay([(weight, x), (g.T, x.T)])
+    assert isinstance(run(), SelfTimed)
+    assert median_time(lambda: SelfTimed(0.25), repeats=3, warmup=0) == 0.25
