@@ -72,6 +72,7 @@ from _gemm import (  # noqa: E402
 from _report import blas_info, cpu_model, markdown_table, median_time, write_section  # noqa: E402
 
 import tensor_engine as te  # noqa: E402
+from shared_nn.layers import weight_memory_layout  # noqa: E402
 from shared_nn.optim import SGD  # noqa: E402
 from tensor_engine import fused  # noqa: E402
 
@@ -79,13 +80,14 @@ from tensor_engine import fused  # noqa: E402
 
 
 class Linear:
-    """``x @ W.T + b`` with torch's layout (weight is (out, in)) and init scheme: one fused
-    node, or three primitive ones (``use_fused=False``)."""
+    """``x @ W.T + b`` with torch's layout (weight is (out, in)), init scheme and
+    ``shared_nn.Linear``'s memory layout for the weight: one fused node, or three primitive
+    ones (``use_fused=False``)."""
 
     def __init__(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> None:
         bound = 1.0 / math.sqrt(fan_in)
-        self.weight = te.tensor(rng.uniform(-bound, bound, (fan_out, fan_in)),
-                                requires_grad=True, dtype=np.float32)
+        weight = weight_memory_layout(rng.uniform(-bound, bound, (fan_out, fan_in)))
+        self.weight = te.tensor(weight, requires_grad=True, dtype=np.float32)
         self.bias = te.tensor(rng.uniform(-bound, bound, fan_out),
                               requires_grad=True, dtype=np.float32)
 

@@ -34,9 +34,28 @@ def _check_last_dim(layer: Module, x: Any, expected: int, what: str) -> None:
         )
 
 
+def weight_memory_layout(values: np.ndarray) -> np.ndarray:
+    """A linear weight ``(out_features, in_features)`` as it is best stored: column by
+    column (its transpose contiguous) when the layer narrows by 4x or more, as GPT-2's MLP
+    projection does (3072 -> 768), else row by row. The values are the same either way;
+    only the tensor engine's products notice (the other engines copy into their own).
+
+    Backward computes ``grad @ weight``. A narrowing weight stored row by row is a short,
+    wide right operand, which OpenBLAS multiplies at 133-145 GFLOP/s, against 174 with its
+    transpose contiguous (64 x 768 @ 768 x 3072, one thread). Stored by columns, a GPT-2
+    block's forward + backward took 2.3% less time, a 124M forward 1.5% more, decoding and
+    a small GPT's training step the same (benchmarks/tensor_vs_torch.py measures the block).
+    """
+    out_features, in_features = values.shape
+    if in_features >= 4 * out_features:
+        return np.asfortranarray(values)
+    return values
+
+
 class Linear(Module):
     """y = x @ weight.T + bias, with ``weight`` (out_features, in_features) and ``bias``
-    (out_features,), both initialised from U(-1/sqrt(in_features), 1/sqrt(in_features))."""
+    (out_features,), both initialised from U(-1/sqrt(in_features), 1/sqrt(in_features)).
+    The weight's memory layout follows :func:`weight_memory_layout`."""
 
     def __init__(
         self,
@@ -50,7 +69,8 @@ class Linear(Module):
         self.in_features = _check_size(in_features, "in_features", 0)
         self.out_features = _check_size(out_features, "out_features", 0)
         shape = (self.out_features, self.in_features)
-        self.weight = self.new_parameter(init.fan_in_uniform(shape, self.in_features))
+        self.weight = self.new_parameter(
+            weight_memory_layout(init.fan_in_uniform(shape, self.in_features)))
         self.bias = (
             self.new_parameter(init.fan_in_uniform(self.out_features, self.in_features))
             if bias

@@ -202,3 +202,38 @@ def test_fused_linear_keeps_float32_and_promotes_like_the_composed_layer():
     w32, b64 = te.tensor(np.ones((3, 4)), dtype=np.float32), te.tensor(np.ones(3), dtype=np.float64)
     assert fused.linear(x32, w32).dtype == np.float32
     assert fused.linear(x32, w32, b64).dtype == (x32 @ w32.T + b64).dtype == np.float64
+
+
+@pytest.mark.parametrize("in_features, out_features, column_major", [
+    (3072, 768, True), (40, 10, True), (39, 10, False), (768, 3072, False), (16, 16, False)])
+def test_a_narrowing_linear_stores_its_weight_by_columns(in_features, out_features,
+                                                         column_major):
+    """shared_nn.Linear keeps a weight that narrows 4x or more column by column (the layout
+    its backward product runs fastest in) and any other row by row; the values, the output
+    and the gradients are the same as with the other layout, and training keeps the layout
+    (the gradient comes out in it, so the optimizer's update never mixes layouts)."""
+    import shared_nn
+    from shared_nn.layers import Linear
+    from shared_nn.optim import SGD
+
+    shared_nn.manual_seed(0)
+    layer = Linear(in_features, out_features, engine="tensor", dtype="float64")
+    w = layer.weight.numpy()
+    assert (w.flags.f_contiguous and not w.flags.c_contiguous) == column_major
+    shared_nn.manual_seed(0)  # the same draw, stored row by row
+    twin = Linear(in_features, out_features, engine="tensor", dtype="float64")
+    twin.weight._data = np.ascontiguousarray(twin.weight.numpy())
+    np.testing.assert_array_equal(twin.weight.numpy(), w)
+    x_np = np.random.default_rng(0).standard_normal((5, in_features))
+    outs = []
+    for lin in (layer, twin):
+        x = te.tensor(x_np, requires_grad=True)
+        out = lin(x)
+        (out * out).sum().backward()
+        outs.append((out.numpy(), x.grad, lin.weight.grad))
+    for got, expected in zip(outs[0], outs[1], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert layer.weight.grad.flags.f_contiguous == column_major
+    SGD(layer.parameters(), lr=0.1).step()
+    assert (layer.weight.numpy().flags.f_contiguous
+            and not layer.weight.numpy().flags.c_contiguous) == column_major
