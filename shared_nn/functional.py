@@ -70,7 +70,8 @@ _engine_module_of_class: dict[type, ModuleType] = {}
 
 def _fused_op(engine: ModuleType, op: str) -> Any:
     """The engine's fused ``op`` if fusion is on and the engine has it, else None."""
-    if not is_fused():
+    in_block = _fusion_in_block.get()  # is_fused(), inlined: every op asks
+    if not (_fusion_default if in_block is None else in_block):
         return None
     return getattr(getattr(engine, "fused", None), op, None)
 

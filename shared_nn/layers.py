@@ -27,7 +27,8 @@ def _check_size(value: Any, what: str, minimum: int = 1) -> int:
 
 
 def _check_last_dim(layer: Module, x: Any, expected: int, what: str) -> None:
-    if x.ndim == 0 or x.shape[-1] != expected:
+    shape = x.shape
+    if not shape or shape[-1] != expected:
         raise ValueError(
             f"{type(layer).__name__}: expected input with last dimension {what}={expected}, "
             f"got input of shape {tuple(x.shape)}"

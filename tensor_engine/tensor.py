@@ -289,7 +289,16 @@ def _new(data: np.ndarray) -> Tensor:
 def _record(data: np.ndarray, parents: tuple, backward: BackwardRule) -> Tensor:
     """The result of an op: a node with ``parents`` and ``backward`` if grads are wanted."""
     global _nodes_created
-    out = _new(data)
+    if type(data) is not np.ndarray:  # _new, inlined: every op's result passes here
+        data = np.asarray(data)
+    out = object.__new__(Tensor)
+    out._data = data
+    out._rg = False
+    out._grad = None
+    out._parents = ()
+    out._backward = None
+    out._retains = False
+    out._consumed = False
     if _mode.enabled:
         for p in parents:
             if p._rg:

@@ -217,3 +217,32 @@ def test_repr_shows_the_tree():
 def test_manual_seed_rejects_non_ints():
     with pytest.raises(TypeError, match="manual_seed expects an int, got float"):
         shared_nn.manual_seed(1.5)
+
+
+def test_attributes_follow_registration_through_every_change():
+    """Parameters and children are read as plain attributes (kept beside the registries for
+    speed), so every way of changing a registration must change what the attribute gives."""
+    layer = Linear(3, 2)
+    first = layer.weight
+    assert first is layer._parameters["weight"]
+    layer.weight = layer.new_parameter(np.zeros((2, 3)))  # replaced: the new one is read
+    assert layer.weight is layer._parameters["weight"] and layer.weight is not first
+    layer.weight = None  # no longer a parameter
+    assert layer.weight is None and "weight" not in layer._parameters
+    del layer.bias
+    assert "bias" not in layer._parameters
+    with pytest.raises(AttributeError, match="bias"):
+        layer.bias  # noqa: B018 - the read is the test
+
+    parts = shared_nn.ModuleDict({"a": Linear(2, 2), "b": ReLU(), "c": ReLU()})
+    del parts["a"]
+    removed = parts.pop("b")
+    assert isinstance(removed, ReLU) and not hasattr(parts, "a") and not hasattr(parts, "b")
+    parts.clear()
+    assert not hasattr(parts, "c") and len(parts) == 0
+    parts["a"] = Linear(2, 3)  # a removed name can be used again, for the new child
+    assert parts.a is parts["a"] and parts.a.out_features == 3
+
+    tied = Tied(engine="tensor").to_engine("scalar")  # rebuilt parameters are the ones read
+    assert tied.head.weight is tied.embed.weight is tied.embed._parameters["weight"]
+    assert type(tied.head.weight).engine == "scalar"
