@@ -271,25 +271,11 @@ def _zero_dim_unchanged(t: Tensor, dim: Any, op: str) -> Tensor | None:
 # graph plumbing
 
 
-def _new(data: np.ndarray) -> Tensor:
-    """Wrap an array as a leaf without copying or validating (internal fast path)."""
-    if type(data) is not np.ndarray:
-        data = np.asarray(data)  # numpy returns scalars from 0-d ops
-    t = object.__new__(Tensor)
-    t._data = data
-    t._rg = False
-    t._grad = None
-    t._parents = ()
-    t._backward = None
-    t._retains = False
-    t._consumed = False
-    return t
-
-
 def _record(data: np.ndarray, parents: tuple, backward: BackwardRule) -> Tensor:
-    """The result of an op: a node with ``parents`` and ``backward`` if grads are wanted."""
+    """The result of an op: a node with ``parents`` and ``backward`` if grads are wanted.
+    With no parents, ``data`` wrapped as a leaf, without a copy or checks."""
     global _nodes_created
-    if type(data) is not np.ndarray:  # _new, inlined: every op's result passes here
+    if type(data) is not np.ndarray:  # numpy returns scalars from 0-d ops
         data = np.asarray(data)
     out = object.__new__(Tensor)
     out._data = data
@@ -487,7 +473,7 @@ class Tensor:
     def data(self) -> Tensor:
         """The same memory as a tensor outside the graph (torch's ``.data``): an in-place op
         on it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
-        return _new(self._data)
+        return _record(self._data, (), None)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -575,7 +561,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A leaf sharing this tensor's values, outside the graph."""
-        return _new(self._data)
+        return _record(self._data, (), None)
 
     def assign_(self, value: Any, copy: bool = True) -> Tensor:
         """Overwrite the values in place, outside the graph (what optimizers and loaders do).
@@ -707,11 +693,11 @@ class Tensor:
             raise RuntimeError(_VIEW_INPLACE.format(op=op, shape=self.shape))
         before = self
         if self._backward is not None:  # a recorded node: compute from a copy, then take over
-            before = _new(self._data)
+            before = _record(self._data, (), None)
             before._rg, before._parents, before._backward = True, self._parents, self._backward
             before._seq = self._seq
         elif _mode.enabled:  # a constant stand-in: a rebound self must not be its own parent
-            before = _new(self._data)
+            before = _record(self._data, (), None)
         result = compute(before)
         if result.shape != self.shape:
             raise ValueError(f"{op}: the result's shape {result.shape} does not match the "
@@ -1788,7 +1774,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         raise ValueError(f"where: shapes {cond.shape}, {np.shape(a_data)} and "
                          f"{np.shape(b_data)} cannot be broadcast together") from None
     if type(a) is float and type(b) is float:
-        return _new(out.astype(np.float32))
+        return _record(out.astype(np.float32), (), None)
     parents = tuple(t for t in (a, b) if type(t) is not float)
 
     def backward(g: np.ndarray) -> tuple:
@@ -1857,13 +1843,13 @@ def _shape_tuple(shape: Any) -> tuple[int, ...]:
 
 def zeros(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """A leaf of zeros; ``shape`` is an int or a tuple."""
-    t = _new(np.zeros(_shape_tuple(shape), dtype=_float_dtype(dtype) or np.float32))
+    t = _record(np.zeros(_shape_tuple(shape), dtype=_float_dtype(dtype) or np.float32), (), None)
     t.requires_grad = requires_grad
     return t
 
 
 def ones(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """A leaf of ones; ``shape`` is an int or a tuple."""
-    t = _new(np.ones(_shape_tuple(shape), dtype=_float_dtype(dtype) or np.float32))
+    t = _record(np.ones(_shape_tuple(shape), dtype=_float_dtype(dtype) or np.float32), (), None)
     t.requires_grad = requires_grad
     return t
