@@ -55,7 +55,7 @@ def fused(enabled: bool) -> Iterator[None]:
 
 def _engine(x: Any, fn: str) -> ModuleType:
     """The engine module ``x`` belongs to; a TypeError if ``x`` is not a Tensor."""
-    module = _engine_module_of_class.get(type(x))  # every op asks, a decoded token ~100 times
+    module = _engine_module_of_class.get(type(x))  # the hot ops ask this dict themselves
     if module is not None:
         return module
     name = engine_of(x)
@@ -118,7 +118,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     (x + 0.044715 x^3))), fused into one node on the tensor engine."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    engine = _engine(x, "gelu")
+    engine = _engine_module_of_class.get(type(x)) or _engine(x, "gelu")
     if approximate == "none":
         return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0)
     op = _fused_op(engine, "gelu")
@@ -181,7 +181,7 @@ def log_softmax(x: Any, dim: int = -1) -> Any:
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     """x @ weight.T + bias, with weight of shape (out_features, in_features) as in torch."""
-    op = _fused_op(_engine(x, "linear"), "linear")
+    op = _fused_op(_engine_module_of_class.get(type(x)) or _engine(x, "linear"), "linear")
     if op is not None:
         return op(x, weight, bias)
     y = x @ weight.T
@@ -197,7 +197,7 @@ def layer_norm(
 ) -> Any:
     """Normalise the last dimension to mean 0, variance 1 (biased variance, as torch), then
     scale by ``weight`` and shift by ``bias`` when given."""
-    engine = _engine(x, "layer_norm")
+    engine = _engine_module_of_class.get(type(x)) or _engine(x, "layer_norm")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if len(shape) != 1 or x.ndim == 0 or x.shape[-1] != shape[0]:
         raise ValueError(
@@ -243,7 +243,7 @@ def scaled_dot_product_attention(
     dropout, composes it from protocol ops instead (so the mask gets its gradient).
     """
     fn = "scaled_dot_product_attention"
-    engine = _engine(query, fn)
+    engine = _engine_module_of_class.get(type(query)) or _engine(query, fn)
     if not type(query) is type(key) is type(value):  # one class: one engine, no more to check
         for name, t in (("key", key), ("value", value)):
             if not is_tensor(t):

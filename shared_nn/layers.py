@@ -16,7 +16,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .engine import get_engine, is_tensor
+from .engine import _engine_of_class, get_engine, is_tensor
 from .module import Module
 
 
@@ -33,6 +33,19 @@ def _check_last_dim(layer: Module, x: Any, expected: int, what: str) -> None:
             f"{type(layer).__name__}: expected input with last dimension {what}={expected}, "
             f"got input of shape {tuple(x.shape)}"
         )
+
+
+def _input_of_width(layer: Module, x: Any, expected: int, what: str) -> Any:
+    """``layer.as_input(x)``, whose last dimension must be ``expected`` (named ``what``).
+    A tensor of the layer's engine and dtype that fits passes with no further call: a
+    decoded GPT-2 token goes through 73 of these checks."""
+    if _engine_of_class.get(type(x)) == layer.engine and x.dtype == layer.dtype:
+        shape = x.shape
+        if shape and shape[-1] == expected:
+            return x
+    x = layer.as_input(x)
+    _check_last_dim(layer, x, expected, what)
+    return x
 
 
 def weight_memory_layout(values: np.ndarray) -> np.ndarray:
@@ -79,8 +92,7 @@ class Linear(Module):
         )
 
     def forward(self, x: Any) -> Any:
-        x = self.as_input(x)
-        _check_last_dim(self, x, self.in_features, "in_features")
+        x = _input_of_width(self, x, self.in_features, "in_features")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -157,8 +169,7 @@ class LayerNorm(Module):
         self.bias = self.new_parameter(init.zeros(dim)) if elementwise_affine and bias else None
 
     def forward(self, x: Any) -> Any:
-        x = self.as_input(x)
-        _check_last_dim(self, x, self.normalized_shape[0], "normalized_shape")
+        x = _input_of_width(self, x, self.normalized_shape[0], "normalized_shape")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

@@ -149,10 +149,12 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
     if data.ndim == 0:
         raise ValueError("layer_norm: input must have at least 1 dimension, got shape ()")
     width = data.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and _check_tensor(p, "layer_norm")._data.shape != (width,):
-            raise ValueError(f"layer_norm: {name} of shape {p.shape} does not match the last "
-                             f"dim of input shape {x.shape} (expected ({width},))")
+    if not (type(weight) is type(bias) is Tensor and weight._data.shape == bias._data.shape
+            == (width,)):  # the usual affine pair passes without the loop
+        for name, p in (("weight", weight), ("bias", bias)):
+            if p is not None and _check_tensor(p, "layer_norm")._data.shape != (width,):
+                raise ValueError(f"layer_norm: {name} of shape {p.shape} does not match the "
+                                 f"last dim of input shape {x.shape} (expected ({width},))")
     parents = (x, weight, bias) if weight is not None and bias is not None else (
         (x,) + tuple(t for t in (weight, bias) if t is not None))
     recording = _tensor._mode.enabled and any(t._rg for t in parents)
@@ -319,7 +321,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     X, W = x._data, weight._data
     lead, (n, k) = X.shape[:-1], W.shape
     rows = math.prod(lead)  # not reshape(-1, k): k may be 0
-    X2 = X.reshape(rows, k)
+    X2 = X if len(lead) == 1 else X.reshape(rows, k)
     out = _product(X2, W.T)
     if bias is not None:
         out = _add_into(out, bias._data)
@@ -335,7 +337,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             grads.append(_column_sums(g2) if bias._rg else None)
         return tuple(grads)
 
-    return _record(out.reshape(*lead, n), parents, backward)
+    return _record(out if len(lead) == 1 else out.reshape(lead + (n,)), parents, backward)
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None = None,

@@ -212,6 +212,14 @@ def test_wrong_input_width_names_expected_and_got():
         LayerNorm(5)(np.zeros((2, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"input_size=3.*\(2, 1, 4\)"):
         RNN(3, 2)(np.zeros((2, 1, 4), dtype=np.float32))
+    for engine in ("tensor", "scalar"):  # tensors of the layer's own engine and dtype
+        wide = shared_nn.tensor(np.zeros((2, 4)), engine=engine, dtype="float64")
+        with pytest.raises(ValueError, match=r"in_features=3.*\(2, 4\)"):
+            Linear(3, 2, engine=engine, dtype=F64)(wide)
+        with pytest.raises(ValueError, match=r"normalized_shape=5.*\(2, 4\)"):
+            LayerNorm(5, engine=engine, dtype=F64)(wide)
+        with pytest.raises(ValueError, match=r"in_features=3.*\(\)"):
+            Linear(3, 2, engine=engine, dtype=F64)(wide.sum())
 
 
 def test_tensor_of_the_other_engine_names_both_engines():

@@ -30,6 +30,11 @@ def t(*shape):
     (lambda: (t(2) * 1.0).backward(np.ones(3)), r"\(3,\).*\(2,\)"),
     (lambda: t(2, 3).split([1, 1], dim=1), r"\[1, 1\].*\(2, 3\)"),
     (lambda: t(2, 3).permute(0), r"\(2, 3\)"),
+    (lambda: fused.layer_norm(t(2, 3), t(4), t(3)), r"weight of shape \(4,\).*\(2, 3\)"),
+    (lambda: fused.layer_norm(t(2, 3), t(3), t(2)), r"bias of shape \(2,\).*\(2, 3\)"),
+    (lambda: fused.layer_norm(t(1, 3), None, t(2)), r"bias of shape \(2,\).*\(1, 3\)"),
+    (lambda: fused.linear(t(2, 3), t(4, 2)), r"\(2, 3\).*\(4, 2\)"),
+    (lambda: fused.linear(t(3), t(4, 3), t(3)), r"bias of shape \(3,\).*\(4, 3\)"),
 ])
 def test_shape_errors_name_both_shapes(make, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -81,6 +86,8 @@ def test_type_errors():
         t(2).masked_fill(np.array([1.0, 0.0]), 0.0)
     with pytest.raises(TypeError, match="expected tensor_engine Tensors"):
         te.cat([t(2), np.zeros(2)])
+    with pytest.raises(TypeError, match="layer_norm: expected a tensor_engine Tensor"):
+        fused.layer_norm(t(2, 3), np.ones(3), t(3))
 
 
 def test_value_errors_match_the_scalar_engine():
