@@ -254,7 +254,8 @@ def scaled_dot_product_attention(
         raise NotImplementedError(f"{fn}: enable_gqa=True is not supported (repeat the key and "
                                   "value heads to the query's head count instead)")
     dropout_p = _check_dropout_p(dropout_p)
-    mask = _attention_mask(engine, attn_mask, is_causal, query, key, fn)
+    mask = None if attn_mask is None and not is_causal else _attention_mask(
+        engine, attn_mask, is_causal, query, key, fn)
     op = _fused_op(engine, fn)
     if op is not None and dropout_p == 0.0 and not is_tensor(mask):
         return op(query, key, value, mask=mask, scale=scale)
