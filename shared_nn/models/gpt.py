@@ -285,8 +285,13 @@ class CausalSelfAttention(Module):
         nh = self.n_head
         # (B, T, 3C) -> (3, B, nh, T, hd): queries, keys and values, each head attending
         # independently (views, and five graph nodes where split-reshape-transpose takes nine).
-        qkv = self.c_attn(x).reshape(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        # One token (decoding) is already in head order: a reshape, no permute.
+        if T == 1:
+            qkv = self.c_attn(x).reshape(B, 3, nh, 1, C // nh)
+            q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+        else:
+            qkv = self.c_attn(x).reshape(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
         if cache is not None:
             k, v = cache.append(k, v, get_engine(self.engine))
         T_all = k.shape[2]  # past tokens (from the cache) + these T
