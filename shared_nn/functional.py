@@ -55,7 +55,7 @@ def fused(enabled: bool) -> Iterator[None]:
 
 def _engine(x: Any, fn: str) -> ModuleType:
     """The engine module ``x`` belongs to; a TypeError if ``x`` is not a Tensor."""
-    module = _engine_module_of_class.get(type(x))  # the hot ops ask this dict themselves
+    module = _engine_module_of_class.get(type(x))  # every op asks, a decoded token ~100 times
     if module is not None:
         return module
     name = engine_of(x)
@@ -70,8 +70,7 @@ _engine_module_of_class: dict[type, ModuleType] = {}
 
 def _fused_op(engine: ModuleType, op: str) -> Any:
     """The engine's fused ``op`` if fusion is on and the engine has it, else None."""
-    in_block = _fusion_in_block.get()  # is_fused(), inlined: every op asks
-    if not (_fusion_default if in_block is None else in_block):
+    if not is_fused():
         return None
     return getattr(getattr(engine, "fused", None), op, None)
 
@@ -118,7 +117,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
     (x + 0.044715 x^3))), fused into one node on the tensor engine."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    engine = _engine_module_of_class.get(type(x)) or _engine(x, "gelu")
+    engine = _engine(x, "gelu")
     if approximate == "none":
         return x * 0.5 * ((x * (1.0 / math.sqrt(2.0))).erf() + 1.0)
     op = _fused_op(engine, "gelu")
@@ -181,7 +180,7 @@ def log_softmax(x: Any, dim: int = -1) -> Any:
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     """x @ weight.T + bias, with weight of shape (out_features, in_features) as in torch."""
-    op = _fused_op(_engine_module_of_class.get(type(x)) or _engine(x, "linear"), "linear")
+    op = _fused_op(_engine(x, "linear"), "linear")
     if op is not None:
         return op(x, weight, bias)
     y = x @ weight.T
@@ -197,7 +196,7 @@ def layer_norm(
 ) -> Any:
     """Normalise the last dimension to mean 0, variance 1 (biased variance, as torch), then
     scale by ``weight`` and shift by ``bias`` when given."""
-    engine = _engine_module_of_class.get(type(x)) or _engine(x, "layer_norm")
+    engine = _engine(x, "layer_norm")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if len(shape) != 1 or x.ndim == 0 or x.shape[-1] != shape[0]:
         raise ValueError(
@@ -243,7 +242,7 @@ def scaled_dot_product_attention(
     dropout, composes it from protocol ops instead (so the mask gets its gradient).
     """
     fn = "scaled_dot_product_attention"
-    engine = _engine_module_of_class.get(type(query)) or _engine(query, fn)
+    engine = _engine(query, fn)
     if not type(query) is type(key) is type(value):  # one class: one engine, no more to check
         for name, t in (("key", key), ("value", value)):
             if not is_tensor(t):
@@ -254,8 +253,7 @@ def scaled_dot_product_attention(
         raise NotImplementedError(f"{fn}: enable_gqa=True is not supported (repeat the key and "
                                   "value heads to the query's head count instead)")
     dropout_p = _check_dropout_p(dropout_p)
-    mask = None if attn_mask is None and not is_causal else _attention_mask(
-        engine, attn_mask, is_causal, query, key, fn)
+    mask = _attention_mask(engine, attn_mask, is_causal, query, key, fn)
     op = _fused_op(engine, fn)
     if op is not None and dropout_p == 0.0 and not is_tensor(mask):
         return op(query, key, value, mask=mask, scale=scale)

@@ -351,9 +351,8 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarr
     softmax over nothing. Composed, attention is six nodes and keeps the scores, the masked
     scores and the weights alive for backward; fused it keeps only the weights ``p``.
     """
-    if not type(q) is type(k) is type(v) is Tensor:
-        for t in (q, k, v):
-            _check_tensor(t, "scaled_dot_product_attention")
+    for t in (q, k, v):
+        _check_tensor(t, "scaled_dot_product_attention")
     Q, K, V = q._data, k._data, v._data
     scale = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else float(scale)
     # The scores as (k qᵀ)ᵀ: each (L, S) matrix column-major, which makes the softmax's
