@@ -80,6 +80,7 @@ FUNCTION_OPS = {
     "where": "where", "matmul": "matmul", "softmax": "softmax", "log_softmax": "log_softmax",
     "cross_entropy": "cross_entropy", "layer_norm": "layer_norm", "gelu": "gelu",
     "linear": "linear", "scaled_dot_product_attention": "attention",
+    "decoder_block_step": "decoder_block",
 }
 CONSTRUCTORS = frozenset({"tensor", "detach"})  # leaves: never part of a backward pass
 # The tensor engine's bookkeeping helpers: what an op does besides calling numpy.

@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import functional as F
 from .._optional import optional_import
-from ..engine import get_engine
+from ..engine import _engine_of_class, get_engine
 from ..init import normal, skip_init, skipping_init
 from ..io import (
     CheckpointError,
@@ -247,24 +247,28 @@ class KVCache:
     def append(self, k: Any, v: Any, engine: Any) -> tuple[Any, Any]:
         """Add this step's keys and values (tensors of ``engine``); return views of all keys
         and values so far."""
-        start, end = self.length, self.length + k.shape[2]
-        if self.k is None or end > self.k.shape[2]:
-            self._grow(k, v, end, engine)
+        start = self.reserve(k.shape, k.dtype, engine)
+        end = start + k.shape[2]
         self.k[:, :, start:end] = k
         self.v[:, :, start:end] = v
         self.length = end
         return self.k[:, :, :end], self.v[:, :, :end]
 
-    def _grow(self, k: Any, v: Any, needed: int, engine: Any) -> None:
-        capacity = max(2 * needed, 16)
-        if self.max_length is not None:
-            capacity = max(needed, min(capacity, self.max_length))
-        old = (self.k, self.v)
-        self.k, self.v = (engine.zeros((*t.shape[:2], capacity, t.shape[3]), dtype=t.dtype)
-                          for t in (k, v))
-        if old[0] is not None:
-            self.k[:, :, : self.length] = old[0][:, :, : self.length]
-            self.v[:, :, : self.length] = old[1][:, :, : self.length]
+    def reserve(self, shape: tuple[int, ...], dtype: Any, engine: Any) -> int:
+        """Make room in the buffers for keys and values of ``shape`` (B, n_head, T, hd);
+        return the position they go to. Whoever writes them there adds T to ``length``."""
+        needed = self.length + shape[2]
+        if self.k is None or needed > self.k.shape[2]:
+            capacity = max(2 * needed, 16)
+            if self.max_length is not None:
+                capacity = max(needed, min(capacity, self.max_length))
+            old = (self.k, self.v)
+            self.k, self.v = (engine.zeros((*shape[:2], capacity, shape[3]), dtype=dtype)
+                              for _ in range(2))
+            if old[0] is not None:
+                self.k[:, :, : self.length] = old[0][:, :, : self.length]
+                self.v[:, :, : self.length] = old[1][:, :, : self.length]
+        return self.length
 
 
 class CausalSelfAttention(Module):
@@ -338,8 +342,47 @@ class Block(Module):
         self.mlp = MLP(config, **kw)
 
     def forward(self, x: Any, cache: KVCache | None = None) -> Any:
+        if cache is not None:  # decoding: maybe one fused op for the whole block
+            y = _one_token_in_one_op(self, x, cache)
+            if y is not None:
+                return y
         x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
+
+
+def _one_token_in_one_op(block: Block, x: Any, cache: KVCache) -> Any:
+    """``block(x, cache)`` as the engine's fused ``decoder_block_step`` (the tensor engine's
+    inference fast path, as torch has one for ``nn.TransformerEncoderLayer``), or None where
+    that does not apply: more than one token per row, grad mode on, fusion off, an engine
+    without the op, or a block whose layers are not the stock ones (a subclass or a
+    replaced layer may compute something else, so it runs layer by layer)."""
+    if _engine_of_class.get(type(x)) != block.engine or x.dtype != block.dtype:
+        return None
+    shape = x.shape
+    engine = get_engine(block.engine)
+    if len(shape) != 3 or shape[1] != 1 or engine.is_grad_enabled():
+        return None
+    op = F._fused_op(engine, "decoder_block_step")
+    if op is None or not _is_stock(block):
+        return None
+    attn, mlp, ln_1, ln_2 = block.attn, block.mlp, block.ln_1, block.ln_2
+    head_size = shape[2] // attn.n_head
+    position = cache.reserve((shape[0], attn.n_head, 1, head_size), x.dtype, engine)
+    weights = (ln_1.weight, ln_1.bias, attn.c_attn.weight, attn.c_attn.bias,
+               attn.c_proj.weight, attn.c_proj.bias, ln_2.weight, ln_2.bias,
+               mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight, mlp.c_proj.bias)
+    y = op(x, weights, cache.k, cache.v, position, attn.n_head, attn.scale, ln_1.eps)
+    cache.length = position + 1
+    return y
+
+
+def _is_stock(block: Block) -> bool:
+    """Whether ``block``'s layers are exactly the classes it builds, with one LayerNorm eps."""
+    attn, mlp = block.attn, block.mlp
+    return (type(attn) is CausalSelfAttention and type(mlp) is MLP
+            and type(block.ln_1) is type(block.ln_2) is LayerNorm
+            and type(attn.c_attn) is type(attn.c_proj) is type(mlp.c_fc) is type(mlp.c_proj)
+            is Linear and block.ln_1.eps == block.ln_2.eps)
 
 
 class Transformer(Module):

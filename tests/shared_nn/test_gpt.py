@@ -552,3 +552,92 @@ def test_kv_cache_grows_in_place_and_returns_everything_so_far(engine):
             np.testing.assert_array_equal(all_v.numpy(), np.concatenate(values, axis=2))
             assert len(cache) == all_k.shape[2] == 5 + step
     assert sorted(set(buffers)) == [16, 34, 40]  # doubling what is needed, capped at 40
+
+
+def _decoder_block_calls(monkeypatch) -> list[tuple]:
+    """Count the tensor engine's fused block calls (the shape of each call's input)."""
+    from tensor_engine import fused
+
+    calls, original = [], fused.decoder_block_step
+
+    def counting(x, *args, **kwargs):
+        calls.append(x.shape)
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(fused, "decoder_block_step", counting)
+    return calls
+
+
+def _decode_hidden(model, prompt, next_ids):
+    """Hidden states of a prompt pass and then one token at a time through KV caches."""
+    caches = [KVCache() for _ in range(model.config.n_layer)]
+    with shared_nn.get_engine(model.engine).no_grad():
+        out = [model._hidden(prompt, caches).numpy()]
+        out += [model._hidden(next_ids[:, [t]], caches).numpy() for t in range(next_ids.shape[1])]
+    return out, caches
+
+
+def _random_gpt(dtype, seed=0):
+    shared_nn.manual_seed(seed)
+    model = GPT(GPTConfig(n_layer=3, n_head=4, n_embd=32, vocab_size=50, block_size=32),
+                engine="tensor", dtype=dtype)
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():  # non-trivial LayerNorm affines and biases
+        p.assign_(p.numpy() + rng.normal(0, 0.1, p.shape).astype(dtype))
+    return model, rng.integers(0, 50, (2, 5)), rng.integers(0, 50, (2, 6))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_decoding_runs_each_block_as_one_fused_op(monkeypatch, dtype):
+    """Under no_grad with a cache, a block on one token is one ``decoder_block_step`` call.
+    Its hidden states and cache contents are bit-identical to the block's layers run one by
+    one (the op made unavailable), agree with the composed path (fusion off) to rounding,
+    and keep the model's dtype."""
+    model, prompt, next_ids = _random_gpt(dtype)
+    calls = _decoder_block_calls(monkeypatch)
+    fast, fast_caches = _decode_hidden(model, prompt, next_ids)
+    assert calls == [(2, 1, 32)] * (3 * 6)  # every block of every decoded token; not the prompt
+    assert {h.dtype for h in fast} == {np.dtype(dtype)}
+    with shared_nn.functional.fused(False):
+        composed, _ = _decode_hidden(model, prompt, next_ids)
+    assert len(calls) == 3 * 6  # fusion off: no fused block either
+    from tensor_engine import fused
+
+    monkeypatch.delattr(fused, "decoder_block_step")
+    layered, layered_caches = _decode_hidden(model, prompt, next_ids)
+    tol = {"float32": 2e-5, "float64": 1e-12}[dtype]
+    for got, same, near in zip(fast, layered, composed, strict=True):
+        np.testing.assert_array_equal(got, same)
+        np.testing.assert_allclose(got, near, rtol=tol, atol=tol)
+    for a, b in zip(fast_caches, layered_caches, strict=True):
+        assert len(a) == len(b) == 11
+        np.testing.assert_array_equal(a.k.numpy()[:, :, :11], b.k.numpy()[:, :, :11])
+        np.testing.assert_array_equal(a.v.numpy()[:, :, :11], b.v.numpy()[:, :, :11])
+
+
+def test_fused_block_is_skipped_where_it_would_compute_something_else(monkeypatch):
+    """The fused block runs only for the stock block: a replaced layer (here a Linear
+    subclass that doubles its output) makes that block run layer by layer, so the change
+    shows; grad mode on makes every block record its graph."""
+
+    class Doubled(Linear):
+        def forward(self, x):
+            return super().forward(x) * 2.0
+
+    model, prompt, next_ids = _random_gpt("float64")
+    plain, _ = _decode_hidden(model, prompt, next_ids)
+    old = model.transformer.h[1].mlp.c_proj
+    model.transformer.h[1].mlp.c_proj = Doubled(old.in_features, old.out_features,
+                                                engine="tensor", dtype="float64")
+    model.transformer.h[1].mlp.c_proj.load_state_dict(old.state_dict())
+    calls = _decoder_block_calls(monkeypatch)
+    changed, _ = _decode_hidden(model, prompt, next_ids)
+    assert len(calls) == 2 * 6  # blocks 0 and 2 only
+    with shared_nn.functional.fused(False):
+        want, _ = _decode_hidden(model, prompt, next_ids)
+    for got, ref, before in zip(changed, want, plain, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+        assert not np.allclose(got, before)
+    block, cache = model.transformer.h[0], KVCache()
+    y = block(shared_nn.get_engine("tensor").tensor(np.ones((2, 1, 32))), cache)
+    assert y.requires_grad and len(calls) == 2 * 6 and len(cache) == 1

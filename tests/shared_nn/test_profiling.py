@@ -105,6 +105,20 @@ def test_tensor_engine_counts_calls_nodes_and_bytes_exactly():
     assert ops[BACKWARD_PASS]["numpy_s"] == 0
 
 
+def test_a_decoded_gpt_block_is_one_entry():
+    """Generation's fused block (one op per block and token) is its own row; the layers it
+    replaces do not appear for the decoded tokens."""
+    nn.manual_seed(0)
+    model = nn.models.GPT(nn.models.GPTConfig(n_layer=2, n_head=2, n_embd=8, vocab_size=11,
+                                              block_size=16), engine="tensor")
+    with nn.profile("tensor") as prof:
+        model.generate(np.array([[1, 2, 3]]), 4, temperature=0.0)
+    ops = ops_of(prof, "tensor")
+    assert ops["decoder_block"]["calls"] == 2 * 3  # the prompt pass runs layer by layer
+    assert ops["linear"]["calls"] == 2 * 4  # four per block, in the prompt pass only
+    assert ops["decoder_block"]["total_s"] > 0
+
+
 def test_views_allocate_nothing_on_the_tensor_engine():
     x = engine("tensor").tensor(np.ones((4, 6)))
     with nn.profile("tensor") as prof:

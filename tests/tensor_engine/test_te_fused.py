@@ -176,3 +176,103 @@ def test_layer_norm_shape_errors_name_shapes():
 def test_softmax_dim_out_of_range():
     with pytest.raises(ValueError, match="dim 2"):
         fused.softmax(te.tensor(np.zeros((2, 2))), dim=2)
+
+
+# -- the decoding block ---------------------------------------------------------------
+
+
+def torch_block_step(x, weights, k_past, v_past, n_head, scale, eps):
+    """GPT-2's block on one token per row, in torch float64, from the layers' definitions:
+    returns the output and this token's keys and values (B, nh, hd)."""
+    g1, b1, w_attn, b_attn, w_proj, b_proj, g2, b2, w_fc, b_fc, w_out, b_out = (
+        None if w is None else torch.tensor(w) for w in weights)
+    x = torch.tensor(x)[:, 0]  # (B, C)
+    B, C = x.shape
+    qkv = TF.linear(TF.layer_norm(x, (C,), g1, b1, eps), w_attn, b_attn)
+    q, k, v = qkv.reshape(B, 3, n_head, 1, C // n_head).unbind(1)  # (B, nh, 1, hd)
+    keys = torch.cat([torch.tensor(k_past), k], dim=2)
+    values = torch.cat([torch.tensor(v_past), v], dim=2)
+    heads = TF.scaled_dot_product_attention(q, keys, values, scale=scale)
+    h = x + TF.linear(heads.reshape(B, C), w_proj, b_proj)
+    f = TF.gelu(TF.linear(TF.layer_norm(h, (C,), g2, b2, eps), w_fc, b_fc), approximate="tanh")
+    out = h + TF.linear(f, w_out, b_out)
+    return out[:, None].numpy(), k[:, :, 0].numpy(), v[:, :, 0].numpy()
+
+
+def block_weights(rng, C, wide, missing=()):
+    """The twelve weights of ``fused.decoder_block_step``, random, with the named ones None."""
+    shapes = ((C,), (C,), (3 * C, C), (3 * C,), (C, C), (C,), (C,), (C,), (wide, C), (wide,),
+              (C, wide), (C,))
+    return [None if name in missing else rng.standard_normal(shape) * 0.5
+            for name, shape in zip(fused._BLOCK_WEIGHTS, shapes, strict=True)]
+
+
+@given(batch=st.integers(1, 3), n_head=st.integers(1, 3), head_size=st.integers(1, 4),
+       widen=st.integers(1, 4), past=st.integers(0, 5), spare=st.integers(0, 3),
+       missing=st.sampled_from([(), ("ln_1.weight", "ln_1.bias"), ("ln_2.bias",),
+                                ("attn.c_attn.bias", "mlp.c_proj.bias")]),
+       seed=st.integers(0, 2**16))
+def test_decoder_block_step_matches_torch(batch, n_head, head_size, widen, past, spare,
+                                          missing, seed):
+    """Values against torch's layers in float64, for any batch, head count, head size,
+    MLP width, cached length and spare capacity, with optional biases and affine weights
+    left out; the token's key and value land at ``position`` and nothing else in the
+    cache changes."""
+    rng = np.random.default_rng(seed)
+    C = n_head * head_size
+    weights = block_weights(rng, C, widen * C, missing)
+    x = rng.standard_normal((batch, 1, C))
+    capacity = past + 1 + spare
+    k_buf, v_buf = (rng.standard_normal((batch, n_head, capacity, head_size)) for _ in range(2))
+    eps, scale = 1e-5, 1.0 / np.sqrt(head_size) * 1.3
+    want, k_new, v_new = torch_block_step(x, weights, k_buf[:, :, :past], v_buf[:, :, :past],
+                                          n_head, scale, eps)
+    k_cache, v_cache = te.tensor(k_buf), te.tensor(v_buf)
+    with te.no_grad():
+        got = fused.decoder_block_step(
+            te.tensor(x), [None if w is None else te.tensor(w) for w in weights],
+            k_cache, v_cache, past, n_head, scale, eps)
+    assert_close(got.numpy(), want, "block output")
+    k_want, v_want = k_buf.copy(), v_buf.copy()
+    k_want[:, :, past], v_want[:, :, past] = k_new, v_new
+    np.testing.assert_allclose(k_cache.numpy(), k_want, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(v_cache.numpy(), v_want, rtol=1e-12, atol=1e-13)
+    assert got.is_leaf and not got.requires_grad and got.dtype == np.float64
+
+
+def test_decoder_block_step_refuses_what_it_cannot_do():
+    """Clear errors: a graph it cannot record, shapes that do not fit (naming the weight and
+    both shapes), a position past the cache, a cache that needs grad or is read-only."""
+    rng = np.random.default_rng(0)
+    C, nh = 8, 2
+    weights = [te.tensor(w) for w in block_weights(rng, C, 4 * C)]
+    x = te.tensor(rng.standard_normal((1, 1, C)))
+    f64 = {"dtype": np.float64}
+    k, v = te.zeros((1, nh, 4, C // nh), **f64), te.zeros((1, nh, 4, C // nh), **f64)
+    step = fused.decoder_block_step
+    trained = [te.tensor(w.numpy(), requires_grad=True) for w in weights]
+    with pytest.raises(RuntimeError, match="forward only.*no_grad"):
+        step(x, trained, k, v, 0, nh)
+    with te.no_grad():
+        step(x, trained, k, v, 0, nh)  # the same call records nothing under no_grad
+        with pytest.raises(ValueError, match=r"one token per row; got \(1, 2, 8\)"):
+            step(te.zeros((1, 2, C), **f64), weights, k, v, 0, nh)
+        bad = list(weights)
+        bad[4] = te.zeros((C, C + 1), **f64)
+        with pytest.raises(ValueError, match=r"attn.c_proj.weight is float64 \(8, 9\).*\(8, 8\)"):
+            step(x, bad, k, v, 0, nh)
+        bad[4] = te.zeros((C, C), dtype=np.float32)
+        with pytest.raises(ValueError, match=r"attn.c_proj.weight is float32"):
+            step(x, bad, k, v, 0, nh)
+        with pytest.raises(ValueError, match="expected 12 weights"):
+            step(x, weights[:-1], k, v, 0, nh)
+        with pytest.raises(TypeError, match=r"\(attn.c_attn.weight\): expected a tensor_engine"):
+            step(x, [*weights[:2], None, *weights[3:]], k, v, 0, nh)
+        with pytest.raises(ValueError, match="width 8 does not split into 3 heads"):
+            step(x, weights, k, v, 0, 3)
+        with pytest.raises(ValueError, match=r"k_cache is float64 \(1, 2, 4, 3\)"):
+            step(x, weights, te.zeros((1, nh, 4, 3), **f64), v, 0, nh)
+        with pytest.raises(ValueError, match="position 4 is outside k_cache's capacity 4"):
+            step(x, weights, k, v, 4, nh)
+        with pytest.raises(RuntimeError, match="v_cache must be a writable buffer"):
+            step(x, weights, k, te.zeros((1, nh, 4, C // nh), requires_grad=True, **f64), 0, nh)
