@@ -501,6 +501,9 @@ def _check_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Tens
         if data.shape != want or data.dtype != x.dtype:
             raise ValueError(f"{op}: {_BLOCK_WEIGHTS[i]} is {data.dtype} {data.shape}; a block "
                              f"of width {C} on {x.dtype} input needs {x.dtype} {want}")
+    for name, n in (("position", position), ("n_head", n_head)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"{op}: {name} must be an int, got {type(n).__name__}")
     if n_head < 1 or C % n_head:
         raise ValueError(f"{op}: width {C} does not split into {n_head} heads")
     hd = C // n_head

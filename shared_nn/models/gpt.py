@@ -366,6 +366,8 @@ def _one_token_in_one_op(block: Block, x: Any, cache: KVCache) -> Any:
     if op is None or not _is_stock(block):
         return None
     attn, mlp, ln_1, ln_2 = block.attn, block.mlp, block.ln_1, block.ln_2
+    if shape[2] != attn.c_attn.in_features:  # the layers' own checks name the mismatch
+        return None
     head_size = shape[2] // attn.n_head
     position = cache.reserve((shape[0], attn.n_head, 1, head_size), x.dtype, engine)
     weights = (ln_1.weight, ln_1.bias, attn.c_attn.weight, attn.c_attn.bias,

@@ -641,3 +641,6 @@ def test_fused_block_is_skipped_where_it_would_compute_something_else(monkeypatc
     block, cache = model.transformer.h[0], KVCache()
     y = block(shared_nn.get_engine("tensor").tensor(np.ones((2, 1, 32))), cache)
     assert y.requires_grad and len(calls) == 2 * 6 and len(cache) == 1
+    with shared_nn.get_engine("tensor").no_grad(), pytest.raises(ValueError, match="LayerNorm"):
+        block(shared_nn.get_engine("tensor").tensor(np.ones((2, 1, 30))), cache)  # too narrow
+    assert len(calls) == 2 * 6

@@ -274,5 +274,9 @@ def test_decoder_block_step_refuses_what_it_cannot_do():
             step(x, weights, te.zeros((1, nh, 4, 3), **f64), v, 0, nh)
         with pytest.raises(ValueError, match="position 4 is outside k_cache's capacity 4"):
             step(x, weights, k, v, 4, nh)
+        with pytest.raises(TypeError, match="position must be an int, got float"):
+            step(x, weights, k, v, 1.0, nh)
+        with pytest.raises(TypeError, match="n_head must be an int, got bool"):
+            step(x, weights, k, v, 0, True)
         with pytest.raises(RuntimeError, match="v_cache must be a writable buffer"):
             step(x, weights, k, te.zeros((1, nh, 4, C // nh), requires_grad=True, **f64), 0, nh)
