@@ -462,7 +462,8 @@ def decoder_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Ten
     (g1, b1, w_attn, b_attn, w_proj, b_proj, g2, b2, w_fc, b_fc, w_out, b_out) = weights
     X = x._data.reshape(B, C)
     qkv = _linear_rows(_normalized(X, g1, b1, eps), w_attn._data, b_attn)
-    q, k, v = (qkv.reshape(B, 3, n_head, 1, hd)[:, i] for i in range(3))  # (B, nh, 1, hd)
+    split = qkv.reshape(B, 3, n_head, 1, hd)
+    q, k, v = split[:, 0], split[:, 1], split[:, 2]  # (B, nh, 1, hd) each
     K, V = k_cache._data, v_cache._data
     K[:, :, position], V[:, :, position] = k[:, :, 0], v[:, :, 0]
     _tensor._note_write(K)
