@@ -1,0 +1,79 @@
+"""The messages of the misuses an engine detects while it computes: mixing engines, values
+outside an op's domain, and autograd misuse. Built here, once, so each reads the same on
+every engine; an engine raises them, it does not word them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BACKWARD_TWICE = (
+    "Trying to backward through the graph a second time (or to use intermediate values after "
+    "they were freed). Pass retain_graph=True to the first backward() if you need to backward "
+    "twice.")
+NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+
+
+def mixing_error(op: str, engine: str, other: Any) -> TypeError:
+    """``engine``'s tensor met ``other``, a tensor of another engine (or library)."""
+    kind = type(other)
+    return TypeError(f"{op}: cannot mix {engine}_engine.Tensor with {kind.__module__}."
+                     f"{kind.__qualname__} in one op; convert with .numpy() first")
+
+
+def operand_error(op: str, other: Any) -> TypeError:
+    return TypeError(f"{op}: unsupported operand type for a Tensor op: {type(other).__name__}")
+
+
+def domain_error(op: str, value: float, domain: str) -> ValueError:
+    """``value`` lies outside where ``op`` is defined (``domain``: "> 0", ">= 0", ...)."""
+    return ValueError(f"{op}: input contains {value!r}; {op} is only defined for values "
+                      f"{domain}")
+
+
+def item_error(shape: tuple[int, ...]) -> ValueError:
+    return ValueError(f"item() needs a tensor with one element, got shape {tuple(shape)}")
+
+
+def bool_error(shape: tuple[int, ...]) -> RuntimeError:
+    return RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                        f"(shape {tuple(shape)})")
+
+
+def shape_mismatch(op: str, what: str, got: tuple[int, ...], want: tuple[int, ...]
+                   ) -> ValueError:
+    """``what`` (a value, a grad) given to ``op`` has shape ``got``, the tensor ``want``."""
+    return ValueError(f"{op}: {what} of shape {tuple(got)} does not match tensor shape "
+                      f"{tuple(want)}")
+
+
+def index_error(err: IndexError) -> IndexError:
+    """numpy's and torch's out-of-range messages in one wording (torch's)."""
+    return IndexError(str(err).replace(" for axis ", " for dimension "))
+
+
+def implicit_grad_error(shape: tuple[int, ...]) -> RuntimeError:
+    return RuntimeError("grad can be implicitly created only for scalar outputs "
+                        f"(got shape {tuple(shape)})")
+
+
+def used_by_graph_error(op: str, shape: tuple[int, ...]) -> RuntimeError:
+    return RuntimeError(
+        f"{op}: an in-place operation on a tensor that a recorded graph already uses "
+        f"(shape {tuple(shape)}) would change that graph's history; use the out-of-place "
+        "form (x = x + y) or detach() first")
+
+
+def view_inplace_error(op: str, shape: tuple[int, ...]) -> RuntimeError:
+    return RuntimeError(
+        f"{op}: an in-place operation on a view (shape {tuple(shape)}) of a tensor that "
+        "requires grad is not supported: torch would rewrite the base tensor's history too. "
+        "Use the out-of-place form, or clone() the view first")
+
+
+def overwritten_error(shape: tuple[int, ...]) -> RuntimeError:
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: a tensor of shape {tuple(shape)} was written after the graph "
+        "read it. Do the in-place update after backward(), or use an out-of-place op.")
