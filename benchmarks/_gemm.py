@@ -9,7 +9,7 @@ routines), so a workload's matrix time depends on layouts its code never mention
 This module
 
 * records the products a tensor_engine workload asks numpy for (every product the engine
-  computes goes through ``tensor_engine.tensor._mm``): their operands, and their shapes and
+  computes goes through ``tensor_engine.kernels.mm``): their operands, and their shapes and
   layouts as :class:`Call`\\ s;
 * times each distinct product alone in all eight layouts, with numpy and with PyTorch, at
   the current thread limit (medians of alternating rounds, operands warm), which picks each
@@ -107,19 +107,19 @@ def record_products(fn: Callable[[], object]) -> list[Pair]:
     in order: the arrays themselves (kept alive), so that the products can be replayed."""
     import importlib
 
-    te_tensor = importlib.import_module("tensor_engine.tensor")  # the module, not te.tensor()
+    te_kernels = importlib.import_module("tensor_engine.kernels")
     pairs: list[Pair] = []
-    original = te_tensor._mm
+    original = te_kernels.mm
 
     def recording(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         pairs.append((a, b))
         return original(a, b)
 
-    te_tensor._mm = recording
+    te_kernels.mm = recording
     try:
         fn()
     finally:
-        te_tensor._mm = original
+        te_kernels.mm = original
     return pairs
 
 
@@ -165,8 +165,8 @@ def _runner(call: Call, rng: np.random.Generator, cold: bool,
 def _timed_block(fn: Callable[[], object], reps: int) -> float:
     """Seconds per call over ``reps`` calls, after one untimed call: the rounds alternate
     between runners whose operands evict each other's from cache, so without it the first
-    call of a short block would be timed cold and the rest warm (a mix that depends on the
-    block's length; a 0.3 GFLOP product measured 20% slower that way than in a warm loop)."""
+    call of a short block would be timed cold and the rest warm, a mix that depends on the
+    block's length and reads a product as slower than it is in a warm loop."""
     fn()
     start = time.perf_counter()
     for _ in range(reps):

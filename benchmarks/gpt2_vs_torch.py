@@ -358,12 +358,12 @@ def decode_breakdown(model: object, prompt: np.ndarray, hand: HandDecoder, steps
     numpy) against the host's weight-streaming limit, measured in alternating rounds (one
     round: ``steps`` decode steps of ours, as many of the hand decoder, then each bare loop
     once), so that a change in the machine's load or memory traffic hits all alike; and how
-    much of our step the matrix products take (traced through the engine's ``_mm``)."""
+    much of our step the matrix products take (traced through the engine's ``kernels.mm``)."""
     import tensor_engine
     from shared_nn.models.gpt import KVCache
 
-    engine = importlib.import_module("tensor_engine.tensor")
-    original, spent = engine._mm, {"s": 0.0, "calls": 0}
+    engine = importlib.import_module("tensor_engine.kernels")
+    original, spent = engine.mm, {"s": 0.0, "calls": 0}
 
     def timed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
@@ -376,7 +376,7 @@ def decode_breakdown(model: object, prompt: np.ndarray, hand: HandDecoder, steps
         caches = [KVCache() for _ in range(model.config.n_layer)]
         with tensor_engine.no_grad():
             model._logits(model._hidden(prompt, caches)[:, -1, :])
-            engine._mm = timed if trace else original
+            engine.mm = timed if trace else original
             try:
                 start = time.perf_counter()
                 for _ in range(steps):
@@ -384,7 +384,7 @@ def decode_breakdown(model: object, prompt: np.ndarray, hand: HandDecoder, steps
                     model._logits(h[:, -1, :]).numpy()
                 return (time.perf_counter() - start) / steps
             finally:
-                engine._mm = original
+                engine.mm = original
 
     loops = weight_products(model)
     per_token, by_hand, bare = [], [], {name: [] for name in loops}

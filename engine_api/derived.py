@@ -93,6 +93,16 @@ class TensorMethods:
         """torch's alias of :meth:`clamp`."""
         return self.clamp(min=min, max=max)
 
+    def lerp(self, end: Any, weight: Any) -> Any:
+        """``self + weight * (end - self)``: the point ``weight`` of the way from ``self`` to
+        ``end`` (torch's ``lerp``; ``weight`` a number or a tensor, all three broadcast).
+
+        The gradient is ``1 - weight`` towards ``self`` and ``weight`` towards ``end``, and
+        every engine gets it from the ops the line below is made of: this method is the
+        worked example of docs/architecture.md, "Adding an op to every engine".
+        """
+        return self + (end - self) * weight
+
     # -- shapes ------------------------------------------------------------------------------
 
     def view(self, *shape: Any) -> Any:

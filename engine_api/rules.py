@@ -139,6 +139,8 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     if it had one dim), and reduces over nothing: ``()``."""
     if dim is None or isinstance(dim, (tuple, list)) and len(dim) == 0:
         return None
+    if ndim and not isinstance(dim, (tuple, list)):  # one dim, the usual call: no set to build
+        return (normalize_dim(dim, ndim, op),)
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     out = tuple(sorted({normalize_dim(d, max(ndim, 1), op) for d in dims}))
     if len(out) != len(dims):

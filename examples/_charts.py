@@ -4,7 +4,7 @@ curves, where the time goes per op type, and the tensor engine's numpy/bookkeepi
 Each function takes numbers that ``compare.py`` already measured and writes one PNG. The
 figures use matplotlib's object API (``matplotlib.figure.Figure``: no pyplot, no GUI
 backend, no global state), imported when a picture is drawn through
-``shared_nn._optional.optional_import``, so ``--no-plots`` runs without matplotlib.
+``shared_nn.optional.optional_import``, so ``--no-plots`` runs without matplotlib.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared_nn._optional import optional_import
+from shared_nn.optional import optional_import
 
 COLOURS = {"scalar": "tab:red", "tensor": "tab:blue", "torch": "tab:green"}
 MARKERS = {"scalar": "o", "tensor": "s", "torch": "^"}

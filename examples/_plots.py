@@ -11,7 +11,7 @@ before any work starts (:func:`plot_paths`): a folder that cannot be created, a 
 taken by a folder, a path inside the package, or matplotlib missing is one line on stderr
 and exit status 2. The figures use matplotlib's object API (``matplotlib.figure.Figure``:
 no pyplot, no GUI backend, no global state), imported through
-``shared_nn._optional.optional_import`` as ``shared_nn.viz`` does.
+``shared_nn.optional.optional_import`` as ``shared_nn.viz`` does.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from _cli import check_can_create_dir, check_writable_file, writable_dir
 
-from shared_nn._optional import INSTALL_HINT, optional_import
+from shared_nn.optional import INSTALL_HINT, optional_import
 
 DPI = 100
 MAX_SHOWN = 24  # misclassified digits in the grid

@@ -70,8 +70,8 @@ from rich.table import Table
 
 import shared_nn
 from shared_nn import functional as F
-from shared_nn._optional import INSTALL_HINT
 from shared_nn.data import load_digits, pydoc_text
+from shared_nn.optional import INSTALL_HINT
 from shared_nn.tokenizer import CharTokenizer
 
 ENGINES = ("scalar", "tensor", "torch")  # torch only when PyTorch is installed

@@ -28,7 +28,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from ._optional import optional_import
+from .optional import optional_import
 
 __all__ = [
     "Split",

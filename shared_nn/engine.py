@@ -25,6 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 ENGINES = ("scalar", "tensor", "torch")
 CORE_ENGINES = ("scalar", "tensor")
@@ -140,3 +143,12 @@ def engine_of(x: object) -> str | None:
 def is_tensor(x: object) -> bool:
     """Whether ``x`` is a Tensor of any engine."""
     return engine_of(x) is not None
+
+
+def as_numpy(value: Any) -> np.ndarray:
+    """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor (for state dicts)."""
+    if is_tensor(value):
+        return np.asarray(value.numpy())
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor (torch not imported)
+        return value.detach().cpu().numpy()
+    return np.asarray(value)

@@ -154,25 +154,26 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = F
 
 def softmax(x: Any, dim: int = -1) -> Any:
     """exp(x) / sum(exp(x)) along ``dim``, computed as exp(x - max) for stability."""
-    engine = _engine(x, "softmax")
-    op = _fused_op(engine, "softmax")
-    if op is not None:
-        return op(x, dim=dim)
-    # Shifting by the max changes nothing mathematically, so the max is a constant (no grad).
-    shift = _constant(engine, x.numpy().max(axis=dim, keepdims=True), x)
-    e = (x - shift).exp()
-    return e / e.sum(dim=dim, keepdim=True)
+    return _softmax(x, dim, "softmax")
 
 
 def log_softmax(x: Any, dim: int = -1) -> Any:
     """log(softmax(x)) along ``dim``, computed as (x - max) - log(sum(exp(x - max)))."""
-    engine = _engine(x, "log_softmax")
-    op = _fused_op(engine, "log_softmax")
+    return _softmax(x, dim, "log_softmax")
+
+
+def _softmax(x: Any, dim: int, fn: str) -> Any:
+    """``fn`` ("softmax" or "log_softmax"): the engine's fused op, or composed from x - max."""
+    engine = _engine(x, fn)
+    op = _fused_op(engine, fn)
     if op is not None:
         return op(x, dim=dim)
-    shift = _constant(engine, x.numpy().max(axis=dim, keepdims=True), x)
-    z = x - shift
-    return z - z.exp().sum(dim=dim, keepdim=True).log()
+    # Shifting by the max changes nothing mathematically, so the max is a constant (no grad).
+    z = x - _constant(engine, x.numpy().max(axis=dim, keepdims=True), x)
+    if fn == "log_softmax":
+        return z - z.exp().sum(dim=dim, keepdim=True).log()
+    e = z.exp()
+    return e / e.sum(dim=dim, keepdim=True)
 
 
 # --- layers as functions ----------------------------------------------------------------------

@@ -198,18 +198,14 @@ def xavier_uniform_(
     tensor: Any, gain: float = 1.0, generator: np.random.Generator | None = None
 ) -> Any:
     """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound, generator)
+    return _uniform_with_std(tensor, _xavier_std(tensor, gain), generator)
 
 
 def xavier_normal_(
     tensor: Any, gain: float = 1.0, generator: np.random.Generator | None = None
 ) -> Any:
     """Glorot: N(0, std**2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
+    return normal_(tensor, 0.0, _xavier_std(tensor, gain), generator)
 
 
 def kaiming_uniform_(
@@ -222,12 +218,8 @@ def kaiming_uniform_(
     """He: U(-bound, bound) with bound = gain * sqrt(3 / fan), gain =
     ``calculate_gain(nonlinearity, a)``. torch's defaults (a=0, leaky_relu, fan_in) give
     bound = sqrt(6 / fan_in)."""
-    fan = _fan(tensor, mode)
-    if fan == 0:
-        return tensor  # torch warns and leaves a zero-element tensor alone
-    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    bound = math.sqrt(3.0) * std
-    return uniform_(tensor, -bound, bound, generator)
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    return tensor if std is None else _uniform_with_std(tensor, std, generator)
 
 
 def kaiming_normal_(
@@ -238,8 +230,27 @@ def kaiming_normal_(
     generator: np.random.Generator | None = None,
 ) -> Any:
     """He: N(0, std**2) with std = gain / sqrt(fan)."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    return tensor if std is None else normal_(tensor, 0.0, std, generator)
+
+
+def _xavier_std(tensor: Any, gain: float) -> float:
+    """Glorot's standard deviation: gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return gain * math.sqrt(2.0 / float(fan_in + fan_out))
+
+
+def _kaiming_std(tensor: Any, a: float, mode: str, nonlinearity: str) -> float | None:
+    """He's standard deviation: ``calculate_gain(nonlinearity, a) / sqrt(fan)``; None for a
+    zero-element tensor (fan 0), which torch warns about and leaves alone."""
     fan = _fan(tensor, mode)
     if fan == 0:
-        return tensor
-    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
-    return normal_(tensor, 0.0, std, generator)
+        return None
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def _uniform_with_std(tensor: Any, std: float, generator: np.random.Generator | None) -> Any:
+    """U(-bound, bound) with bound = sqrt(3) * std: the uniform distribution whose standard
+    deviation is ``std``."""
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)

@@ -37,6 +37,8 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
+from .engine import as_numpy
+
 __all__ = [
     "CheckpointError",
     "TensorInfo",
@@ -389,8 +391,6 @@ def save_state_dict(
     not be loaded back).
     """
     from safetensors.numpy import save
-
-    from .module import as_numpy
 
     arrays = {}
     for name, value in state.items():

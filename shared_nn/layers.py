@@ -55,10 +55,12 @@ def weight_memory_layout(values: np.ndarray) -> np.ndarray:
     only the tensor engine's products notice (the other engines copy into their own).
 
     Backward computes ``grad @ weight``. A narrowing weight stored row by row is a short,
-    wide right operand, which OpenBLAS multiplies at 133-145 GFLOP/s, against 174 with its
-    transpose contiguous (64 x 768 @ 768 x 3072, one thread). Stored by columns, a GPT-2
-    block's forward + backward took 2.3% less time, a 124M forward 1.5% more, decoding and
-    a small GPT's training step the same (benchmarks/tensor_vs_torch.py measures the block).
+    wide right operand, which OpenBLAS multiplies more slowly than the same product with its
+    transpose contiguous. Stored by columns, a GPT-2 block's forward + backward is faster
+    and a 124M forward slightly slower, while decoding and a small GPT's training step do
+    not change (``benchmarks/tensor_vs_torch.py`` times the block and
+    ``benchmarks/gemm_layouts.py`` each product by layout; their figures are in
+    ``docs/benchmarks.md``).
     """
     out_features, in_features = values.shape
     if in_features >= 4 * out_features:
@@ -323,8 +325,9 @@ class _RNNBase(Module):
     (gates*H,), gates stacked in torch's order and drawn in torch's order from
     U(-1/sqrt(H), 1/sqrt(H))), input layouts (time-major (T, B, I), ``batch_first`` (B, T, I),
     unbatched (T, I)), initial-state checks, the loop over layers and steps, and dropout
-    between layers (training mode only). Subclasses set ``gates`` and ``states`` (the names
-    of the state tensors: h0, or h0 and c0) and write ``_cell``."""
+    between layers (training mode only). The constructor's arguments are torch's, in torch's
+    order (``proj_size`` must be 0: no projection). Subclasses set ``gates`` and ``states``
+    (the names of the state tensors: h0, or h0 and c0) and write ``_cell``."""
 
     gates = 1
     states: tuple[str, ...] = ("h0",)
@@ -333,15 +336,20 @@ class _RNNBase(Module):
         self,
         input_size: int,
         hidden_size: int,
-        num_layers: int,
-        bias: bool,
-        batch_first: bool,
-        dropout: float,
-        bidirectional: bool,
-        engine: str | None,
-        dtype: Any,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        engine: str | None = None,
+        dtype: Any = None,
     ) -> None:
+        if proj_size != 0:
+            raise NotImplementedError(
+                f"{type(self).__name__}: proj_size is not supported yet (only 0)")
         super().__init__(engine=engine, dtype=dtype)
+        self.proj_size = 0
         self.input_size = _check_size(input_size, "input_size")
         self.hidden_size = _check_size(hidden_size, "hidden_size")
         self.num_layers = _check_size(num_layers, "num_layers")
@@ -492,7 +500,7 @@ class RNN(_RNNBase):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, engine, dtype)
+                         bidirectional, engine=engine, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def _cell(
@@ -529,25 +537,6 @@ class LSTM(_RNNBase):
     gates = 4
     states = ("h0", "c0")
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        engine: str | None = None,
-        dtype: Any = None,
-    ) -> None:
-        if proj_size != 0:
-            raise NotImplementedError("LSTM: proj_size is not supported yet (only 0)")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, engine, dtype)
-        self.proj_size = 0
-
     def _cell(
         self, projected: Any, state: tuple[Any, ...], w_hh_t: Any, b_hh: Any
     ) -> tuple[Any, ...]:
@@ -577,21 +566,6 @@ class GRU(_RNNBase):
     """
 
     gates = 3
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        engine: str | None = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, engine, dtype)
 
     def _cell(
         self, projected: Any, state: tuple[Any, ...], w_hh_t: Any, b_hh: Any

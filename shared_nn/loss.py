@@ -45,6 +45,22 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
 
+class _WeightedLoss(_Loss):
+    """A loss that may weigh its terms: ``weight`` is kept as a float64 numpy constant."""
+
+    def __init__(
+        self,
+        weight: Any,
+        size_average: bool | None,
+        reduce: bool | None,
+        reduction: str,
+        engine: str | None,
+        dtype: Any,
+    ) -> None:
+        super().__init__(size_average, reduce, reduction, engine, dtype)
+        self.weight = _constant(weight)
+
+
 class MSELoss(_Loss):
     """Mean (or sum, or none) of squared differences: ``F.mse_loss``."""
 
@@ -59,7 +75,7 @@ class L1Loss(_Loss):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities: ``F.nll_loss``."""
 
     def __init__(
@@ -72,8 +88,7 @@ class NLLLoss(_Loss):
         engine: str | None = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(size_average, reduce, reduction, engine, dtype)
-        self.weight = _constant(weight)
+        super().__init__(weight, size_average, reduce, reduction, engine, dtype)
         self.ignore_index = int(ignore_index)
 
     def forward(self, input: Any, target: Any) -> Any:
@@ -81,7 +96,7 @@ class NLLLoss(_Loss):
                           reduction=self.reduction)
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(_WeightedLoss):
     """Softmax cross-entropy of logits (class dim 1) against class indices or class
     probabilities: ``F.cross_entropy``. ``label_smoothing`` outside [0, 1] is a ValueError."""
 
@@ -96,8 +111,7 @@ class CrossEntropyLoss(_Loss):
         engine: str | None = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(size_average, reduce, reduction, engine, dtype)
-        self.weight = _constant(weight)
+        super().__init__(weight, size_average, reduce, reduction, engine, dtype)
         self.ignore_index = int(ignore_index)
         self.label_smoothing = F._check_label_smoothing(label_smoothing, "CrossEntropyLoss")
 
@@ -106,7 +120,7 @@ class CrossEntropyLoss(_Loss):
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     """Sigmoid + binary cross-entropy, computed stably: ``F.binary_cross_entropy_with_logits``."""
 
     def __init__(
@@ -119,8 +133,7 @@ class BCEWithLogitsLoss(_Loss):
         engine: str | None = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(size_average, reduce, reduction, engine, dtype)
-        self.weight = _constant(weight)
+        super().__init__(weight, size_average, reduce, reduction, engine, dtype)
         self.pos_weight = _constant(pos_weight)
 
     def forward(self, input: Any, target: Any) -> Any:

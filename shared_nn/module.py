@@ -20,10 +20,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tensor_engine.tensor import _float_dtype as float_dtype
+from engine_api.rules import float_dtype
 
 from .engine import (
     _engine_of_class,
+    as_numpy,
     check_engine_name,
     engine_name,
     engine_of,
@@ -32,14 +33,6 @@ from .engine import (
 )
 from .io import CheckpointError, load_state_dict_file, save_state_dict
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_dtype(dtype: Any) -> np.dtype | None:
-    """None, or float32 / float64 (numpy's, torch's or their names); anything else is a
-    TypeError. The same rule as the engines' ``dtype=`` arguments (one implementation)."""
-    return float_dtype(dtype)
-
 
 def effective_dtype(engine: str, requested: np.dtype | None) -> np.dtype:
     """The dtype an engine really computes in: scalar is always float64, tensor float32 by
@@ -47,15 +40,6 @@ def effective_dtype(engine: str, requested: np.dtype | None) -> np.dtype:
     if engine == "scalar":
         return np.dtype(np.float64)
     return requested if requested is not None else np.dtype(np.float32)
-
-
-def as_numpy(value: Any) -> np.ndarray:
-    """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor (for state dicts)."""
-    if is_tensor(value):
-        return np.asarray(value.numpy())
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor (torch not imported)
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 class IncompatibleKeys(NamedTuple):
@@ -81,7 +65,7 @@ class Module:
 
     def __init__(self, engine: str | None = None, dtype: Any = None) -> None:
         name = engine_name() if engine is None else check_engine_name(engine)
-        requested = _check_dtype(dtype)
+        requested = float_dtype(dtype)
         state = self.__dict__
         state["_parameters"] = {}
         state["_modules"] = {}
@@ -95,8 +79,8 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         # Parameters and children are registered in two ordered dicts (what state_dict and
         # parameters() walk) and also kept in the instance dict under their names, so that
-        # ``self.weight`` in a forward is a plain attribute read (24 ns) rather than a miss
-        # that falls back to __getattr__ (400 ns; a GPT-2 decode step makes 250 of them).
+        # ``self.weight`` in a forward is a plain attribute read rather than a miss that falls
+        # back to __getattr__, many times slower, on every layer call.
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
@@ -331,7 +315,7 @@ class Module:
         untouched). ``dtype`` defaults to what this module was asked for, so a float32 tensor
         model that visits the scalar engine comes back float32."""
         check_engine_name(name)
-        requested = _check_dtype(dtype)
+        requested = float_dtype(dtype)
         old_params = {id(p): p for _, p in self._state_items()}
         # Deep-copy the structure but not the parameters: they are rebuilt below, once each,
         # so tied weights stay tied.

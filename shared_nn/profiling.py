@@ -15,9 +15,9 @@ module functions (``x @ w``, ``x.sum()``, ``cat``, the fused ``cross_entropy`` .
 that calls other ops is one entry, the one your code called. ``"(backward pass)"`` is what
 ``backward()`` spends besides the per-op pieces measured inside it. The wall time of the
 block less the time in ops (``outside_ops_s``) is the Python around the ops: shared_nn's
-layers, your loop, and the profiler's own cost (a few microseconds per op, measured and
-taken out of the op's time). ``"(garbage collector)"`` is Python's cyclic collector running
-between ops (walking the nodes the ops made: a tenth of a step on the scalar engine),
+layers, your loop, and the profiler's own cost (measured and taken out of the op's time).
+``"(garbage collector)"`` is Python's cyclic collector running between ops (walking the
+nodes the ops made, so it weighs most on the scalar engine and its node per number),
 counted as forward time of the engine whose op ran last.
 
 Which numbers are exact
@@ -43,8 +43,8 @@ Cost and threads
 ----------------
 Zero when not in use: the timing wrappers are installed on the engines' classes and modules
 when the block starts and the original objects are put back when it ends, so the engines'
-hot paths are untouched outside a profile. Inside, each op costs a few microseconds more
-(2-5 us per op on a 2-core machine), which the profile counts as time outside ops.
+hot paths are untouched outside a profile. Inside, each op also pays for its wrapper's
+timers and bookkeeping, which the profile counts as time outside ops.
 Only the thread that entered the block is recorded (other threads run through the
 wrappers unrecorded), and one profile can be active at a time in a process. Engines are
 instrumented as loaded when the block starts (the torch engine only if already imported,

@@ -65,12 +65,14 @@ from typing import Any
 
 import numpy as np
 
+from engine_api.rules import float_dtype
+
 from . import functional as F
 from ._report import Report, Row
 from .engine import ENGINES, check_engine_name, engine_available, get_engine, use_engine
 from .grad_mode import enable_grad
 from .init import manual_seed
-from .module import Module, _check_dtype, effective_dtype
+from .module import Module, effective_dtype
 
 __all__ = ["assert_engines_agree", "assert_close", "difference", "gradcheck",
            "EnginesDisagree", "Report", "Row", "tolerances"]
@@ -91,7 +93,7 @@ class EnginesDisagree(AssertionError):
 
 def tolerances(dtype: Any) -> dict[str, tuple[float, float]]:
     """The default (rtol, atol) for one pass and for trajectories, by dtype."""
-    if _check_dtype(dtype) == np.dtype(np.float32):
+    if float_dtype(dtype) == np.dtype(np.float32):
         return {"pass": (RTOL32, ATOL32), "trajectory": (TRAJECTORY32, TRAJECTORY32)}
     return {"pass": (RTOL64, ATOL64), "trajectory": (TRAJECTORY64, TRAJECTORY64)}
 
@@ -432,7 +434,7 @@ def assert_engines_agree(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    wanted = _check_dtype(dtype) or np.dtype(np.float64)
+    wanted = float_dtype(dtype) or np.dtype(np.float64)
     names, skipped = _choose_engines(engines, reference)
     tols = tolerances(wanted)
     if rtol is not None or atol is not None:

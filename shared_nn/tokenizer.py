@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._optional import optional_import
+from .optional import optional_import
 
 __all__ = [
     "CharTokenizer",

@@ -9,7 +9,8 @@
 
 Tensors are float32 unless you ask for float64 (see ``tensor_engine.tensor`` for the
 dtype rule). ``tensor_engine.fused`` holds softmax, log_softmax, cross_entropy,
-layer_norm and gelu as single nodes with hand-written backward rules.
+layer_norm, gelu, linear and attention as single nodes with hand-written backward rules;
+``tensor_engine.kernels`` the numpy kernels both modules compute with.
 """
 
 from . import fused

@@ -1,8 +1,9 @@
 """Fused composite ops: one graph node each, with a hand-written backward.
 
 Composed from primitive ops, ``softmax`` costs five nodes (max, sub, exp, sum, div) and
-keeps five arrays alive for backward; fused it is one node that keeps only its output.
-The backward rules are the textbook ones:
+keeps five arrays alive for backward; fused it is one node that keeps only its output
+(``softmax`` and ``log_softmax`` are those of ``Tensor``, which records them as one node
+each). The backward rules are the textbook ones:
 
 * softmax ``y``: ``dx = y * (dy - sum(dy * y))``
 * log_softmax ``y``: ``dx = dy - exp(y) * sum(dy)``
@@ -31,16 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from . import tensor as _tensor
-from .tensor import (
-    Tensor,
-    _normalize_dim,
-    _product,
-    _product_laid_out_like,
-    _record,
-    _swap,
-    _unbroadcast,
-)
+from engine_api import rules
+
+from . import kernels
+from .kernels import product, product_laid_out_like, swap, unbroadcast
+from .tensor import Tensor, grad_mode, note_write, record
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear",
            "scaled_dot_product_attention", "decoder_block_step"]
@@ -52,45 +48,15 @@ def _check_tensor(x: Any, op: str) -> Tensor:
     return x
 
 
-def _log_softmax_data(x: np.ndarray, d: int) -> np.ndarray:
-    shifted = x - x.max(axis=d, keepdims=True)  # exp never overflows
-    return shifted - np.log(np.exp(shifted).sum(axis=d, keepdims=True))
-
-
-def _dim_of(x: Tensor, dim: int, op: str) -> tuple[np.ndarray, int]:
-    """The data and normalised dim; a 0-d tensor counts as one element along dim 0 or -1."""
-    if x.ndim == 0:
-        return x._data.reshape(1), _normalize_dim(dim, 1, op)
-    return x._data, _normalize_dim(dim, x.ndim, op)
-
-
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``dim``."""
-    x = _check_tensor(x, "softmax")
-    data, d = _dim_of(x, dim, "softmax")
-    y = data - data.max(axis=d, keepdims=True)
-    np.exp(y, out=y)
-    y /= np.add.reduce(y, axis=d, keepdims=True)
-
-    def backward(g: np.ndarray) -> tuple:
-        gy = g.reshape(y.shape) * y
-        gy -= np.multiply(y, np.add.reduce(gy, axis=d, keepdims=True))
-        return (gy.reshape(x.shape),)
-
-    return _record(y.reshape(x.shape), (x,), backward)
+    """``exp(x) / sum(exp(x))`` along ``dim``: the one node of ``Tensor.softmax``."""
+    return _check_tensor(x, "softmax").softmax(dim)
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """``x - log(sum(exp(x)))`` along ``dim``, computed stably."""
-    x = _check_tensor(x, "log_softmax")
-    data, d = _dim_of(x, dim, "log_softmax")
-    y = _log_softmax_data(data, d)
-
-    def backward(g: np.ndarray) -> tuple:
-        g = g.reshape(data.shape)
-        return ((g - np.exp(y) * g.sum(axis=d, keepdims=True)).reshape(x.shape),)
-
-    return _record(y.reshape(x.shape), (x,), backward)
+    """``x - log(sum(exp(x)))`` along ``dim``, computed stably: the one node of
+    ``Tensor.log_softmax``."""
+    return _check_tensor(x, "log_softmax").log_softmax(dim)
 
 
 def _check_targets(targets: Any, n: int, classes: int, logits_shape: tuple) -> np.ndarray:
@@ -126,7 +92,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     n, classes = logits.shape
     targets = _check_targets(targets, n, classes, logits.shape)
     rows = np.arange(n)
-    logp = _log_softmax_data(logits._data, 1)
+    logp = kernels.log_softmax(logits._data, 1)
     losses = -logp[rows, targets]
     if reduction == "none":
         out = losses
@@ -144,7 +110,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
             grad *= g / n if reduction == "mean" else g
         return (grad,)
 
-    return _record(out, (logits,), backward)
+    return record(out, (logits,), backward)
 
 
 def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None,
@@ -162,8 +128,8 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
                                  f"last dim of input shape {x.shape} (expected ({width},))")
     parents = (x, weight, bias) if weight is not None and bias is not None else (
         (x,) + tuple(t for t in (weight, bias) if t is not None))
-    if not (_tensor._mode.enabled and any(t._rg for t in parents)):
-        return _record(_normalized(data, weight, bias, eps), parents, None)
+    if not (grad_mode.flag.enabled and any(t._rg for t in parents)):
+        return record(_normalized(data, weight, bias, eps), parents, None)
     centred, squares, rstd = _centred(data, eps)
     xhat = np.multiply(centred, rstd, out=squares)  # the squares are no longer needed
     out = xhat if weight is None else xhat * weight._data
@@ -190,7 +156,7 @@ def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = No
             grads.append(np.add.reduce(g, axis=lead_axes) if bias._rg else None)
         return tuple(grads)
 
-    return _record(out, parents, backward)
+    return record(out, parents, backward)
 
 
 def _centred(data: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,10 +186,10 @@ def _normalize_one_row(data: np.ndarray, weight: Tensor | None, bias: Tensor | N
                        eps: float) -> np.ndarray:
     """layer_norm of a single row (one token while decoding), with nothing to record.
 
-    A ufunc call costs about a microsecond whatever its size, and a 768-wide row takes
-    a microsecond's work, so the mean and the variance are dot products returning Python
-    floats and the scalar steps are Python arithmetic: four numpy calls where the
-    general path makes ten (and three times faster on GPT-2's rows)."""
+    A ufunc call has a fixed cost whatever its size, and a GPT-2-wide row is no more work
+    than that, so the call count decides: the mean and the variance are dot products
+    returning Python floats and the scalar steps are Python arithmetic, four numpy calls
+    where the general path makes ten."""
     row = data.reshape(-1)
     n = row.shape[0]
     centred = row - float(row.dot(_ones(n, row.dtype))) / n
@@ -281,7 +247,7 @@ def gelu(x: Tensor) -> Tensor:
         grad *= g.reshape(grad.shape)
         return (grad.reshape(x.shape),)
 
-    return _record(out.reshape(x.shape), (x,), backward)
+    return record(out.reshape(x.shape), (x,), backward)
 
 
 def _gelu_gate(data: np.ndarray) -> np.ndarray:
@@ -324,8 +290,8 @@ def _check_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
 
 def _column_sums(g: np.ndarray) -> np.ndarray:
     """``g.sum(axis=0)`` for a 2-D ``g``. A column-major ``g`` is summed as a product with a
-    row of ones (BLAS reads each column once: 9 µs for 64 x 3072), where numpy's reduction
-    sums each short column separately (67 µs)."""
+    row of ones (BLAS reads each column once), where numpy's reduction would sum each short
+    column separately, a loop per column."""
     if g.flags.fnc:
         return np.dot(np.ones(g.shape[0], dtype=g.dtype), g)
     return np.add.reduce(g, axis=0)
@@ -334,7 +300,7 @@ def _column_sums(g: np.ndarray) -> np.ndarray:
 def _linear_rows(X2: np.ndarray, W: np.ndarray, bias: Tensor | None) -> np.ndarray:
     """``X2 @ W.T + bias`` for rows ``X2``, the product in its fastest layout and the bias
     added into the product's buffer."""
-    out = _product(X2, W.T)
+    out = product(X2, W.T)
     return out if bias is None else _add_into(out, bias._data)
 
 
@@ -344,7 +310,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     Composed, a linear layer is three nodes (a transpose, a product, an add) and two output
     buffers. Fused, the leading dims of ``x`` fold into the rows of one 2-D product, which
-    runs in the memory layout measured fastest for it (``tensor._product``), and the bias
+    runs in the memory layout measured fastest for it (``kernels.product``), and the bias
     is added into the product's own buffer. Backward: ``dx = dy @ W`` in ``x``'s layout,
     ``dW = dyᵀ @ x`` in ``W``'s layout (so an optimizer's update never mixes layouts) and
     ``db`` = ``dy`` summed over rows.
@@ -360,14 +326,14 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     def backward(g: np.ndarray) -> tuple:
         g2 = g.reshape(rows, n)
         grads = [
-            _product_laid_out_like(X2, g2, W).reshape(X.shape) if x._rg else None,
-            _product_laid_out_like(W, g2.T, X2) if weight._rg else None,
+            product_laid_out_like(X2, g2, W).reshape(X.shape) if x._rg else None,
+            product_laid_out_like(W, g2.T, X2) if weight._rg else None,
         ]
         if bias is not None:
             grads.append(_column_sums(g2) if bias._rg else None)
         return tuple(grads)
 
-    return _record(out if len(lead) == 1 else out.reshape(lead + (n,)), parents, backward)
+    return record(out if len(lead) == 1 else out.reshape(lead + (n,)), parents, backward)
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None = None,
@@ -388,24 +354,24 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarr
     p, out = _attention(Q, K, V, mask, scale)
 
     def backward(g: np.ndarray) -> tuple:
-        dv = _unbroadcast(_tensor._mm(_swap(p), g), V.shape) if v._rg else None
-        ds = _swap(_tensor._mm(V, _swap(g)))  # d(weights) in p's layout, then d(scores)
+        dv = unbroadcast(kernels.mm(swap(p), g), V.shape) if v._rg else None
+        ds = swap(kernels.mm(V, swap(g)))  # d(weights) in p's layout, then d(scores)
         ds -= np.add.reduce(ds * p, axis=-1, keepdims=True)
         ds *= p
         ds *= scale
-        dq = _unbroadcast(_tensor._mm(ds, K), Q.shape) if q._rg else None
-        dk = _unbroadcast(_tensor._mm(_swap(ds), Q), K.shape) if k._rg else None
+        dq = unbroadcast(kernels.mm(ds, K), Q.shape) if q._rg else None
+        dk = unbroadcast(kernels.mm(swap(ds), Q), K.shape) if k._rg else None
         return dq, dk, dv
 
-    return _record(out, (q, k, v), backward)
+    return record(out, (q, k, v), backward)
 
 
 def _attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None,
                scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The attention weights ``p = softmax(scale * Q Kᵀ + mask)`` and the output ``p V``."""
     # The scores as (k qᵀ)ᵀ: each (L, S) matrix column-major, which makes the softmax's
-    # reductions along S run across contiguous memory (1.5x faster for 64 x 64 heads).
-    p = _swap(_tensor._mm(K, _swap(Q)))
+    # reductions along S run across contiguous memory, which is faster than striding.
+    p = swap(kernels.mm(K, swap(Q)))
     p *= scale
     if mask is not None:
         if mask.dtype == bool:
@@ -413,7 +379,7 @@ def _attention(Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | N
         else:
             p += mask
     _safe_softmax_last(p)
-    return p, _tensor._mm(p, V)
+    return p, kernels.mm(p, V)
 
 
 def _safe_softmax_last(s: np.ndarray) -> None:
@@ -452,7 +418,7 @@ def decoder_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Ten
     Decoding runs each block once per token, and at one token a block is its four weight
     products (each streams its weight from memory) plus about thirty small numpy calls. As
     a dozen graph nodes, each with its tensor objects, checks and layer calls, the
-    bookkeeping around those small calls cost GPT-2 124M about 0.9 ms of a 16 ms token; as
+    bookkeeping around those small calls is a visible share of a decoded token's time; as
     one op a step costs what numpy by hand does. Like torch's inference fast path
     for ``nn.TransformerEncoderLayer``, there is no backward rule: the op refuses inputs
     that require grad while grad mode is on. The values are those of the layers run one by
@@ -466,15 +432,15 @@ def decoder_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Ten
     q, k, v = split[:, 0], split[:, 1], split[:, 2]  # (B, nh, 1, hd) each
     K, V = k_cache._data, v_cache._data
     K[:, :, position], V[:, :, position] = k[:, :, 0], v[:, :, 0]
-    _tensor._note_write(K)
-    _tensor._note_write(V)
+    note_write(K)
+    note_write(V)
     scale = 1.0 / math.sqrt(hd) if scale is None else float(scale)
     heads = _attention(q, K[:, :, : position + 1], V[:, :, : position + 1], None, scale)[1]
     h = X + _linear_rows(heads.reshape(B, C), w_proj._data, b_proj)
     f = _linear_rows(_normalized(h, g2, b2, eps), w_fc._data, b_fc)
     f *= _gelu_gate(f)
     h += _linear_rows(f, w_out._data, b_out)
-    return _record(h.reshape(B, 1, C), (), None)
+    return record(h.reshape(B, 1, C), (), None)
 
 
 def _check_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Tensor,
@@ -503,7 +469,7 @@ def _check_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Tens
             raise ValueError(f"{op}: {_BLOCK_WEIGHTS[i]} is {data.dtype} {data.shape}; a block "
                              f"of width {C} on {x.dtype} input needs {x.dtype} {want}")
     for name, n in (("position", position), ("n_head", n_head)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        if not rules.is_int(n):
             raise TypeError(f"{op}: {name} must be an int, got {type(n).__name__}")
     if n_head < 1 or C % n_head:
         raise ValueError(f"{op}: width {C} does not split into {n_head} heads")
@@ -519,7 +485,7 @@ def _check_block_step(x: Tensor, weights: Sequence[Tensor | None], k_cache: Tens
                              f"{buf.shape[2]}")
         if cache._rg or not buf.flags.writeable:
             raise RuntimeError(f"{op}: {name} must be a writable buffer that needs no grad")
-    if _tensor._mode.enabled and any(w is not None and w._rg for w in (x, *weights)):
+    if grad_mode.flag.enabled and any(w is not None and w._rg for w in (x, *weights)):
         raise RuntimeError(f"{op}: forward only (it records no graph); call it under "
                            "no_grad(), or run the block's layers one by one to train")
     return B, C, hd

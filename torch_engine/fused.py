@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as torch_F
 
-from ._convert import norm_dim
+from engine_api import rules
+
 from .tensor import Tensor, _wrap
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear",
@@ -46,13 +47,14 @@ def _optional(x: Any, op: str) -> torch.Tensor | None:
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``."""
     t = _check_tensor(x, "softmax")
-    return _wrap(torch_F.softmax(t, dim=norm_dim(dim, max(t.ndim, 1), "softmax")))
+    return _wrap(torch_F.softmax(t, dim=rules.normalize_dim(dim, max(t.ndim, 1), "softmax")))
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``x - log(sum(exp(x)))`` along ``dim``."""
     t = _check_tensor(x, "log_softmax")
-    return _wrap(torch_F.log_softmax(t, dim=norm_dim(dim, max(t.ndim, 1), "log_softmax")))
+    d = rules.normalize_dim(dim, max(t.ndim, 1), "log_softmax")
+    return _wrap(torch_F.log_softmax(t, dim=d))
 
 
 def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:

@@ -22,10 +22,20 @@ dims out of range              ValueError naming dim and ndim (torch: IndexError
 ``item()`` of many              ValueError (torch: RuntimeError)
 =============================  ======================================================
 
-In-place ops, ``.data``, grad mode and the saved-values check are torch's own; they are what
-docs/architecture.md's version-2 section describes, so nothing is translated there except
-shape errors. ``assign_`` writes under ``no_grad`` and so, like torch, makes a graph that
-saved the tensor refuse to backward (the other two engines differentiate the old values).
+The contract is written once, in :mod:`engine_api`: arguments are read by
+``engine_api.rules`` and misuses get ``engine_api.errors``' messages, the same words on every
+engine. Where a check would cost time on every call, torch is asked first and the rule only
+runs once torch has refused (a shape that does not broadcast, a ``reshape`` that does not
+fit); where torch words an error itself (backward twice, a graph whose saved values were
+overwritten), that one call translates it.
+
+:class:`Tensor` inherits the methods composed from primitives (``view``, ``flatten``, ``to``,
+``item``, the in-place operators ...) from ``engine_api.TensorMethods``. An in-place op is its
+out-of-place op written into the tensor with torch's ``copy_``, so torch's autograd records it
+as it records its own in-place ops: a leaf that requires grad refuses in grad mode, a recorded
+tensor takes the result's place in the graph, and a graph that saved the old values refuses
+to backward (torch's version counter). Grad mode and ``.data`` are torch's own
+(docs/architecture.md, "Grad mode, in-place ops and ``.data``").
 
 Node count
 ----------
@@ -36,30 +46,26 @@ node for (``grad_fn`` set): one per protocol op, even where torch records severa
 
 from __future__ import annotations
 
-import numbers
+import math
 import operator
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from engine_api import TensorMethods, errors, rules
+
 from ._convert import (
-    broadcast_error,
-    broadcast_shape,
+    as_torch_dtype,
     c_array,
     check_device,
     from_data,
     get_device,
-    is_number,
-    norm_dim,
     numpy_dtype,
-    reduce_dims,
-    reduced_count,
     resolve_device,
     set_device,
-    shape_tuple,
-    sizes_argument,
     torch_dtype,
 )
 
@@ -117,6 +123,13 @@ def _wrap(t: torch.Tensor) -> Tensor:
     return out
 
 
+def _uncounted(t: torch.Tensor) -> Tensor:
+    """A Tensor around ``t`` for the engine's own bookkeeping: not an op result, not counted."""
+    out = object.__new__(Tensor)
+    out._t = t
+    return out
+
+
 def from_torch(t: torch.Tensor) -> Tensor:
     """Wrap a float32/float64 ``torch.Tensor`` without copying (it stays in its graph)."""
     if not isinstance(t, torch.Tensor):
@@ -130,25 +143,20 @@ def from_torch(t: torch.Tensor) -> Tensor:
 # operands
 
 
-def _foreign_error(op: str, other: Any) -> TypeError:
-    return TypeError(f"{op}: cannot mix torch_engine.Tensor with {type(other).__module__}."
-                     f"{type(other).__name__} in one op")
-
-
 def _operand(other: Any, like: torch.Tensor, op: str = "op") -> torch.Tensor | float:
     """The other side of an op: a torch tensor, or a Python float (numpy scalars included,
     so that they never promote a float32 tensor)."""
     if isinstance(other, Tensor):
         return other._t
-    if is_number(other):
+    if rules.is_number(other):
         return float(other)
     if isinstance(other, torch.Tensor):
         return other
     if isinstance(other, (np.ndarray, list, tuple)):
         return from_data(other, device=like.device)
-    if hasattr(type(other), "engine"):
-        raise _foreign_error(op, other)
-    raise TypeError(f"{op}: unsupported operand type for a Tensor op: {type(other).__name__}")
+    if rules.foreign_tensor(other):
+        raise errors.mixing_error(op, NAME, other)
+    raise errors.operand_error(op, other)
 
 
 def _as_torch(x: Any, op: str, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -156,8 +164,8 @@ def _as_torch(x: Any, op: str, like: torch.Tensor | None = None) -> torch.Tensor
     ``like``'s device)."""
     if isinstance(x, Tensor):
         return x._t
-    if hasattr(type(x), "engine"):
-        raise _foreign_error(op, x)
+    if rules.foreign_tensor(x):
+        raise errors.mixing_error(op, NAME, x)
     return from_data(x, device=None if like is None else like.device)
 
 
@@ -166,22 +174,24 @@ def _bool_mask(mask: Any, op: str, device: torch.device) -> torch.Tensor:
     (its nonzero entries)."""
     if isinstance(mask, Tensor):
         return mask._t.detach() != 0
-    if hasattr(type(mask), "engine"):
-        raise _foreign_error(op, mask)
-    array = np.asarray(mask)
-    if array.dtype.kind not in "biu":
-        raise TypeError(f"{op}: mask must be a bool array, got dtype {array.dtype}")
-    return torch.from_numpy(c_array(array, bool)).to(device)
+    if rules.foreign_tensor(mask):
+        raise errors.mixing_error(op, NAME, mask)
+    return torch.from_numpy(c_array(rules.bool_mask(mask, op), bool)).to(device)
 
 
 def _binary(op: str, fn: Callable[[Any, Any], torch.Tensor], a: torch.Tensor, b: Any,
             reflected: bool = False) -> Tensor:
-    """``fn(a, b)`` (``fn(b, a)`` if reflected) with shape errors as the protocol's."""
+    """``fn(a, b)`` (``fn(b, a)`` if reflected); shapes that do not broadcast get the
+    protocol's message, looked for only once torch has refused."""
     other = _operand(b, a, op)
-    if isinstance(other, torch.Tensor) and broadcast_shape(a.shape, other.shape) is None:
-        first, second = (other, a) if reflected else (a, other)
-        raise broadcast_error(op, first.shape, second.shape)
-    return _wrap(fn(other, a) if reflected else fn(a, other))
+    first, second = (other, a) if reflected else (a, other)
+    try:
+        return _wrap(fn(first, second))
+    except RuntimeError as err:
+        failure = err
+    if isinstance(other, torch.Tensor):
+        rules.broadcast_shape(op, tuple(first.shape), tuple(second.shape))
+    raise failure
 
 
 def _index_part(part: Any) -> Any:
@@ -213,62 +223,41 @@ def _index(index: Any) -> Any:
     return _index_part(index)
 
 
-def _clamp_bounds(lo: Any, hi: Any) -> tuple[float | None, float | None]:
-    """clamp's bounds: numbers or None, not both None."""
-    if lo is None and hi is None:
-        raise ValueError("clamp: at least one of min and max must be given (not None)")
-    for name, bound in (("min", lo), ("max", hi)):
-        if bound is not None and not is_number(bound):
-            raise TypeError(f"clamp: {name} must be a number or None, got {type(bound).__name__}")
-    return (None if lo is None else float(lo)), (None if hi is None else float(hi))
+def _reduced_count(shape: tuple[int, ...], dims: tuple[int, ...] | None) -> int:
+    """How many elements each result of a reduction over ``dims`` combines."""
+    if dims is None or not shape:
+        return math.prod(shape)
+    return math.prod(shape[d] for d in dims)
 
 
-def _var_arguments(dim: Any, unbiased: bool | None, correction: Any) -> tuple[Any, float]:
-    """var/std's arguments as torch reads them: ``x.var(False)`` passes ``unbiased`` in
-    ``dim``'s place; ``correction`` defaults to 1 (Bessel's) and ``unbiased=False`` means 0."""
-    if isinstance(dim, bool):
-        if unbiased is not None:
-            raise TypeError("var: unbiased given twice (as the first argument and by name)")
-        dim, unbiased = None, dim
-    if unbiased is not None and correction is not None:
-        raise TypeError("var: give unbiased or correction, not both")
-    if correction is None:
-        return dim, 1.0 if unbiased is None or unbiased else 0.0
-    if isinstance(correction, bool) or not isinstance(correction, numbers.Real):
-        raise TypeError(f"var: correction must be a number, got {type(correction).__name__}")
-    return dim, float(correction)
+# ---------------------------------------------------------------------------
+# torch's autograd errors in the protocol's words
+
+_OVERWRITTEN_SHAPE = re.compile(r"\[torch\.[\w.]+ \[([\d, ]*)\]\]")
+_TORCH_VIEW_REFUSALS = ("a view of a leaf Variable", "is a view and is being modified inplace",
+                        "view was created in no_grad mode")
+"""What torch says when it refuses an in-place write into a view of a tensor that requires
+grad (a view of a leaf, one of several views an op returned, a view made under no_grad)."""
 
 
-def _to_arguments(args: tuple, dtype: Any, device: Any) -> tuple[Any, Any]:
-    """``to(...)``'s positional arguments sorted as torch does: a torch.device, or a string
-    numpy cannot read as a dtype ("cpu", "cuda:0"), is a device; anything else a dtype."""
-    if len(args) > 2:
-        raise TypeError(f"to() takes a dtype and/or a device, got {len(args)} arguments")
-    for arg in args:
-        if _names_device(arg):
-            device = arg
-        else:
-            dtype = arg
-    return dtype, device
-
-
-def _names_device(arg: Any) -> bool:
-    if isinstance(arg, torch.device):
-        return True
-    if not isinstance(arg, str) or arg.startswith("torch.") or arg in ("float32", "float64"):
-        return False
-    try:
-        np.dtype(arg)
-    except TypeError:
-        return True
-    return False
+def _autograd_error(err: RuntimeError) -> RuntimeError:
+    """engine_api's message for an error torch's backward raised (``err`` itself when the
+    protocol has no word for it)."""
+    message = str(err)
+    if "backward through the graph a second time" in message:
+        return RuntimeError(errors.BACKWARD_TWICE)
+    overwritten = _OVERWRITTEN_SHAPE.search(message)
+    if "modified by an inplace operation" in message and overwritten:
+        sizes = overwritten.group(1).replace(" ", "")
+        return errors.overwritten_error(tuple(int(n) for n in sizes.split(",") if n))
+    return err
 
 
 # ---------------------------------------------------------------------------
 # the Tensor
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-d float tensor computed by PyTorch, with the engine protocol's interface.
 
     Build one with :func:`tensor`, :func:`zeros`, :func:`ones`, :func:`from_torch` (or
@@ -296,26 +285,12 @@ class Tensor:
         return tuple(self._t.shape)
 
     @property
-    def ndim(self) -> int:
-        return self._t.ndim
-
-    @property
     def dtype(self) -> np.dtype:
         return numpy_dtype(self._t.dtype)
 
     @property
     def device(self) -> torch.device:
         return self._t.device
-
-    def numel(self) -> int:
-        """Number of elements."""
-        return self._t.numel()
-
-    def size(self, dim: int | None = None) -> Any:
-        """The shape, or the length of one dim (as torch)."""
-        if dim is None:
-            return self.shape
-        return self.shape[norm_dim(dim, self.ndim, "size")]
 
     def numpy(self) -> np.ndarray:
         """The values as an ndarray (on the CPU it shares memory: do not mutate it)."""
@@ -325,31 +300,15 @@ class Tensor:
         values = self.numpy()
         return values if dtype is None else values.astype(dtype)
 
-    def item(self) -> float:
-        """The value of a one-element tensor as a Python float."""
-        if self._t.numel() != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return float(self._t.item())
-
-    def tolist(self) -> Any:
-        return self._t.tolist()
-
-    def __len__(self) -> int:
-        return len(self._t)  # torch: TypeError for a 0-d tensor
-
-    def __iter__(self) -> Iterator[Tensor]:
-        if self._t.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self._t.shape[0]))
-
-    def __float__(self) -> float:
-        return self.item()
-
-    def __bool__(self) -> bool:
-        return bool(self._t)  # torch: RuntimeError unless exactly one element
-
     def __repr__(self) -> str:
         return repr(self._t).replace("tensor(", "torch_engine.tensor(", 1)
+
+    def _to(self, dtype: np.dtype | None, device: Any) -> Tensor:
+        """``to(...)`` once engine_api has sorted its arguments: ``self`` when nothing
+        changes, else torch's copy (in the graph) on ``device`` and in ``dtype``."""
+        moved = self._t.to(device=None if device is None else check_device(device),
+                           dtype=as_torch_dtype(dtype))
+        return self if moved is self._t else _wrap(moved)
 
     # -- autograd -------------------------------------------------------------
 
@@ -360,11 +319,6 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         self._t.requires_grad = bool(value)  # torch refuses on non-leaves (RuntimeError)
-
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` and return ``self`` (torch's rules for non-leaves)."""
-        self._t.requires_grad_(requires_grad)
-        return self
 
     @property
     def grad(self) -> np.ndarray | None:
@@ -402,8 +356,7 @@ class Tensor:
         own storage, which views of it share."""
         values = value._t.detach() if isinstance(value, Tensor) else np.asarray(value)
         if tuple(values.shape) != self.shape:
-            raise ValueError(f"assign_: value of shape {tuple(values.shape)} does not match "
-                             f"tensor shape {self.shape}")
+            raise errors.shape_mismatch("assign_", "value", tuple(values.shape), self.shape)
         source = torch.as_tensor(values, dtype=self._t.dtype, device=self._t.device)
         with torch.no_grad():
             self._t.copy_(source)
@@ -414,16 +367,23 @@ class Tensor:
 
         ``grad`` may be omitted only when ``self`` has one element (then it is 1).
         """
+        t = self._t
+        if not t.requires_grad:
+            raise RuntimeError(errors.NO_GRAD_FN)
         upstream = None
         if grad is not None:
             values = grad._t.detach() if isinstance(grad, Tensor) else np.asarray(grad)
             if tuple(values.shape) != self.shape:
-                raise ValueError(f"backward: grad of shape {tuple(values.shape)} does not match "
-                                 f"tensor shape {self.shape}")
-            upstream = torch.as_tensor(values, dtype=self._t.dtype, device=self._t.device)
-        self._t.backward(upstream, retain_graph=retain_graph)
+                raise errors.shape_mismatch("backward", "grad", tuple(values.shape), self.shape)
+            upstream = torch.as_tensor(values, dtype=t.dtype, device=t.device)
+        elif t.numel() != 1:
+            raise errors.implicit_grad_error(self.shape)
+        try:
+            t.backward(upstream, retain_graph=retain_graph)
+        except RuntimeError as err:
+            raise _autograd_error(err) from None
 
-    # -- in-place ops (torch's rules) -----------------------------------------
+    # -- in-place ops: torch's copy_ writes the out-of-place result -----------
 
     @property
     def data(self) -> Tensor:
@@ -434,72 +394,36 @@ class Tensor:
     def data(self, value: Any) -> None:
         values = value._t.detach() if isinstance(value, Tensor) else np.asarray(value)
         if tuple(values.shape) != self.shape:
-            raise ValueError(f"data: new values of shape {tuple(values.shape)} do not match "
-                             f"tensor shape {self.shape}")
+            raise errors.shape_mismatch("data", "new values", tuple(values.shape), self.shape)
         source = torch.as_tensor(values, dtype=self._t.dtype, device=self._t.device)
         self._t.data.copy_(source)
 
-    def _inplace(self, op: str, method: str, *args: Any, **kwargs: Any) -> Tensor:
-        """Call torch's in-place ``method`` with the protocol's shape check first."""
-        for arg in args:
-            if isinstance(arg, torch.Tensor):
-                result = broadcast_shape(self.shape, tuple(arg.shape))
-                if result != self.shape:
-                    shown = result if result is not None else tuple(arg.shape)
-                    raise ValueError(f"{op}: the result's shape {shown} does not match the "
-                                     f"in-place target's shape {self.shape}")
-        getattr(self._t, method)(*args, **kwargs)
+    def _inplace(self, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """Make ``self`` hold ``compute(self)``: the one implementation of every in-place op.
+
+        The result is written with torch's ``copy_`` in the current grad mode, so torch keeps
+        the books as for its own in-place ops: in grad mode a leaf that requires grad refuses
+        (so does a view of one, in torch's words), a recorded tensor or a view of one takes
+        the result's place in the graph, and a graph that saved the old values refuses to
+        backward. In grad mode the result is computed from a copy of self, since the result's
+        graph may save the values that ``copy_`` is about to overwrite. Where torch refuses
+        to write into a view, the message is engine_api's.
+        """
+        t = self._t
+        recording = torch.is_grad_enabled()
+        if recording and t.requires_grad and t.is_leaf and not t._is_view():
+            raise RuntimeError(errors.LEAF_INPLACE)
+        result = compute(_uncounted(t.clone()) if recording else self)
+        if result._t.shape != t.shape:
+            raise ValueError(f"{op}: the result's shape {result.shape} does not match the "
+                             f"in-place target's shape {self.shape}")
+        try:
+            t.copy_(result._t)
+        except RuntimeError as err:
+            if not any(words in str(err) for words in _TORCH_VIEW_REFUSALS):
+                raise
+            raise errors.view_inplace_error(op, self.shape) from None
         return self
-
-    def add_(self, other: Any, alpha: float = 1) -> Tensor:
-        """``self += alpha * other`` in place."""
-        return self._inplace("add_", "add_", _operand(other, self._t, "add_"), alpha=alpha)
-
-    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
-        """``self -= alpha * other`` in place."""
-        return self._inplace("sub_", "sub_", _operand(other, self._t, "sub_"), alpha=alpha)
-
-    def mul_(self, other: Any) -> Tensor:
-        """``self *= other`` in place."""
-        return self._inplace("mul_", "mul_", _operand(other, self._t, "mul_"))
-
-    def div_(self, other: Any) -> Tensor:
-        """``self /= other`` in place."""
-        return self._inplace("div_", "div_", _operand(other, self._t, "div_"))
-
-    def fill_(self, value: Any) -> Tensor:
-        """Every element becomes ``value`` (a number or a one-element tensor)."""
-        if isinstance(value, Tensor):
-            return self._inplace("fill_", "fill_", value._t.reshape(()))
-        return self._inplace("fill_", "fill_", float(value))
-
-    def zero_(self) -> Tensor:
-        """Every element becomes 0."""
-        return self._inplace("zero_", "zero_")
-
-    def copy_(self, src: Any) -> Tensor:
-        """Copy ``src``'s values (broadcast to self's shape) into self; gradient flows to src."""
-        source = _operand(src, self._t, "copy_")
-        if not isinstance(source, torch.Tensor):
-            source = torch.tensor(source, dtype=self._t.dtype, device=self._t.device)
-        return self._inplace("copy_", "copy_", source)
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (torch's names)
-        """``clamp`` in place."""
-        lo, hi = _clamp_bounds(min, max)
-        return self._inplace("clamp_", "clamp_", min=lo, max=hi)
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return self.add_(other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self.sub_(other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self.mul_(other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self.div_(other)
 
     # -- arithmetic -----------------------------------------------------------
 
@@ -531,19 +455,12 @@ class Tensor:
         return _wrap(-self._t)
 
     def __pow__(self, exponent: Any) -> Tensor:
-        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
-            raise TypeError(f"Tensor ** exponent needs a Python number exponent, "
-                            f"got {type(exponent).__name__}")
-        p = float(exponent)
+        p = rules.exponent(exponent)
         negative = None if p.is_integer() else _first_outside(self._t, lambda x: x < 0)
         if negative is not None:
             raise ValueError(f"pow: {negative} ** {p}: a negative base needs an integer "
                              f"exponent (tensor of shape {self.shape})")
         return _wrap(self._t ** p)
-
-    def pow(self, exponent: Any) -> Tensor:
-        """``self ** exponent`` (a Python number; a tensor exponent is a TypeError)."""
-        return self ** exponent
 
     def __matmul__(self, other: Any) -> Tensor:
         return matmul(self, other)
@@ -559,9 +476,13 @@ class Tensor:
 
     def _compare(self, op: str, fn: Callable[[Any, Any], torch.Tensor], other: Any) -> np.ndarray:
         b = _operand(other, self._t, op)
-        if isinstance(b, torch.Tensor) and broadcast_shape(self.shape, tuple(b.shape)) is None:
-            raise broadcast_error(op, self.shape, tuple(b.shape))
-        return fn(self._t.detach(), b).cpu().numpy()
+        try:
+            return fn(self._t.detach(), b).cpu().numpy()
+        except RuntimeError as err:
+            failure = err
+        if isinstance(b, torch.Tensor):
+            rules.broadcast_shape(op, self.shape, tuple(b.shape))
+        raise failure
 
     def __lt__(self, other: Any) -> np.ndarray:
         return self._compare("lt", torch.lt, other)
@@ -583,11 +504,11 @@ class Tensor:
         return _wrap(self._t.exp())
 
     def log(self) -> Tensor:
-        _check_domain(self._t, "log", lambda x: x <= 0, "log is only defined for values > 0")
+        _check_domain(self._t, "log", lambda x: x <= 0, "> 0")
         return _wrap(self._t.log())
 
     def sqrt(self) -> Tensor:
-        _check_domain(self._t, "sqrt", lambda x: x < 0, "sqrt is only defined for values >= 0")
+        _check_domain(self._t, "sqrt", lambda x: x < 0, ">= 0")
         return _wrap(self._t.sqrt())
 
     def tanh(self) -> Tensor:
@@ -612,23 +533,19 @@ class Tensor:
     def erf(self) -> Tensor:
         return _wrap(self._t.erf())
 
-    def square(self) -> Tensor:
-        return _wrap(self._t.square())
-
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (torch's names)
         """Each value limited to ``[min, max]``; either bound may be None, not both."""
-        lo, hi = _clamp_bounds(min, max)
+        lo, hi = rules.clamp_bounds(min, max)
         return _wrap(self._t.clamp(min=lo, max=hi))
-
-    clip = clamp
 
     def softmax(self, dim: int) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``dim`` (torch's kernel)."""
-        return _wrap(self._t.softmax(norm_dim(dim, max(self.ndim, 1), "softmax")))
+        return _wrap(self._t.softmax(rules.normalize_dim(dim, max(self._t.ndim, 1), "softmax")))
 
     def log_softmax(self, dim: int) -> Tensor:
         """``x - log(sum(exp(x)))`` along ``dim`` (torch's kernel)."""
-        return _wrap(self._t.log_softmax(norm_dim(dim, max(self.ndim, 1), "log_softmax")))
+        d = rules.normalize_dim(dim, max(self._t.ndim, 1), "log_softmax")
+        return _wrap(self._t.log_softmax(d))
 
     # -- reductions -----------------------------------------------------------
 
@@ -641,10 +558,10 @@ class Tensor:
         return self._reduce("mean", dim, keepdim)
 
     def _reduce(self, op: str, dim: Any, keepdim: bool) -> Tensor:
-        dims = reduce_dims(dim, self.ndim, op)
-        if op == "mean" and reduced_count(self.shape, dims) == 0:
-            raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
         t = self._t
+        dims = rules.normalize_dims(dim, t.ndim, op)
+        if op == "mean" and t.numel() == 0 and _reduced_count(self.shape, dims) == 0:
+            raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
         if dims is None:
             out = getattr(t, op)()
             return _wrap(out.reshape((1,) * t.ndim) if keepdim else out)
@@ -669,7 +586,7 @@ class Tensor:
             first = int(flat.argmax() if op == "max" else flat.argmin())
             out = flat[first]
             return _wrap(out.reshape((1,) * t.ndim) if keepdim else out)
-        d = norm_dim(dim, max(t.ndim, 1), op)
+        d = rules.normalize_dim(dim, max(t.ndim, 1), op)
         return _wrap(getattr(t, op)(dim=d, keepdim=keepdim).values)
 
     def argmax(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -686,7 +603,7 @@ class Tensor:
             raise ValueError(f"{op}: cannot reduce an empty tensor of shape {self.shape}")
         if dim is None:
             return int(getattr(t, op)())
-        d = norm_dim(dim, max(t.ndim, 1), op)
+        d = rules.normalize_dim(dim, max(t.ndim, 1), op)
         return getattr(t, op)(dim=d, keepdim=keepdim).cpu().numpy()
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
@@ -701,81 +618,59 @@ class Tensor:
 
     def _spread(self, op: str, dim: Any, unbiased: bool | None, keepdim: bool,
                 correction: Any) -> Tensor:
-        dim, c = _var_arguments(dim, unbiased, correction)
-        dims = reduce_dims(dim, self.ndim, op)
-        if self.ndim == 0:
+        dim, c = rules.var_arguments(dim, unbiased, correction)
+        dims = rules.normalize_dims(dim, self._t.ndim, op)
+        if self._t.ndim == 0:
             dims = None
-        out = getattr(self._t, op)(dim=dims, correction=c, keepdim=keepdim)
-        return _wrap(out)
+        return _wrap(getattr(self._t, op)(dim=dims, correction=c, keepdim=keepdim))
 
     # -- shape ----------------------------------------------------------------
 
     def reshape(self, *shape: Any) -> Tensor:
         """Same values in a new shape; one entry may be -1."""
-        shape = sizes_argument(shape)
+        sizes = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         try:
-            return _wrap(self._t.reshape(shape))
-        except RuntimeError:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {self.shape} "
-                             f"into shape {shape}") from None
-
-    view = reshape
+            return _wrap(self._t.reshape(sizes))
+        except (RuntimeError, TypeError) as err:
+            failure = err
+        rules.reshaped(self.shape, shape)  # the protocol's message for what torch refused
+        raise failure
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         """Swap two dimensions."""
-        n = max(self.ndim, 1)
-        d0, d1 = norm_dim(dim0, n, "transpose"), norm_dim(dim1, n, "transpose")
+        n = max(self._t.ndim, 1)
+        d0 = rules.normalize_dim(dim0, n, "transpose")
+        d1 = rules.normalize_dim(dim1, n, "transpose")
         return _wrap(self._t.transpose(d0, d1))
 
     @property
     def T(self) -> Tensor:  # noqa: N802 (the protocol's name)
         """The transpose of a 2-D tensor (dims reversed in general; 0-d and 1-d unchanged)."""
-        if self.ndim < 2:
+        if self._t.ndim < 2:
             return self
-        return self.permute(*reversed(range(self.ndim)))
+        return self.permute(*reversed(range(self._t.ndim)))
 
     def permute(self, *dims: Any) -> Tensor:
         """Reorder the dimensions: result dim i is input dim ``dims[i]``."""
-        dims = sizes_argument(dims)
-        if len(dims) != self.ndim:
-            raise ValueError(f"permute: got {len(dims)} dims {dims} for a tensor of shape "
-                             f"{self.shape}")
-        order = tuple(norm_dim(d, self.ndim, "permute") for d in dims)
-        if len(set(order)) != len(order):
-            raise ValueError(f"permute: dims {dims} repeat a dimension")
-        return _wrap(self._t.permute(order))
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _wrap(self._t.permute(rules.permutation(dims, self.shape)))
 
     def unsqueeze(self, dim: int) -> Tensor:
         """Insert a size-1 dimension at ``dim`` (``-1`` appends)."""
-        return _wrap(self._t.unsqueeze(norm_dim(dim, self.ndim + 1, "unsqueeze")))
+        return _wrap(self._t.unsqueeze(rules.normalize_dim(dim, self._t.ndim + 1, "unsqueeze")))
 
     def squeeze(self, dim: Any = None) -> Tensor:
         """Drop size-1 dimensions (all of them, or those of ``dim`` that have size 1)."""
-        dims = reduce_dims(dim, self.ndim, "squeeze")
-        if dims is None or self.ndim == 0:
+        dims = rules.normalize_dims(dim, self._t.ndim, "squeeze")
+        if dims is None or self._t.ndim == 0:
             return _wrap(self._t.squeeze())
         return _wrap(self._t.squeeze(dims))
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Dims ``start_dim..end_dim`` (inclusive) merged into one; 0-d becomes 1-d."""
-        n = max(self.ndim, 1)
-        start, end = norm_dim(start_dim, n, "flatten"), norm_dim(end_dim, n, "flatten")
-        if start > end:
-            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
-                             f"(shape {self.shape})")
-        return _wrap(self._t.flatten(start, end))
 
     def expand(self, *sizes: Any) -> Tensor:
         """A broadcast (read-only) view with ``sizes``: size-1 dims stretch, new leading dims
         may be added, -1 keeps a size."""
-        sizes = sizes_argument(sizes)
-        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sizes):
-            raise TypeError(f"expand: sizes must be integers, got {sizes!r}")
-        try:
-            return _wrap(self._t.expand(*(int(s) for s in sizes)))
-        except RuntimeError as err:
-            raise ValueError(f"expand: cannot expand shape {self.shape} to sizes "
-                             f"{tuple(sizes)}: {err}") from None
+        return _wrap(self._t.expand(rules.expanded_shape(self.shape, sizes)))
 
     def clone(self) -> Tensor:
         """A copy with its own memory, in the graph (identity gradient)."""
@@ -783,17 +678,7 @@ class Tensor:
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Split into chunks of one size (the last may be smaller) or of the listed sizes."""
-        d = norm_dim(dim, self.ndim, "split")
-        length = self.shape[d]
-        if isinstance(split_size_or_sections, (int, np.integer)):
-            size = int(split_size_or_sections)
-            if size <= 0:
-                raise ValueError(f"split: split size must be positive, got {size}")
-            return tuple(_wrap(p) for p in self._t.split(size, dim=d))
-        sizes = [int(s) for s in split_size_or_sections]
-        if sum(sizes) != length or any(s < 0 for s in sizes):
-            raise ValueError(f"split: sizes {sizes} do not add up to {length}, the size of "
-                             f"dim {dim} of shape {self.shape}")
+        sizes, d = rules.split_sizes(split_size_or_sections, self.shape, dim)
         return tuple(_wrap(p) for p in self._t.split(sizes, dim=d))
 
     def __getitem__(self, index: Any) -> Tensor:
@@ -818,30 +703,9 @@ class Tensor:
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
         """Replace the values where ``mask`` is True by ``value`` (the mask broadcasts)."""
         m = _bool_mask(mask, "masked_fill", self._t.device)
-        if broadcast_shape(tuple(m.shape), self.shape) != self.shape:
-            raise ValueError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast "
-                             f"to tensor shape {self.shape}")
+        rules.mask_shape(tuple(m.shape), self.shape, "masked_fill")
         fill = value._t.reshape(()) if isinstance(value, Tensor) else float(value)
         return _wrap(self._t.masked_fill(m, fill))
-
-    # -- dtype and device -------------------------------------------------------
-
-    def float(self) -> Tensor:
-        """This tensor as float32 (``self`` if it already is)."""
-        return self.to(np.float32)
-
-    def double(self) -> Tensor:
-        """This tensor as float64 (``self`` if it already is)."""
-        return self.to(np.float64)
-
-    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
-        """torch's ``to(dtype)``, ``to(device)``, ``to(device, dtype)``: ``self`` when nothing
-        changes, else a copy in the graph. Only float32 / float64 dtypes exist."""
-        dtype, device = _to_arguments(args, dtype, device)
-        target = torch_dtype(dtype)
-        moved = self._t.to(device=None if device is None else check_device(device),
-                           dtype=target)
-        return self if moved is self._t else _wrap(moved)
 
 
 def _first_outside(t: torch.Tensor, outside: Callable[[torch.Tensor], torch.Tensor]
@@ -855,11 +719,11 @@ def _first_outside(t: torch.Tensor, outside: Callable[[torch.Tensor], torch.Tens
 
 
 def _check_domain(t: torch.Tensor, op: str, outside: Callable[[torch.Tensor], torch.Tensor],
-                  rule: str) -> None:
-    """ValueError naming the first value of ``t`` outside ``op``'s domain."""
+                  domain: str) -> None:
+    """engine_api's domain error naming the first value of ``t`` outside ``op``'s domain."""
     value = _first_outside(t, outside)
     if value is not None:
-        raise ValueError(f"{op}: input contains {value}; {rule}")
+        raise errors.domain_error(op, value, domain)
 
 
 # ---------------------------------------------------------------------------
@@ -872,19 +736,15 @@ def matmul(a: Any, b: Any) -> Tensor:
     float64 operand give float64 (torch would refuse)."""
     like = next((x._t for x in (a, b) if isinstance(x, Tensor)), None)
     A, B = _as_torch(a, "matmul", like), _as_torch(b, "matmul", like)
-    sa, sb = tuple(A.shape), tuple(B.shape)
-    if A.ndim == 0 or B.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
-                         f"{sa} and {sb}")
-    k, k2 = sa[-1], sb[0 if B.ndim == 1 else -2]
-    if k != k2:
-        raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned ({k} != {k2})")
-    if broadcast_shape(sa[:-2], sb[:-2]) is None:
-        raise ValueError(f"matmul: batch dims of shapes {sa} and {sb} cannot be broadcast")
     if A.dtype != B.dtype:
         common = torch.promote_types(A.dtype, B.dtype)
         A, B = A.to(common), B.to(common)
-    return _wrap(torch.matmul(A, B))
+    try:
+        return _wrap(torch.matmul(A, B))
+    except RuntimeError as err:
+        failure = err
+    rules.matmul_shape(tuple(A.shape), tuple(B.shape))  # the shapes' message, if that was why
+    raise failure
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -893,29 +753,29 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     device = like.device if like is not None else get_device()
     mask = _bool_mask(cond, "where", device)
     operands = [_where_operand(x, like) for x in (a, b)]
-    shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else () for x in operands]
-    if broadcast_shape(tuple(mask.shape), *shapes) is None:
-        raise ValueError(f"where: shapes {tuple(mask.shape)}, {shapes[0]} and {shapes[1]} "
-                         "cannot be broadcast together")
     if like is None and not any(isinstance(x, torch.Tensor) for x in operands):
         operands = [torch.tensor(x, dtype=torch.float32, device=device) for x in operands]
-    return _wrap(torch.where(mask, operands[0], operands[1]))
+    try:
+        return _wrap(torch.where(mask, operands[0], operands[1]))
+    except RuntimeError as err:
+        failure = err
+    shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else () for x in operands]
+    rules.broadcast_shape("where", tuple(mask.shape), *shapes)
+    raise failure
 
 
 def _where_operand(x: Any, like: torch.Tensor | None) -> torch.Tensor | float:
     if isinstance(x, Tensor):
         return x._t
-    if is_number(x):
+    if rules.is_number(x):
         return float(x)
-    if hasattr(type(x), "engine"):
-        raise _foreign_error("where", x)
+    if rules.foreign_tensor(x):
+        raise errors.mixing_error("where", NAME, x)
     return from_data(x, device=None if like is None else like.device)
 
 
 def _tensor_list(tensors: Any, op: str) -> list[torch.Tensor]:
     tensors = list(tensors)
-    if not tensors:
-        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected torch_engine Tensors, got "
@@ -926,23 +786,15 @@ def _tensor_list(tensors: Any, op: str) -> list[torch.Tensor]:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension."""
     parts = _tensor_list(tensors, "cat")
-    shapes = [tuple(t.shape) for t in parts]
-    ndim = len(shapes[0])
-    d = norm_dim(dim, ndim, "cat")
-    rest = shapes[0][:d] + shapes[0][d + 1:]
-    for s in shapes:
-        if len(s) != ndim or s[:d] + s[d + 1:] != rest:
-            raise ValueError(f"cat: shapes {shapes} must match except in dim {dim}")
+    _, d = rules.concatenated_shape([tuple(t.shape) for t in parts], dim)
     return _wrap(torch.cat(parts, dim=d))
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join same-shaped tensors along a new dimension."""
     parts = _tensor_list(tensors, "stack")
-    shapes = [tuple(t.shape) for t in parts]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError(f"stack: all shapes must be equal, got {shapes}")
-    return _wrap(torch.stack(parts, dim=norm_dim(dim, len(shapes[0]) + 1, "stack")))
+    _, d = rules.stacked_shape([tuple(t.shape) for t in parts], dim)
+    return _wrap(torch.stack(parts, dim=d))
 
 
 # ---------------------------------------------------------------------------
@@ -962,18 +814,17 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
 def zeros(shape: Any, requires_grad: bool = False, dtype: Any = None,
           device: Any = None) -> Tensor:
     """A leaf of zeros; ``shape`` is an int or a tuple."""
-    return _filled(torch.zeros, shape, requires_grad, dtype, device)
+    return _filled(torch.zeros, "zeros", shape, requires_grad, dtype, device)
 
 
 def ones(shape: Any, requires_grad: bool = False, dtype: Any = None,
          device: Any = None) -> Tensor:
     """A leaf of ones; ``shape`` is an int or a tuple."""
-    return _filled(torch.ones, shape, requires_grad, dtype, device)
+    return _filled(torch.ones, "ones", shape, requires_grad, dtype, device)
 
 
-def _filled(make: Callable[..., torch.Tensor], shape: Any, requires_grad: bool, dtype: Any,
-            device: Any) -> Tensor:
-    t = make(shape_tuple(shape), dtype=torch_dtype(dtype) or torch.float32,
+def _filled(make: Callable[..., torch.Tensor], op: str, shape: Any, requires_grad: bool,
+            dtype: Any, device: Any) -> Tensor:
+    t = make(rules.new_shape(shape, op), dtype=torch_dtype(dtype) or torch.float32,
              device=resolve_device(device))
     return _wrap(t.requires_grad_(bool(requires_grad)))
-

@@ -18,6 +18,11 @@ checkpoints load key for key::
 Every Linear stores its weight as ``(out, in)``, as ``torch.nn.Linear``; GPT-2's checkpoints
 use a "Conv1D" layer that stores ``(in, out)``, so :meth:`GPT.from_pretrained` transposes.
 
+This file is the model. Its shape, checked before anything is allocated, is a
+:class:`GPTConfig` (:mod:`shared_nn.models.gpt_config`); reading and writing its weights,
+ours or Hugging Face's, is :mod:`shared_nn.models.gpt_checkpoint`. Their public names can
+also be imported from here.
+
 Generation keeps a *KV cache*: the keys and values of the tokens already seen, per layer.
 Each new token then needs one pass over a sequence of length 1 instead of the whole context,
 which is why batch-1 decoding costs one read of the weights per token.
@@ -26,31 +31,33 @@ which is why batch-1 decoding costs one read of the weights per token.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import functional as F
-from .._optional import optional_import
 from ..engine import _engine_of_class, get_engine
 from ..init import normal, skip_init, skipping_init
-from ..io import (
-    CheckpointError,
-    load_state_dict_file,
-    read_json_file,
-    read_safetensors_header,
-    write_files_atomically,
-)
+from ..io import CheckpointError
 from ..layers import Embedding, LayerNorm, Linear
 from ..module import Module, ModuleList
 from ..tokenizer import CharTokenizer
+from .gpt_checkpoint import (
+    HUB_NAME,
+    HUB_PREFIX,
+    MODEL_SUFFIXES,
+    convert_hf_state_dict,
+    model_file,
+    read_hf_checkpoint,
+    read_model_files,
+    resolve_checkpoint_dir,
+    write_model_files,
+)
+from .gpt_config import MAX_LAYERS, MAX_PARAMETERS, GPTConfig
 
 __all__ = [
     "GPT",
@@ -62,163 +69,12 @@ __all__ = [
     "convert_hf_state_dict",
     "load_pydoc_model",
     "resolve_checkpoint_dir",
+    # the configuration and the files, re-exported from gpt_config and gpt_checkpoint
+    "HUB_NAME",
+    "HUB_PREFIX",
+    "MODEL_SUFFIXES",
+    "model_file",
 ]
-
-
-# ---------------------------------------------------------------------------------------
-# Configuration
-# ---------------------------------------------------------------------------------------
-
-
-# Sizes beyond these are refused before anything is allocated: a typo or a hostile config
-# file (n_layer = 10**6) must fail with a message, not exhaust the machine's memory.
-# GPT-2 XL, the largest GPT-2, has 48 layers and 1.56e9 parameters.
-MAX_LAYERS = 1_000
-MAX_PARAMETERS = 2_000_000_000
-
-_SIZE_FIELDS = ("n_layer", "n_head", "n_embd", "vocab_size", "block_size")
-
-
-def _check_size_field(name: str, value: Any) -> int:
-    """A config size: a positive int (a bool, float or string is an error, not converted)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(
-            f"GPTConfig.{name} must be an int, got {value!r} ({type(value).__name__})"
-        )
-    if value <= 0:
-        raise ValueError(f"GPTConfig.{name} must be positive, got {value}")
-    return int(value)
-
-
-def _check_epsilon(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(
-            f"GPTConfig.layer_norm_epsilon must be a number, got {value!r} "
-            f"({type(value).__name__})"
-        )
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"GPTConfig.layer_norm_epsilon must be finite and > 0, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class GPTConfig:
-    """The shape of a GPT. The defaults are GPT-2 small (124M parameters).
-
-    Every field is checked when the config is made, so a model is never allocated from a bad
-    one: sizes are positive ints (not bools, floats or strings), ``n_embd`` is divisible by
-    ``n_head``, ``layer_norm_epsilon`` is finite and positive, and the model stays within
-    ``MAX_LAYERS`` layers and ``MAX_PARAMETERS`` parameters. Errors are ``ValueError``s
-    naming the field and the value.
-    """
-
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    vocab_size: int = 50257
-    block_size: int = 1024  # the longest context (number of learned positions)
-    layer_norm_epsilon: float = 1e-5
-
-    def __post_init__(self) -> None:
-        for name in _SIZE_FIELDS:  # frozen: normalise numpy ints to int with object.__setattr__
-            object.__setattr__(self, name, _check_size_field(name, getattr(self, name)))
-        object.__setattr__(self, "layer_norm_epsilon", _check_epsilon(self.layer_norm_epsilon))
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
-        if self.n_layer > MAX_LAYERS:
-            raise ValueError(f"GPTConfig.n_layer {self.n_layer} is over the limit {MAX_LAYERS}")
-        if self.num_parameters() > MAX_PARAMETERS:
-            raise ValueError(
-                f"GPTConfig describes {self.num_parameters():,} parameters, over the limit "
-                f"{MAX_PARAMETERS:,} (shared_nn.models.gpt.MAX_PARAMETERS): {self}"
-            )
-
-    @property
-    def head_dim(self) -> int:
-        return self.n_embd // self.n_head
-
-    def num_parameters(self) -> int:
-        """How many numbers a GPT of this shape holds, computed without building it:
-        embeddings V*C + T*C, per block 12*C^2 + 13*C (four Linears and two LayerNorms),
-        and the final LayerNorm 2*C. The output layer is tied to the embedding."""
-        C = self.n_embd
-        per_block = 12 * C * C + 13 * C
-        return (self.vocab_size + self.block_size) * C + self.n_layer * per_block + 2 * C
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Any, source: str = "GPTConfig") -> GPTConfig:
-        """A config from a dict holding exactly this class's fields (what :meth:`to_dict` and
-        ``GPT.save`` write). A missing or unknown field, a value of the wrong type or range:
-        :class:`CheckpointError` naming ``source`` (a file name), the field and the value."""
-        if not isinstance(values, Mapping):
-            raise CheckpointError(
-                f"{source}: the config must be a JSON object, got {type(values).__name__}"
-            )
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(known))
-        missing = [name for name in known if name not in values]
-        problems = [f"unknown fields {unknown}"] if unknown else []
-        problems += [f"missing fields {missing}"] if missing else []
-        if problems:
-            raise CheckpointError(
-                f"{source}: " + " and ".join(problems) + f" in the config; expected {known}"
-            )
-        try:
-            return cls(**values)
-        except ValueError as err:
-            raise CheckpointError(f"{source}: {err}") from err
-
-    @classmethod
-    def from_hf(cls, hf: Any, source: str = "config.json") -> GPTConfig:
-        """Read a Hugging Face ``config.json`` of a GPT-2 model, refusing variants we do not
-        implement (another activation, a non-standard MLP width, other attention scalings)
-        and values of the wrong type, before anything is allocated."""
-        if not isinstance(hf, Mapping):
-            raise CheckpointError(f"{source}: expected a JSON object, got {type(hf).__name__}")
-        if hf.get("model_type", "gpt2") != "gpt2":
-            raise CheckpointError(
-                f"{source}: model_type {hf['model_type']!r} is not 'gpt2'; only GPT-2 loads"
-            )
-        names = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd",
-                 "vocab_size": "vocab_size", "block_size": "n_positions"}  # fmt: skip
-        missing = [theirs for theirs in names.values() if theirs not in hf]
-        if missing:
-            raise CheckpointError(f"{source}: lacks the GPT-2 fields {missing}")
-        values = {ours: hf[theirs] for ours, theirs in names.items()}
-        values["layer_norm_epsilon"] = hf.get("layer_norm_epsilon", 1e-5)
-        try:
-            config = cls(**values)
-        except ValueError as err:  # name the field as config.json spells it
-            message = str(err).replace("GPTConfig.block_size", "n_positions")
-            raise CheckpointError(f"{source}: {message}") from err
-        _check_hf_variant(hf, config, source)
-        return config
-
-
-def _check_hf_variant(hf: Mapping[str, Any], config: GPTConfig, source: str) -> None:
-    """Refuse GPT-2 variants this implementation does not compute."""
-    activation = hf.get("activation_function", "gelu_new")
-    if activation not in ("gelu_new", "gelu_pytorch_tanh"):
-        raise CheckpointError(
-            f"{source}: activation_function {activation!r} is not GPT-2's tanh-GELU"
-        )
-    n_inner = hf.get("n_inner")
-    if n_inner is not None and (type(n_inner) is not int or n_inner != 4 * config.n_embd):
-        raise CheckpointError(
-            f"{source}: n_inner {n_inner!r} is not 4 * n_embd = {4 * config.n_embd}"
-        )
-    for flag, expected in (
-        ("scale_attn_weights", True),
-        ("scale_attn_by_inverse_layer_idx", False),
-        ("reorder_and_upcast_attn", False),
-    ):
-        if hf.get(flag, expected) is not expected:
-            raise CheckpointError(f"{source}: {flag}={hf[flag]!r} is not supported")
 
 
 # ---------------------------------------------------------------------------------------
@@ -576,13 +432,7 @@ class GPT(Module):
         what reading the file costs. Problems are :class:`CheckpointError`s naming the file.
         Never unpickles anything.
         """
-        directory = resolve_checkpoint_dir(path_or_name, download=download)
-        config_path, weights = directory / "config.json", directory / "model.safetensors"
-        config = GPTConfig.from_hf(read_json_file(config_path), source=str(config_path))
-        header = read_safetensors_header(weights)
-        _hf_keys({k: info.shape for k, info in header.items()}, config, str(weights))
-        tensors = load_state_dict_file(weights)
-        state = convert_hf_state_dict(tensors, config, source=str(weights))
+        config, state = read_hf_checkpoint(path_or_name, download=download)
         return cls._from_state(config, state, engine, dtype)
 
     @classmethod
@@ -598,22 +448,9 @@ class GPT(Module):
 
     def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> None:
         """Write ``path.safetensors`` (our key names and layouts) and ``path.json`` (the config
-        plus any JSON-serialisable ``metadata``, e.g. a tokenizer vocabulary).
-
-        Both files are written to temporary files first and renamed over the old ones only
-        when both are complete (see :func:`shared_nn.io.write_files_atomically`); symlinks
-        are written through, and a directory or special file in the way is refused.
-        """
-        from safetensors.numpy import save as to_bytes
-
-        base = Path(path)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: np.ascontiguousarray(v) for k, v in self.state_dict().items()}
-        info = {"config": self.config.to_dict(), **dict(metadata or {})}
-        write_files_atomically({
-            model_file(base, ".safetensors"): to_bytes(state),
-            model_file(base, ".json"): (json.dumps(info, indent=1) + "\n").encode("utf-8"),
-        })  # fmt: skip
+        plus any JSON-serialisable ``metadata``, e.g. a tokenizer vocabulary), both or neither
+        (:func:`~shared_nn.models.gpt_checkpoint.write_model_files`)."""
+        write_model_files(path, self.config, self.state_dict(), metadata)
 
     @classmethod
     def load(
@@ -621,23 +458,12 @@ class GPT(Module):
     ) -> tuple[GPT, dict[str, Any]]:
         """Read what :meth:`save` wrote; returns ``(model, metadata)``.
 
-        The description (``path.json``) and the weights file's header are checked against
-        each other before the model is built, so a bad or hostile description cannot make it
-        allocate a huge model. ``FileNotFoundError`` if a file is missing; every other
-        problem is a :class:`CheckpointError` naming the file.
+        Files and config are checked before the model is built
+        (:func:`~shared_nn.models.gpt_checkpoint.read_model_files`): ``FileNotFoundError`` if
+        a file is missing, a :class:`CheckpointError` naming the file for any other problem.
         """
-        base = Path(path)
-        json_path, weights = model_file(base, ".json"), model_file(base, ".safetensors")
-        info = read_json_file(json_path)
-        if "config" not in info:
-            raise CheckpointError(f"{json_path}: has no 'config' entry; not written by GPT.save")
-        config = GPTConfig.from_dict(info.pop("config"), source=str(json_path))
-        header = read_safetensors_header(weights)
-        _check_shapes(
-            {k: v.shape for k, v in header.items()}, _expected_shapes(config), str(weights)
-        )
-        model = cls._from_state(config, load_state_dict_file(weights), engine, dtype)
-        return model, info
+        config, state, metadata = read_model_files(path)
+        return cls._from_state(config, state, engine, dtype), metadata
 
 
 PYDOC_MODEL = Path(__file__).resolve().parent.parent / "data" / "gpt_pydoc"
@@ -666,194 +492,3 @@ def _pick_tokens(
     probs = np.exp(scores - scores.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
     return np.array([rng.choice(len(p), p=p) for p in probs], dtype=np.int64)
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------------------
-
-# GPT-2's Conv1D layers store weights as (in, out); our Linear wants (out, in).
-_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-# Causal-mask buffers some checkpoints carry; the mask is rebuilt in forward.
-_BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
-
-# "gpt2", "openai-community/gpt2": what a Hugging Face model name looks like (not a path).
-HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-HUB_PREFIX = "hf:"
-
-MODEL_SUFFIXES = (".safetensors", ".json")
-
-
-def model_file(base: str | os.PathLike, suffix: str) -> Path:
-    """The file ``GPT.save`` writes for ``base`` with ``suffix``: the suffix is appended
-    (``run.v2`` -> ``run.v2.json``), and a base that already ends in one of the two model
-    suffixes is taken without it (``m.json`` -> ``m.safetensors``). ``with_suffix`` would
-    instead replace ``.v2`` and write over another model's files."""
-    base = Path(base)
-    if base.suffix in MODEL_SUFFIXES:
-        base = base.with_suffix("")
-    if base.name in ("", ".", ".."):
-        raise ValueError(f"{os.fspath(base)!r} has no file name to save a model under")
-    return base.parent / (base.name + suffix)
-
-
-_HOW_TO_GET_WEIGHTS = (
-    "Nothing is downloaded unless you ask. Fetch GPT-2's weights once, where there is a "
-    "network, with `hf download gpt2 config.json model.safetensors --local-dir DIR` and pass "
-    "that folder: GPT.from_pretrained('DIR'); or let Hugging Face's cache fetch them: "
-    "GPT.from_pretrained('hf:gpt2') or GPT.from_pretrained('gpt2', download=True)"
-)
-
-
-def resolve_checkpoint_dir(path_or_name: str | os.PathLike, download: bool = False) -> Path:
-    """The folder holding ``config.json`` + ``model.safetensors`` for a path or model name.
-
-    An existing folder is used as is. ``"hf:NAME"`` (or a bare ``NAME`` with
-    ``download=True``) is looked up in the Hugging Face cache and downloaded if missing,
-    unless ``HF_HUB_OFFLINE`` is set. Anything else is a ``FileNotFoundError`` explaining
-    how to obtain the weights: a typo never turns into a network request.
-    """
-    text = os.fspath(path_or_name)
-    if text.startswith(HUB_PREFIX):
-        return _hub_snapshot(_hub_name(text[len(HUB_PREFIX) :]))
-    path = Path(text).expanduser()
-    if path.is_dir():
-        for name in ("config.json", "model.safetensors"):
-            if not (path / name).is_file():
-                raise FileNotFoundError(
-                    f"{path} has no {name}: a Hugging Face GPT-2 folder holds config.json and "
-                    f"model.safetensors. {_HOW_TO_GET_WEIGHTS}"
-                )
-        return path
-    if download and not path.exists():
-        return _hub_snapshot(_hub_name(text))
-    if path.exists():
-        raise FileNotFoundError(
-            f"{path} is a file; give the folder holding config.json and model.safetensors. "
-            + _HOW_TO_GET_WEIGHTS
-        )
-    raise FileNotFoundError(f"checkpoint folder not found: {path}. {_HOW_TO_GET_WEIGHTS}")
-
-
-def _hub_name(name: str) -> str:
-    if not HUB_NAME.fullmatch(name):
-        raise FileNotFoundError(
-            f"{name!r} is not a Hugging Face model name (like 'gpt2' or 'openai-community/gpt2')"
-        )
-    return name
-
-
-def _hub_snapshot(name: str) -> Path:
-    """The local snapshot of hub model ``name``: the cache first, then a download unless
-    ``HF_HUB_OFFLINE`` is set. Only reached when the caller asked for the hub."""
-    hub = optional_import("huggingface_hub", f"downloading {name!r} from the Hugging Face hub")
-    files = ["config.json", "model.safetensors"]
-    attempts = [True] if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") else [True, False]
-    for local_only in attempts:
-        try:
-            folder = hub.snapshot_download(name, allow_patterns=files, local_files_only=local_only)
-        except Exception:  # noqa: BLE001 - not cached / no network / unknown repo: say how
-            continue
-        path = Path(folder)
-        if all((path / f).is_file() for f in files):
-            return path
-    raise FileNotFoundError(
-        f"GPT-2 weights {name!r} are not in the Hugging Face cache and could not be "
-        f"downloaded. {_HOW_TO_GET_WEIGHTS}"
-    )
-
-
-def _expected_hf_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
-    """Every key of a GPT-2 checkpoint (with ``transformer.`` prefix) and its stored shape."""
-    C, V = config.n_embd, config.vocab_size
-    shapes = {"transformer.wte.weight": (V, C), "transformer.wpe.weight": (config.block_size, C)}
-    for i in range(config.n_layer):
-        p = f"transformer.h.{i}."
-        shapes |= {
-            p + "ln_1.weight": (C,), p + "ln_1.bias": (C,),
-            p + "attn.c_attn.weight": (C, 3 * C), p + "attn.c_attn.bias": (3 * C,),
-            p + "attn.c_proj.weight": (C, C), p + "attn.c_proj.bias": (C,),
-            p + "ln_2.weight": (C,), p + "ln_2.bias": (C,),
-            p + "mlp.c_fc.weight": (C, 4 * C), p + "mlp.c_fc.bias": (4 * C,),
-            p + "mlp.c_proj.weight": (4 * C, C), p + "mlp.c_proj.bias": (C,),
-        }  # fmt: skip
-    shapes |= {"transformer.ln_f.weight": (C,), "transformer.ln_f.bias": (C,)}
-    return shapes
-
-
-def _expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
-    """Every key of ``GPT(config).state_dict()`` and its shape, computed without building
-    the model: GPT-2's layout with the Conv1D weights transposed to Linear's (out, in)."""
-    return {
-        key: shape[::-1] if key.endswith(_CONV1D) else shape
-        for key, shape in _expected_hf_shapes(config).items()
-    }
-
-
-def _listed(keys: list[str]) -> str:
-    return f"{keys[:8]}{' ...' if len(keys) > 8 else ''}"
-
-
-def _check_shapes(
-    got: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]], source: str
-) -> None:
-    """Same keys, same shapes; else a CheckpointError naming the offending keys and shapes."""
-    missing = [k for k in expected if k not in got]
-    unexpected = [k for k in got if k not in expected]
-    if missing or unexpected:
-        parts = [f"missing keys {_listed(missing)}"] if missing else []
-        parts += [f"unexpected keys {_listed(unexpected)}"] if unexpected else []
-        raise CheckpointError(f"{source} does not match the config: " + "; ".join(parts))
-    for key, shape in expected.items():
-        if tuple(got[key]) != shape:
-            raise CheckpointError(
-                f"{source}: {key!r} has shape {tuple(got[key])}, expected {shape}"
-            )
-
-
-def _hf_keys(
-    shapes: Mapping[str, tuple[int, ...]], config: GPTConfig, source: str
-) -> dict[str, str]:
-    """Map each key of a GPT-2 checkpoint to ours (``transformer.`` prefixed), checking keys
-    and shapes against ``config``. Attention-mask buffers map to nothing; ``lm_head.weight``
-    maps to itself (its values are compared with the tied embedding by the caller)."""
-    mapping: dict[str, str] = {}
-    for key in shapes:
-        full = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
-        if _BUFFER.fullmatch(full):
-            continue
-        if full in mapping.values():
-            raise CheckpointError(f"{source}: {key!r} appears both with and without prefix")
-        mapping[key] = full
-    expected = _expected_hf_shapes(config)
-    if "lm_head.weight" in shapes:
-        expected["lm_head.weight"] = expected["transformer.wte.weight"]
-    got = {full: tuple(shapes[key]) for key, full in mapping.items()}
-    _check_shapes(got, expected, f"{source} (config {config})")
-    return mapping
-
-
-def convert_hf_state_dict(
-    tensors: Mapping[str, np.ndarray], config: GPTConfig, source: str = "checkpoint"
-) -> dict[str, np.ndarray]:
-    """Hugging Face GPT-2 tensors -> this module's state dict.
-
-    Accepts keys with or without the ``transformer.`` prefix, drops the attention-mask buffers,
-    accepts an ``lm_head.weight`` only if it equals the (tied) token embedding, checks every key
-    and shape, and transposes the Conv1D weights to Linear's (out, in) (as views). Raises
-    :class:`CheckpointError` naming the offending keys and shapes.
-    """
-    mapping = _hf_keys({k: tuple(v.shape) for k, v in tensors.items()}, config, source)
-    state = {full: tensors[key] for key, full in mapping.items()}
-    for key, value in state.items():
-        if value.dtype.kind != "f":
-            raise CheckpointError(f"{source}: {key!r} holds {value.dtype}, not floats")
-    lm_head = state.pop("lm_head.weight", None)
-    if lm_head is not None and not np.array_equal(lm_head, state["transformer.wte.weight"]):
-        raise CheckpointError(
-            f"{source}: lm_head.weight differs from transformer.wte.weight; this GPT ties them"
-        )
-    # Transposed views, not copies: the engine copies each array into its parameter anyway,
-    # and copying a transposed view keeps its (column-major) layout, a plain memcpy. A
-    # transposing copy here would cost as much as reading the whole file again.
-    return {key: value.T if key.endswith(_CONV1D) else value for key, value in state.items()}

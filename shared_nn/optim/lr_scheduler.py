@@ -170,15 +170,20 @@ def _is_plain_function(fn: Any) -> bool:
     return isinstance(fn, types.FunctionType) or not hasattr(fn, "__dict__")
 
 
+def _count(value: Any, what: str) -> int:
+    """``value`` if it is an int >= 1 (a bool is not); else a ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {value!r}")
+    return value
+
+
 class StepLR(LRScheduler):
     """Multiply every group's lr by ``gamma`` each ``step_size`` epochs."""
 
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = _count(step_size, "StepLR: step_size")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -247,9 +252,7 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be an int >= 1, got {T_max!r}")
-        self.T_max = T_max
+        self.T_max = _count(T_max, "CosineAnnealingLR: T_max")
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 

@@ -1,4 +1,4 @@
-"""The Tensor methods added in version 2 (docs/architecture.md, "Methods added in version 2"):
+"""The Tensor methods of docs/architecture.md, "More Tensor methods (torch's names)":
 values and gradients on both engines against PyTorch, special values (NaN, infinities) where
 torch defines the result, float32 on the tensor engine, and the errors for bad arguments.
 

@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 import shared_nn
 from shared_nn.layers import LayerNorm, Linear
-from shared_nn.models import gpt as gpt_module
+from shared_nn.models import gpt_checkpoint
 from shared_nn.models.gpt import GPT, CheckpointError, GPTConfig, KVCache
 
 transformers = pytest.importorskip("transformers")
@@ -352,7 +352,7 @@ def test_hf_config_is_checked_field_by_field_before_reading_weights(
 ):
     write_config(tmp_path, **changes)
     read = []
-    monkeypatch.setattr(gpt_module, "load_state_dict_file", lambda path: read.append(path))
+    monkeypatch.setattr(gpt_checkpoint, "load_state_dict_file", lambda path: read.append(path))
     with pytest.raises(CheckpointError, match=r"config\.json: .*" + message):
         GPT.from_pretrained(tmp_path)
     assert not read
@@ -414,7 +414,7 @@ def test_saved_description_is_checked_before_anything_is_built(tmp_path, monkeyp
 def test_expected_shapes_match_the_model_without_building_it():
     config = GPTConfig(n_layer=2, n_head=2, n_embd=8, vocab_size=11, block_size=5)
     model = GPT(config)
-    assert gpt_module._expected_shapes(config) == {
+    assert gpt_checkpoint._expected_shapes(config) == {
         name: tuple(p.shape) for name, p in model.state_dict().items()
     }
 
@@ -488,7 +488,7 @@ def test_hub_is_used_only_when_asked(tmp_path, monkeypatch, no_network):
         asked.append(name)
         return tmp_path
 
-    monkeypatch.setattr(gpt_module, "_hub_snapshot", fake_snapshot)
+    monkeypatch.setattr(gpt_checkpoint, "_hub_snapshot", fake_snapshot)
     monkeypatch.chdir(tmp_path.parent)
     GPT.from_pretrained("hf:openai-community/gpt2")
     GPT.from_pretrained("gpt2", download=True)
@@ -501,7 +501,7 @@ def test_hub_is_used_only_when_asked(tmp_path, monkeypatch, no_network):
 def test_missing_huggingface_hub_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(ImportError, match=r'huggingface_hub.*pip install "dualgrad\[examples\]"'):
-        gpt_module._hub_snapshot("gpt2")
+        gpt_checkpoint._hub_snapshot("gpt2")
 
 
 # --------------------------------------------------------------------------- saving

@@ -1,4 +1,4 @@
-"""shared_nn._optional: one clear error for every missing optional dependency."""
+"""shared_nn.optional: one clear error for every missing optional dependency."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from shared_nn._optional import INSTALL_HINT, optional_import
+from shared_nn.optional import INSTALL_HINT, optional_import
 
 
 @pytest.mark.parametrize(

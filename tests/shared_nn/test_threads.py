@@ -1,9 +1,9 @@
 """Global state is per thread (or per context), as in PyTorch.
 
 One thread trains while another evaluates under ``no_grad`` and a third switches engines
-and fused ops: the trainer must see none of it. Before version 2, grad mode was one
-process-wide flag and a trainer recorded half a graph whenever the evaluator was inside
-``no_grad`` (its optimizer then skipped the parameters whose grad stayed None).
+and fused ops: the trainer must see none of it. With one process-wide grad-mode flag, a
+trainer would record half a graph whenever the evaluator was inside ``no_grad`` (and its
+optimizer would then skip the parameters whose grad stayed None).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Memory layouts: the engine picks the form of each matrix product, never its values.
 
 ``matmul`` asks numpy for ``a @ b`` or for ``(bᵀ @ aᵀ)ᵀ`` depending on the operands' memory
-layouts (see ``tensor_engine.tensor._product``), folds a batch of rows into one 2-D product,
+layouts (see ``tensor_engine.kernels.product``), folds a batch of rows into one 2-D product,
 and ``assign_`` keeps a parameter's layout. These tests pin the values (against plain numpy),
 the gradients (against float64 products), the layouts that make optimizer updates cheap, and
-which products numpy is asked for (traced through ``tensor._mm``). No timings.
+which products numpy is asked for (traced through ``kernels.mm``). No timings.
 """
 
 import importlib
@@ -16,7 +16,7 @@ import pytest
 import tensor_engine as te
 from tensor_engine import fused
 
-T = importlib.import_module("tensor_engine.tensor")
+K = importlib.import_module("tensor_engine.kernels")
 
 
 def laid_out(array: np.ndarray, order: str) -> np.ndarray:
@@ -28,17 +28,17 @@ def laid_out(array: np.ndarray, order: str) -> np.ndarray:
 
 def traced(fn):
     """(result of fn(), [(left shape, right shape), ...] numpy was asked to multiply)."""
-    calls, original = [], T._mm
+    calls, original = [], K.mm
 
     def recording(a, b):
         calls.append((a.shape, b.shape))
         return original(a, b)
 
-    T._mm = recording
+    K.mm = recording
     try:
         return fn(), calls
     finally:
-        T._mm = original
+        K.mm = original
 
 
 @pytest.mark.parametrize("a_order,b_order", list(itertools.product("CF", "CF")))
@@ -73,7 +73,7 @@ def test_x_times_transposed_weight_streams_the_weight_row_by_row():
 
 
 def test_small_products_are_asked_as_written():
-    """Below ``tensor._SMALL`` elements layouts cost more to inspect than they save."""
+    """Below ``kernels.product``'s size threshold layouts cost more to inspect than they save."""
     _, calls = traced(lambda: te.tensor(np.ones((4, 3))) @ te.tensor(np.ones((5, 3))).T)
     assert calls == [((4, 3), (3, 5))]
 

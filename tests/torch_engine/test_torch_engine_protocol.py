@@ -1,6 +1,6 @@
 """torch_engine speaks the engine protocol: return types, dtypes, errors, devices, node counts,
-the methods added in version 2, and the places where it follows torch where the other two
-engines document a difference. (Values and gradients against torch, op by op, are the
+the methods beyond the core ops (torch's names), and the places where it follows torch where
+the other two engines document a difference. (Values and gradients against torch, op by op, are the
 equivalence suite's job: tests/equivalence/test_torch_engine.py.)"""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_mixing_engines_is_a_type_error_naming_both() -> None:
         pe.fused.softmax(te.ones(2))
 
 
-# --------------------------------------------------------------------------- version 2 methods
+# --------------------------------------------------------------------------- torch's other names
 
 torch_F = torch.nn.functional
 
@@ -148,7 +148,7 @@ NEW_METHODS: dict[str, tuple[Callable[[Any], Any], Callable[[torch.Tensor], torc
 
 
 @pytest.mark.parametrize("name", list(NEW_METHODS))
-def test_version_2_methods_match_torch(name: str) -> None:
+def test_methods_beyond_the_core_match_torch(name: str) -> None:
     ours, theirs = NEW_METHODS[name]
     values = np.array([[0.3, -1.2, 0.8], [-0.4, 2.0, 0.1]])
     x = pe.tensor(values, requires_grad=True)
@@ -184,6 +184,44 @@ def test_data_and_no_grad_updates_record_nothing() -> None:
     assert w.is_leaf and w.requires_grad and w.numpy().tolist() == [1.0, 1.0]
     w.data = np.array([3.0, 4.0])
     assert w.numpy().tolist() == [3.0, 4.0]
+
+
+def test_inplace_ops_are_torchs_own_in_its_books() -> None:
+    """An in-place op on a recorded tensor, on a constant with a tracked operand, and on a
+    view of a recorded tensor: torch's values, gradients and leaf flags."""
+    a = np.array([[0.5, -1.0], [2.0, 3.0]])
+    x, raw = pe.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    h, want = x * 1.5, raw * 1.5
+    h.mul_(x), want.mul_(raw)
+    h.clamp_(min=-1.0, max=4.0), want.clamp_(min=-1.0, max=4.0)
+    h[0].add_(x[1], alpha=2.0), want[0].add_(raw[1], alpha=2.0)
+    c, c_want = pe.zeros((2, 2)), torch.zeros(2, 2, dtype=torch.float64)
+    c += x
+    c_want += raw
+    (h * h + c).sum().backward()
+    (want * want + c_want).sum().backward()
+    np.testing.assert_allclose(h.numpy(), want.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(x.grad, raw.grad.numpy(), rtol=1e-15)
+    assert not c.is_leaf and c.requires_grad
+
+
+def test_torchs_refusals_read_as_engine_api_words() -> None:
+    """Where torch refuses (backward twice, values a graph saved then overwritten, an
+    in-place write into a view of a leaf), the message is engine_api's."""
+    w = pe.tensor(np.ones((2, 3)), requires_grad=True)
+    x = pe.tensor(np.ones((2, 3)))
+    y = (w * x).sum()
+    x.mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"tensor of shape \(2, 3\) was written after"):
+        y.backward()
+    with pytest.raises(RuntimeError, match=r"add_: an in-place operation on a view \(shape"):
+        w[0].add_(1.0)
+    np.testing.assert_array_equal(w.numpy(), np.ones((2, 3)))  # nothing was written
+    y = (w * w).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="^Trying to backward through the graph a second "
+                                           "time .*Pass retain_graph=True"):
+        y.backward()
 
 
 def test_where_the_other_engines_document_a_difference_torch_engine_is_torch() -> None:
