@@ -2,7 +2,7 @@
 ``Tensor`` methods and module functions for the length of a profile and removed afterwards.
 
 Nothing here edits an engine. :func:`install` replaces attributes (``Tensor.__add__``,
-``tensor_engine.tensor._record``, ``torch_engine.fused.softmax`` ...) with wrappers that
+``tensor_engine.tensor.record``, ``torch_engine.fused.softmax`` ...) with wrappers that
 call the original; :func:`restore` puts the original objects back. While no profile runs,
 the engines are exactly what they were: no flag is tested, no wrapper is called.
 
@@ -14,12 +14,12 @@ What each wrapper measures
   ``sum``, an in-place ``add_`` -> ``+``) is one entry, the one the caller asked for.
 * **The backward pass** (``Tensor.backward``): its wall time, minus the time of the
   per-op pieces measured inside it (below), is the entry ``"(backward pass)"``.
-* **Tensor engine, per op**: ``_record`` is wrapped, so each recorded backward rule is
-  wrapped too and timed under the op that recorded it (exact). ``_record`` and the
-  engine's small helpers (operand conversion, dim checks) are timed as the engine's own
-  bookkeeping; the rest of an op is numpy (plus the op body's few lines of Python).
+* **Tensor engine, per op**: ``record`` is wrapped, so each recorded backward rule is
+  wrapped too and timed under the op that recorded it (exact). ``record`` and the
+  contract's argument rules (``engine_api.rules``: dim, dtype and shape checks) are timed as
+  the engine's own bookkeeping; the rest of an op is numpy (plus the op body's few lines of Python).
   Bytes: the memory of each new result array (views count 0) and gradient array.
-* **Torch engine, per op**: ``_wrap`` is wrapped; it hooks the torch autograd node of each
+* **Torch engine, per op**: ``wrap`` is wrapped; it hooks the torch autograd node of each
   result (a pre-hook and a hook), so that node's backward is timed under its op (exact for
   that node; nodes inside composite ops and gradient accumulation stay in the pass).
   Bytes: the storage of each result that is not a view.
@@ -68,7 +68,7 @@ METHOD_OPS = {
     "T": "transpose", "permute": "transpose", "unsqueeze": "reshape", "squeeze": "reshape",
     "split": "split", "__getitem__": "index", "expand": "expand", "clone": "clone",
     "masked_fill": "masked_fill", "float": "to", "double": "to", "to": "to",
-    "detach": "detach", "assign_": "assign_",
+    "detach": "detach", "assign_": "assign_", "lerp": "lerp",
     "add_": "add_", "__iadd__": "add_", "sub_": "sub_", "__isub__": "sub_",
     "mul_": "mul_", "__imul__": "mul_", "div_": "div_", "__itruediv__": "div_",
     "fill_": "fill_", "zero_": "fill_", "copy_": "copy_", "clamp_": "clamp_",
@@ -83,9 +83,10 @@ FUNCTION_OPS = {
     "decoder_block_step": "decoder_block",
 }
 CONSTRUCTORS = frozenset({"tensor", "detach"})  # leaves: never part of a backward pass
-# The tensor engine's bookkeeping helpers: what an op does besides calling numpy.
-TENSOR_HELPERS = ("_operand", "_normalize_dim", "_normalize_dims", "_as_tensor",
-                  "_check_tensor_list", "_float_dtype")
+# The contract's argument rules the tensor engine calls in its ops: its bookkeeping besides
+# ``record``, what an op does besides calling numpy.
+TENSOR_HELPERS = ("normalize_dim", "normalize_dims", "float_dtype", "foreign_tensor",
+                  "broadcast_shape", "bool_mask", "mask_shape", "exponent", "clamp_bounds")
 
 
 def _value_bytes() -> int:
@@ -235,14 +236,14 @@ def backward_pass(fn: Callable, stats: OpStats) -> Callable:
     return backward
 
 
-def helper(fn: Callable) -> Callable:
-    """A tensor-engine helper whose time counts as the current op's bookkeeping."""
+def helper(fn: Callable, engine: str) -> Callable:
+    """A helper whose time counts as the current op's bookkeeping, inside ``engine``'s ops."""
 
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
         entered = perf_counter()
         stack = state.stack
-        if not stack or state.in_helper:
+        if not stack or state.in_helper or stack[-1].stats.engine != engine:
             return fn(*args, **kwargs)
         state.in_helper = True
         start = perf_counter()
@@ -280,7 +281,7 @@ def _new_bytes(arrays: Any, old: list) -> int:
 
 
 def tensor_record(fn: Callable, recorder: Recorder) -> Callable:
-    """The tensor engine's ``_record``: timed as bookkeeping, its rule wrapped and timed
+    """The tensor engine's ``record``: timed as bookkeeping, its rule wrapped and timed
     under the op that records it, the result's new memory counted."""
 
     @functools.wraps(fn)
@@ -326,7 +327,7 @@ def timed_rule(rule: Callable, stats: OpStats, recorder: Recorder) -> Callable:
 
 
 def torch_wrap(fn: Callable, recorder: Recorder) -> Callable:
-    """The torch engine's ``_wrap``: counts a result's new storage and hooks its node."""
+    """The torch engine's ``wrap``: counts a result's new storage and hooks its node."""
 
     @functools.wraps(fn)
     def wrap(t: Any) -> Any:
@@ -399,6 +400,7 @@ class Patch:
     name: str
     original: Any
     replacement: Any
+    inherited: bool = False  # the original was a base class's: restoring deletes the wrapper
 
 
 def _engine_modules(engine: types.ModuleType) -> list[types.ModuleType]:
@@ -412,13 +414,21 @@ def _own_function(obj: Any, engine: types.ModuleType) -> bool:
     return isinstance(obj, types.FunctionType) and obj.__module__.startswith(engine.__name__)
 
 
+def _inherited(cls: type, attr: str) -> Any:
+    """``attr`` as ``cls`` finds it: in its own namespace or a base's (engine_api's derived
+    methods), unbound."""
+    return next((klass.__dict__[attr] for klass in cls.__mro__ if attr in klass.__dict__), None)
+
+
 def _method_patches(engine: types.ModuleType, recorder: Recorder) -> list[Patch]:
-    """Wrappers for the Tensor class's op methods, the ``T`` property and ``backward``."""
+    """Wrappers for the Tensor class's op methods (its own and those it inherits from
+    ``engine_api.TensorMethods``), the ``T`` property and ``backward``. A wrapper goes on the
+    engine's own class, so one engine's profile never touches another's methods."""
     cls, name = engine.Tensor, engine.NAME
     count, grad = engine.nodes_created, engine.is_grad_enabled
     patches = []
     for attr, op in METHOD_OPS.items():
-        original = cls.__dict__.get(attr)
+        original = _inherited(cls, attr)
         if isinstance(original, property) and original.fget is not None:
             fget = forward_op(original.fget, recorder.op(name, op), count, grad)
             new: Any = property(fget, original.fset, original.fdel, original.__doc__)
@@ -426,7 +436,7 @@ def _method_patches(engine: types.ModuleType, recorder: Recorder) -> list[Patch]
             new = forward_op(original, recorder.op(name, op), count, grad)
         else:
             continue
-        patches.append(Patch(cls, attr, original, new))
+        patches.append(Patch(cls, attr, original, new, inherited=attr not in cls.__dict__))
     original = cls.__dict__["backward"]
     patches.append(Patch(cls, "backward", original,
                          backward_pass(original, recorder.op(name, BACKWARD_PASS))))
@@ -452,20 +462,20 @@ def _function_patches(engine: types.ModuleType, recorder: Recorder) -> list[Patc
 
 
 def _internal_patches(engine: types.ModuleType, recorder: Recorder) -> list[Patch]:
-    """The tensor engine's ``_record`` and helpers, the torch engine's ``_wrap``."""
-    special = {"tensor": {"_record": tensor_record},
-               "torch": {"_wrap": torch_wrap}}.get(engine.NAME, {})
-    helpers = TENSOR_HELPERS if engine.NAME == "tensor" else ()
+    """The tensor engine's ``record`` and the rules it calls, the torch engine's ``wrap``."""
+    special = {"tensor": {"record": tensor_record},
+               "torch": {"wrap": torch_wrap}}.get(engine.NAME, {})
     patches = []
     for module in _engine_modules(engine):
         for attr, make in special.items():
             original = module.__dict__.get(attr)
             if _own_function(original, engine):
                 patches.append(Patch(module, attr, original, make(original, recorder)))
-        for attr in helpers:
-            original = module.__dict__.get(attr)
-            if _own_function(original, engine):
-                patches.append(Patch(module, attr, original, helper(original)))
+    if engine.NAME == "tensor":
+        from engine_api import rules
+
+        patches += [Patch(rules, attr, getattr(rules, attr), helper(getattr(rules, attr), "tensor"))
+                    for attr in TENSOR_HELPERS]
     return patches
 
 
@@ -486,6 +496,10 @@ def install(engines: list[types.ModuleType], recorder: Recorder) -> list[Patch]:
 
 
 def restore(patches: list[Patch]) -> None:
-    """Put every original object back, newest patch first."""
+    """Put every original object back, newest patch first. A method the class inherited
+    goes back to being inherited (the wrapper is deleted, not replaced by a copy)."""
     for patch in reversed(patches):
-        setattr(patch.owner, patch.name, patch.original)
+        if patch.inherited:
+            delattr(patch.owner, patch.name)
+        else:
+            setattr(patch.owner, patch.name, patch.original)

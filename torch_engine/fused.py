@@ -25,7 +25,7 @@ import torch.nn.functional as torch_F
 
 from engine_api import rules
 
-from .tensor import Tensor, _wrap
+from .tensor import Tensor, wrap
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear",
            "scaled_dot_product_attention"]
@@ -47,14 +47,14 @@ def _optional(x: Any, op: str) -> torch.Tensor | None:
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim``."""
     t = _check_tensor(x, "softmax")
-    return _wrap(torch_F.softmax(t, dim=rules.normalize_dim(dim, max(t.ndim, 1), "softmax")))
+    return wrap(torch_F.softmax(t, dim=rules.normalize_dim(dim, max(t.ndim, 1), "softmax")))
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """``x - log(sum(exp(x)))`` along ``dim``."""
     t = _check_tensor(x, "log_softmax")
     d = rules.normalize_dim(dim, max(t.ndim, 1), "log_softmax")
-    return _wrap(torch_F.log_softmax(t, dim=d))
+    return wrap(torch_F.log_softmax(t, dim=d))
 
 
 def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
@@ -64,7 +64,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
         raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, "
                          f"got {reduction!r}")
     ids = torch.from_numpy(np.asarray(targets, dtype=np.int64).copy()).to(t.device)
-    return _wrap(torch_F.cross_entropy(t, ids, reduction=reduction))
+    return wrap(torch_F.cross_entropy(t, ids, reduction=reduction))
 
 
 def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None,
@@ -72,12 +72,12 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None,
     """Normalise the last dimension (biased variance), then scale and shift."""
     t = _check_tensor(x, "layer_norm")
     w, b = _optional(weight, "layer_norm"), _optional(bias, "layer_norm")
-    return _wrap(torch_F.layer_norm(t, (t.shape[-1],), w, b, float(eps)))
+    return wrap(torch_F.layer_norm(t, (t.shape[-1],), w, b, float(eps)))
 
 
 def gelu(x: Tensor) -> Tensor:
     """GELU in its tanh approximation (GPT-2's)."""
-    return _wrap(torch_F.gelu(_check_tensor(x, "gelu"), approximate="tanh"))
+    return wrap(torch_F.gelu(_check_tensor(x, "gelu"), approximate="tanh"))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -86,7 +86,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if t.shape[-1:] != w.shape[-1:]:
         raise ValueError(f"linear: input of shape {tuple(t.shape)} does not fit weight of "
                          f"shape {tuple(w.shape)} (last dims differ)")
-    return _wrap(torch_F.linear(t, w, _optional(bias, "linear")))
+    return wrap(torch_F.linear(t, w, _optional(bias, "linear")))
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarray | None = None,
@@ -100,5 +100,5 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarr
         attn_mask = torch.from_numpy(np.array(mask)).to(tq.device)  # a writable copy
         if not mask.dtype == bool:
             attn_mask = attn_mask.to(tq.dtype)
-    return _wrap(torch_F.scaled_dot_product_attention(tq, tk, tv, attn_mask=attn_mask,
+    return wrap(torch_F.scaled_dot_product_attention(tq, tk, tv, attn_mask=attn_mask,
                                                       scale=scale))

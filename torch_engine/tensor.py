@@ -113,8 +113,11 @@ def reset_nodes_created() -> None:
     _nodes_created = 0
 
 
-def _wrap(t: torch.Tensor) -> Tensor:
-    """A Tensor around ``t`` (no copy); counts a node when torch recorded one."""
+def wrap(t: torch.Tensor) -> Tensor:
+    """A Tensor around ``t`` (no copy); counts a node when torch recorded one.
+
+    Every op's result goes through here, which makes it the one place a profiler
+    (``shared_nn.profile``) wraps to see each result and its autograd node."""
     global _nodes_created
     out = object.__new__(Tensor)
     out._t = t
@@ -136,7 +139,7 @@ def from_torch(t: torch.Tensor) -> Tensor:
         raise TypeError(f"from_torch expects a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"from_torch: tensors are float32 or float64, got {t.dtype}")
-    return _wrap(t)
+    return wrap(t)
 
 
 # ---------------------------------------------------------------------------
@@ -186,7 +189,7 @@ def _binary(op: str, fn: Callable[[Any, Any], torch.Tensor], a: torch.Tensor, b:
     other = _operand(b, a, op)
     first, second = (other, a) if reflected else (a, other)
     try:
-        return _wrap(fn(first, second))
+        return wrap(fn(first, second))
     except RuntimeError as err:
         failure = err
     if isinstance(other, torch.Tensor):
@@ -308,7 +311,7 @@ class Tensor(TensorMethods):
         changes, else torch's copy (in the graph) on ``device`` and in ``dtype``."""
         moved = self._t.to(device=None if device is None else check_device(device),
                            dtype=as_torch_dtype(dtype))
-        return self if moved is self._t else _wrap(moved)
+        return self if moved is self._t else wrap(moved)
 
     # -- autograd -------------------------------------------------------------
 
@@ -348,7 +351,7 @@ class Tensor(TensorMethods):
 
     def detach(self) -> Tensor:
         """A leaf sharing this tensor's values, outside the graph."""
-        return _wrap(self._t.detach())
+        return wrap(self._t.detach())
 
     def assign_(self, value: Any, copy: bool = True) -> Tensor:
         """Overwrite the values in place, outside the graph (what optimizers do). ``copy``
@@ -388,7 +391,7 @@ class Tensor(TensorMethods):
     @property
     def data(self) -> Tensor:
         """The same storage outside the graph: in-place ops on it record nothing."""
-        return _wrap(self._t.data)
+        return wrap(self._t.data)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -452,7 +455,7 @@ class Tensor(TensorMethods):
         return _binary("div", operator.truediv, self._t, other, reflected=True)
 
     def __neg__(self) -> Tensor:
-        return _wrap(-self._t)
+        return wrap(-self._t)
 
     def __pow__(self, exponent: Any) -> Tensor:
         p = rules.exponent(exponent)
@@ -460,7 +463,7 @@ class Tensor(TensorMethods):
         if negative is not None:
             raise ValueError(f"pow: {negative} ** {p}: a negative base needs an integer "
                              f"exponent (tensor of shape {self.shape})")
-        return _wrap(self._t ** p)
+        return wrap(self._t ** p)
 
     def __matmul__(self, other: Any) -> Tensor:
         return matmul(self, other)
@@ -501,51 +504,51 @@ class Tensor(TensorMethods):
     # -- elementwise ----------------------------------------------------------
 
     def exp(self) -> Tensor:
-        return _wrap(self._t.exp())
+        return wrap(self._t.exp())
 
     def log(self) -> Tensor:
         _check_domain(self._t, "log", lambda x: x <= 0, "> 0")
-        return _wrap(self._t.log())
+        return wrap(self._t.log())
 
     def sqrt(self) -> Tensor:
         _check_domain(self._t, "sqrt", lambda x: x < 0, ">= 0")
-        return _wrap(self._t.sqrt())
+        return wrap(self._t.sqrt())
 
     def tanh(self) -> Tensor:
-        return _wrap(self._t.tanh())
+        return wrap(self._t.tanh())
 
     def relu(self) -> Tensor:
-        return _wrap(self._t.relu())
+        return wrap(self._t.relu())
 
     def sigmoid(self) -> Tensor:
-        return _wrap(self._t.sigmoid())
+        return wrap(self._t.sigmoid())
 
     def abs(self) -> Tensor:
         """|x|; its gradient is sign(x), 0 at 0 (torch's)."""
-        return _wrap(self._t.abs())
+        return wrap(self._t.abs())
 
     def sin(self) -> Tensor:
-        return _wrap(self._t.sin())
+        return wrap(self._t.sin())
 
     def cos(self) -> Tensor:
-        return _wrap(self._t.cos())
+        return wrap(self._t.cos())
 
     def erf(self) -> Tensor:
-        return _wrap(self._t.erf())
+        return wrap(self._t.erf())
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (torch's names)
         """Each value limited to ``[min, max]``; either bound may be None, not both."""
         lo, hi = rules.clamp_bounds(min, max)
-        return _wrap(self._t.clamp(min=lo, max=hi))
+        return wrap(self._t.clamp(min=lo, max=hi))
 
     def softmax(self, dim: int) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``dim`` (torch's kernel)."""
-        return _wrap(self._t.softmax(rules.normalize_dim(dim, max(self._t.ndim, 1), "softmax")))
+        return wrap(self._t.softmax(rules.normalize_dim(dim, max(self._t.ndim, 1), "softmax")))
 
     def log_softmax(self, dim: int) -> Tensor:
         """``x - log(sum(exp(x)))`` along ``dim`` (torch's kernel)."""
         d = rules.normalize_dim(dim, max(self._t.ndim, 1), "log_softmax")
-        return _wrap(self._t.log_softmax(d))
+        return wrap(self._t.log_softmax(d))
 
     # -- reductions -----------------------------------------------------------
 
@@ -564,8 +567,8 @@ class Tensor(TensorMethods):
             raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
         if dims is None:
             out = getattr(t, op)()
-            return _wrap(out.reshape((1,) * t.ndim) if keepdim else out)
-        return _wrap(getattr(t, op)(dim=dims if t.ndim else None, keepdim=keepdim))
+            return wrap(out.reshape((1,) * t.ndim) if keepdim else out)
+        return wrap(getattr(t, op)(dim=dims if t.ndim else None, keepdim=keepdim))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Largest values over ``dim`` (or of everything); values only. The gradient goes to
@@ -585,9 +588,9 @@ class Tensor(TensorMethods):
             flat = t.reshape(-1)
             first = int(flat.argmax() if op == "max" else flat.argmin())
             out = flat[first]
-            return _wrap(out.reshape((1,) * t.ndim) if keepdim else out)
+            return wrap(out.reshape((1,) * t.ndim) if keepdim else out)
         d = rules.normalize_dim(dim, max(t.ndim, 1), op)
-        return _wrap(getattr(t, op)(dim=d, keepdim=keepdim).values)
+        return wrap(getattr(t, op)(dim=d, keepdim=keepdim).values)
 
     def argmax(self, dim: Any = None, keepdim: bool = False) -> Any:
         """Index of the first maximum (no gradient): an int for dim=None, else an ndarray."""
@@ -622,7 +625,7 @@ class Tensor(TensorMethods):
         dims = rules.normalize_dims(dim, self._t.ndim, op)
         if self._t.ndim == 0:
             dims = None
-        return _wrap(getattr(self._t, op)(dim=dims, correction=c, keepdim=keepdim))
+        return wrap(getattr(self._t, op)(dim=dims, correction=c, keepdim=keepdim))
 
     # -- shape ----------------------------------------------------------------
 
@@ -630,7 +633,7 @@ class Tensor(TensorMethods):
         """Same values in a new shape; one entry may be -1."""
         sizes = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         try:
-            return _wrap(self._t.reshape(sizes))
+            return wrap(self._t.reshape(sizes))
         except (RuntimeError, TypeError) as err:
             failure = err
         rules.reshaped(self.shape, shape)  # the protocol's message for what torch refused
@@ -641,7 +644,7 @@ class Tensor(TensorMethods):
         n = max(self._t.ndim, 1)
         d0 = rules.normalize_dim(dim0, n, "transpose")
         d1 = rules.normalize_dim(dim1, n, "transpose")
-        return _wrap(self._t.transpose(d0, d1))
+        return wrap(self._t.transpose(d0, d1))
 
     @property
     def T(self) -> Tensor:  # noqa: N802 (the protocol's name)
@@ -654,36 +657,36 @@ class Tensor(TensorMethods):
         """Reorder the dimensions: result dim i is input dim ``dims[i]``."""
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
-        return _wrap(self._t.permute(rules.permutation(dims, self.shape)))
+        return wrap(self._t.permute(rules.permutation(dims, self.shape)))
 
     def unsqueeze(self, dim: int) -> Tensor:
         """Insert a size-1 dimension at ``dim`` (``-1`` appends)."""
-        return _wrap(self._t.unsqueeze(rules.normalize_dim(dim, self._t.ndim + 1, "unsqueeze")))
+        return wrap(self._t.unsqueeze(rules.normalize_dim(dim, self._t.ndim + 1, "unsqueeze")))
 
     def squeeze(self, dim: Any = None) -> Tensor:
         """Drop size-1 dimensions (all of them, or those of ``dim`` that have size 1)."""
         dims = rules.normalize_dims(dim, self._t.ndim, "squeeze")
         if dims is None or self._t.ndim == 0:
-            return _wrap(self._t.squeeze())
-        return _wrap(self._t.squeeze(dims))
+            return wrap(self._t.squeeze())
+        return wrap(self._t.squeeze(dims))
 
     def expand(self, *sizes: Any) -> Tensor:
         """A broadcast (read-only) view with ``sizes``: size-1 dims stretch, new leading dims
         may be added, -1 keeps a size."""
-        return _wrap(self._t.expand(rules.expanded_shape(self.shape, sizes)))
+        return wrap(self._t.expand(rules.expanded_shape(self.shape, sizes)))
 
     def clone(self) -> Tensor:
         """A copy with its own memory, in the graph (identity gradient)."""
-        return _wrap(self._t.clone())
+        return wrap(self._t.clone())
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Split into chunks of one size (the last may be smaller) or of the listed sizes."""
         sizes, d = rules.split_sizes(split_size_or_sections, self.shape, dim)
-        return tuple(_wrap(p) for p in self._t.split(sizes, dim=d))
+        return tuple(wrap(p) for p in self._t.split(sizes, dim=d))
 
     def __getitem__(self, index: Any) -> Tensor:
         """torch's indexing; index arrays may be ndarrays, lists or Tensors of whole numbers."""
-        return _wrap(self._t[_index(index)])
+        return wrap(self._t[_index(index)])
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """``x[index] = value``: torch's own in-place write (and its rules)."""
@@ -705,7 +708,7 @@ class Tensor(TensorMethods):
         m = _bool_mask(mask, "masked_fill", self._t.device)
         rules.mask_shape(tuple(m.shape), self.shape, "masked_fill")
         fill = value._t.reshape(()) if isinstance(value, Tensor) else float(value)
-        return _wrap(self._t.masked_fill(m, fill))
+        return wrap(self._t.masked_fill(m, fill))
 
 
 def _first_outside(t: torch.Tensor, outside: Callable[[torch.Tensor], torch.Tensor]
@@ -740,7 +743,7 @@ def matmul(a: Any, b: Any) -> Tensor:
         common = torch.promote_types(A.dtype, B.dtype)
         A, B = A.to(common), B.to(common)
     try:
-        return _wrap(torch.matmul(A, B))
+        return wrap(torch.matmul(A, B))
     except RuntimeError as err:
         failure = err
     rules.matmul_shape(tuple(A.shape), tuple(B.shape))  # the shapes' message, if that was why
@@ -756,7 +759,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     if like is None and not any(isinstance(x, torch.Tensor) for x in operands):
         operands = [torch.tensor(x, dtype=torch.float32, device=device) for x in operands]
     try:
-        return _wrap(torch.where(mask, operands[0], operands[1]))
+        return wrap(torch.where(mask, operands[0], operands[1]))
     except RuntimeError as err:
         failure = err
     shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else () for x in operands]
@@ -787,14 +790,14 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension."""
     parts = _tensor_list(tensors, "cat")
     _, d = rules.concatenated_shape([tuple(t.shape) for t in parts], dim)
-    return _wrap(torch.cat(parts, dim=d))
+    return wrap(torch.cat(parts, dim=d))
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join same-shaped tensors along a new dimension."""
     parts = _tensor_list(tensors, "stack")
     _, d = rules.stacked_shape([tuple(t.shape) for t in parts], dim)
-    return _wrap(torch.stack(parts, dim=d))
+    return wrap(torch.stack(parts, dim=d))
 
 
 # ---------------------------------------------------------------------------
@@ -827,4 +830,4 @@ def _filled(make: Callable[..., torch.Tensor], op: str, shape: Any, requires_gra
             dtype: Any, device: Any) -> Tensor:
     t = make(rules.new_shape(shape, op), dtype=torch_dtype(dtype) or torch.float32,
              device=resolve_device(device))
-    return _wrap(t.requires_grad_(bool(requires_grad)))
+    return wrap(t.requires_grad_(bool(requires_grad)))

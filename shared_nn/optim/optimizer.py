@@ -212,7 +212,6 @@ class Adam(Optimizer):
     """
 
     decoupled_weight_decay = False
-    default_weight_decay = 0.0
 
     def __init__(
         self,
@@ -220,14 +219,10 @@ class Adam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float | None = None,
+        weight_decay: float = 0.0,
         amsgrad: bool = False,
         maximize: bool = False,
     ) -> None:
-        """``weight_decay`` defaults to the class's ``default_weight_decay``: 0 for Adam,
-        0.01 for AdamW (torch's defaults)."""
-        if weight_decay is None:
-            weight_decay = self.default_weight_decay
         beta1, beta2 = betas
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
             raise ValueError(f"invalid betas {betas} (each must be in [0, 1))")
@@ -273,7 +268,18 @@ class AdamW(Adam):
     without weight decay. Default weight_decay is 0.01, as torch's."""
 
     decoupled_weight_decay = True
-    default_weight_decay = 1e-2
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
 
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
