@@ -21,6 +21,7 @@ reads the same on every engine (``tests/engine_api/test_misuse_table.py`` holds 
 from . import errors, rules
 from .derived import TensorMethods
 from .grad_mode import GradMode
-from .protocol import EngineModule, EngineTensor
+from .protocol import ENGINE_NAMES, EngineModule, EngineTensor
 
-__all__ = ["EngineModule", "EngineTensor", "GradMode", "TensorMethods", "errors", "rules"]
+__all__ = ["ENGINE_NAMES", "EngineModule", "EngineTensor", "GradMode", "TensorMethods", "errors",
+           "rules"]

@@ -81,6 +81,14 @@ class EngineTensor(Protocol):
     def masked_fill(self, mask: Any, value: Any) -> EngineTensor: ...
 
 
+ENGINE_NAMES = (
+    "NAME", "Tensor", "cat", "enable_grad", "fused", "is_grad_enabled", "no_grad",
+    "nodes_created", "ones", "reset_nodes_created", "set_grad_enabled", "stack", "tensor",
+    "where", "zeros",
+)
+"""What every engine module exports (its ``__all__`` starts with these)."""
+
+
 @runtime_checkable
 class EngineModule(Protocol):
     """The module-level names of an engine (``import tensor_engine as E``)."""

@@ -29,8 +29,11 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
         'pip install "dualgrad[torch]"'
     ) from err
 
-from . import fused
-from .tensor import (
+from engine_api.protocol import ENGINE_NAMES
+
+# The engine protocol's names (engine_api.protocol.ENGINE_NAMES) and this engine's extras.
+from . import fused  # noqa: F401
+from .tensor import (  # noqa: F401
     NAME,
     Tensor,
     cat,
@@ -51,24 +54,4 @@ from .tensor import (
     zeros,
 )
 
-__all__ = [
-    "NAME",
-    "Tensor",
-    "cat",
-    "enable_grad",
-    "from_torch",
-    "fused",
-    "get_device",
-    "is_grad_enabled",
-    "matmul",
-    "no_grad",
-    "nodes_created",
-    "ones",
-    "reset_nodes_created",
-    "set_device",
-    "set_grad_enabled",
-    "stack",
-    "tensor",
-    "where",
-    "zeros",
-]
+__all__ = [*ENGINE_NAMES, "from_torch", "get_device", "matmul", "set_device"]

@@ -38,6 +38,8 @@ DERIVED = [
 def test_engine_has_the_protocol(name: str) -> None:
     E = ENGINES[name]
     assert isinstance(E, engine_api.EngineModule)
+    assert set(engine_api.ENGINE_NAMES) <= set(E.__all__)
+    assert all(hasattr(E, attr) for attr in E.__all__)
     t = E.tensor([[1.0, 2.0]], requires_grad=True)
     assert isinstance(t, engine_api.EngineTensor)
     assert isinstance(t, TensorMethods)
