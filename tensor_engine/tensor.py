@@ -85,12 +85,9 @@ from .kernels import (
     sign,
     spread,
     swap,
+    unbroadcast,
     zero_where_not_positive,
 )
-
-# Looked up in this module at call time: tests/equivalence/test_bug_injection.py swaps in a
-# wrong version here to check that the equivalence suite catches it.
-from .kernels import unbroadcast as _unbroadcast
 
 NAME = "tensor"
 
@@ -153,9 +150,6 @@ def record(data: np.ndarray, parents: tuple, backward: BackwardRule | None) -> T
                     out._seq = next(_sequence)
                     _nodes_created += 1
     return out
-
-
-_record = record  # the name tests/equivalence/test_bug_injection.py builds its wrong nodes with
 
 
 def _identity_rule(g: np.ndarray) -> tuple:
@@ -578,7 +572,7 @@ class Tensor(TensorMethods):
             _put(grad, index, 0.0)
             if type(v) is float:
                 return (grad,)
-            return grad, (_unbroadcast(region(g), v.shape) if v._rg else None)
+            return grad, (unbroadcast(region(g), v.shape) if v._rg else None)
 
         return record(out, (self,) if type(v) is float else (self, v), backward)
 
@@ -595,7 +589,7 @@ class Tensor(TensorMethods):
             raise rules.broadcast_error("add", a.shape, b.shape) from None
         sa, sb = a.shape, b.shape
         return record(out, (self, other),
-                      lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)))
+                      lambda g: (unbroadcast(g, sa), unbroadcast(g, sb)))
 
     __radd__ = __add__
 
@@ -610,7 +604,7 @@ class Tensor(TensorMethods):
             raise rules.broadcast_error("sub", a.shape, b.shape) from None
         sa, sb = a.shape, b.shape
         return record(out, (self, other),
-                      lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)))
+                      lambda g: (unbroadcast(g, sa), unbroadcast(-g, sb)))
 
     def __rsub__(self, other: Any) -> Tensor:
         other = _operand(other, "sub")
@@ -633,8 +627,8 @@ class Tensor(TensorMethods):
         x, y = self, other
 
         def backward(g: np.ndarray) -> tuple:
-            ga = _unbroadcast(g * b, a.shape) if x._rg else None
-            gb = _unbroadcast(g * a, b.shape) if y._rg else None
+            ga = unbroadcast(g * b, a.shape) if x._rg else None
+            gb = unbroadcast(g * a, b.shape) if y._rg else None
             return ga, gb
 
         return record(out, (self, other), backward)
@@ -653,8 +647,8 @@ class Tensor(TensorMethods):
         x, y = self, other
 
         def backward(g: np.ndarray) -> tuple:
-            ga = _unbroadcast(g / b, a.shape) if x._rg else None
-            gb = _unbroadcast(-g * out / b, b.shape) if y._rg else None
+            ga = unbroadcast(g / b, a.shape) if x._rg else None
+            gb = unbroadcast(-g * out / b, b.shape) if y._rg else None
             return ga, gb
 
         return record(out, (self, other), backward)
@@ -1012,7 +1006,7 @@ class Tensor(TensorMethods):
         shape = self._data.shape
         target = rules.expanded_shape(shape, sizes)
         return record(np.broadcast_to(self._data, target), (self,),
-                      lambda g: (_unbroadcast(g, shape),))
+                      lambda g: (unbroadcast(g, shape),))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
         """Split into chunks of one size (the last may be smaller) or of the listed sizes."""
@@ -1222,13 +1216,13 @@ def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
         g = g[..., None, :]  # and the removed row dim
     ga = gb = None
     if a._rg:
-        ga = _unbroadcast(product(g, swap(B2)), A2.shape).reshape(A.shape)
+        ga = unbroadcast(product(g, swap(B2)), A2.shape).reshape(A.shape)
     if b._rg:
         if B2.ndim == 2:  # one weight shared by the whole batch: fold the batch into rows
             (k, n), rows = B2.shape, math.prod(A2.shape[:-1])  # not -1: k may be 0
             gb = product_laid_out_like(B2, A2.reshape(rows, k).T, g.reshape(rows, n))
         else:
-            gb = _unbroadcast(product(swap(A2), g), B2.shape)
+            gb = unbroadcast(product(swap(A2), g), B2.shape)
         gb = gb.reshape(B.shape)
     return ga, gb
 
@@ -1255,9 +1249,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     def backward(g: np.ndarray) -> tuple:
         grads = []
         if type(a) is not float:
-            grads.append(_unbroadcast(np.where(cond, g, 0.0), a.shape) if a._rg else None)
+            grads.append(unbroadcast(np.where(cond, g, 0.0), a.shape) if a._rg else None)
         if type(b) is not float:
-            grads.append(_unbroadcast(np.where(cond, 0.0, g), b.shape) if b._rg else None)
+            grads.append(unbroadcast(np.where(cond, 0.0, g), b.shape) if b._rg else None)
         return tuple(grads)
 
     return record(out, parents, backward)

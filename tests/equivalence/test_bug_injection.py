@@ -3,7 +3,7 @@
 A property suite that never fails proves nothing. Each :class:`Bug` here monkeypatches one
 piece of one engine (only for the duration of the test) with a plausible mistake:
 
-* tensor engine: matmul's ``dA = dC @ B`` without the transpose, ``_unbroadcast`` that
+* tensor engine: matmul's ``dA = dC @ B`` without the transpose, ``unbroadcast`` that
   takes one slice instead of summing, ``exp``'s derivative written as ``x``, a gather whose
   backward assigns instead of scatter-adding, a fused GELU whose derivative is off by one
   part in a million, a fused softmax that forgets half its Jacobian, leaf gradients that are
@@ -18,7 +18,7 @@ pass: the probe is valid), then patched (it must raise :class:`EquivalenceError`
 engine). A second test runs the suite's *own* hypothesis properties under a few of the
 patches and asserts they fail, so the generated inputs reach the bugs too.
 
-The patches reach into engine internals (tensor engine: ``_record``, ``_unbroadcast``,
+The patches reach into engine internals (tensor engine: ``record``, ``unbroadcast``,
 ``_normalize_index``, ``_nodes_leading_to``, ``Tensor._accumulate``, ``fused``; scalar engine:
 ``_dot``, ``_expand``, ``_topological_order``, ``Value._da``). If an engine is restructured,
 update the patch, not the check: the first test fails loudly when a patch no longer bites.
@@ -81,7 +81,7 @@ def _te_matmul_missing_transpose(mp: pytest.MonkeyPatch) -> None:
         A, B = getattr(a, "_data", None), getattr(b, "_data", None)
         if A is None or B is None or A.ndim != 2 or B.shape != (A.shape[1], A.shape[1]):
             return original(a, b)  # the wrong rule below only fits a square right operand
-        return te._record(A @ B, (a, b), lambda g: (g @ B, A.T @ g))  # should be g @ B.T
+        return te.record(A @ B, (a, b), lambda g: (g @ B, A.T @ g))  # should be g @ B.T
 
     mp.setattr(te, "matmul", matmul)
 
@@ -93,7 +93,7 @@ def _te_unbroadcast_without_sum(mp: pytest.MonkeyPatch) -> None:
         g = grad[(0,) * (grad.ndim - len(shape))]  # first slice of added dims, no sum
         return g[tuple(slice(0, 1) if n == 1 else slice(None) for n in shape)].reshape(shape)
 
-    mp.setattr(_te(), "_unbroadcast", unbroadcast)
+    mp.setattr(_te(), "unbroadcast", unbroadcast)
 
 
 def _te_exp_derivative_x(mp: pytest.MonkeyPatch) -> None:
@@ -101,7 +101,7 @@ def _te_exp_derivative_x(mp: pytest.MonkeyPatch) -> None:
 
     def exp(self: Any) -> Any:
         x = self._data
-        return te._record(np.exp(x), (self,), lambda g: (g * x,))  # d/dx e^x is not x
+        return te.record(np.exp(x), (self,), lambda g: (g * x,))  # d/dx e^x is not x
 
     mp.setattr(te.Tensor, "exp", exp)
 
