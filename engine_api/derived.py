@@ -85,6 +85,11 @@ class TensorMethods:
         """``self ** exponent`` (a Python number; a tensor exponent is a TypeError)."""
         return self ** exponent
 
+    def matmul(self, other: Any) -> Any:
+        """``self @ other``: the matrix product with torch's rules (1-D, 2-D, batched with
+        broadcast batch dims)."""
+        return self @ other
+
     def square(self) -> Any:
         """``self ** 2``."""
         return self ** 2

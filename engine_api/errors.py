@@ -32,6 +32,12 @@ def domain_error(op: str, value: float, domain: str) -> ValueError:
                       f"{domain}")
 
 
+def negative_base_error(value: float, exponent: float, shape: tuple[int, ...]) -> ValueError:
+    """``x ** c`` with a fractional ``c`` met a negative ``x`` (a complex number in Python)."""
+    return ValueError(f"pow: {value} ** {exponent}: a negative base needs an integer exponent "
+                      f"(tensor of shape {tuple(shape)})")
+
+
 def item_error(shape: tuple[int, ...]) -> ValueError:
     return ValueError(f"item() needs a tensor with one element, got shape {tuple(shape)}")
 

@@ -666,8 +666,7 @@ class Tensor(TensorMethods):
         x = self._data
         negative = None if p.is_integer() else first_below(x, 0.0, inclusive=False)
         if negative is not None:
-            raise ValueError(f"pow: {negative} ** {p}: a negative base needs an "
-                             f"integer exponent (tensor of shape {self.shape})")
+            raise errors.negative_base_error(negative, p, self.shape)
         if p == 0.0:  # constant 1; the general rule would give 0 * inf at x = 0
             return record(np.ones_like(x), (self,), lambda g: (np.zeros_like(g),))
         if p == 2.0:
@@ -679,10 +678,6 @@ class Tensor(TensorMethods):
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return matmul(other, self)
-
-    def matmul(self, other: Any) -> Tensor:
-        """Matrix product with numpy/torch semantics (1-D, 2-D, batched)."""
-        return matmul(self, other)
 
     # -- comparisons (bool ndarrays, no graph) --------------------------------
 

@@ -260,6 +260,17 @@ def _autograd_error(err: RuntimeError) -> RuntimeError:
 # the Tensor
 
 
+
+def _torch_unary(name: str, doc: str | None = None) -> Callable[[Tensor], Tensor]:
+    """The method ``name`` of the protocol as torch's own method of that name."""
+
+    def method(self: Tensor) -> Tensor:
+        return wrap(getattr(self._t, name)())
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = doc or f"torch's ``{name}``, elementwise."
+    return method
+
 class Tensor(TensorMethods):
     """An n-d float tensor computed by PyTorch, with the engine protocol's interface.
 
@@ -461,8 +472,7 @@ class Tensor(TensorMethods):
         p = rules.exponent(exponent)
         negative = None if p.is_integer() else _first_outside(self._t, lambda x: x < 0)
         if negative is not None:
-            raise ValueError(f"pow: {negative} ** {p}: a negative base needs an integer "
-                             f"exponent (tensor of shape {self.shape})")
+            raise errors.negative_base_error(negative, p, self.shape)
         return wrap(self._t ** p)
 
     def __matmul__(self, other: Any) -> Tensor:
@@ -470,10 +480,6 @@ class Tensor(TensorMethods):
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return matmul(other, self)
-
-    def matmul(self, other: Any) -> Tensor:
-        """Matrix product with torch's rules (1-D, 2-D, batched)."""
-        return matmul(self, other)
 
     # -- comparisons (bool ndarrays, no graph) --------------------------------
 
@@ -503,8 +509,14 @@ class Tensor(TensorMethods):
 
     # -- elementwise ----------------------------------------------------------
 
-    def exp(self) -> Tensor:
-        return wrap(self._t.exp())
+    exp = _torch_unary("exp")
+    tanh = _torch_unary("tanh")
+    relu = _torch_unary("relu")
+    sigmoid = _torch_unary("sigmoid")
+    abs = _torch_unary("abs", "|x|; its gradient is sign(x), 0 at 0 (torch's).")
+    sin = _torch_unary("sin")
+    cos = _torch_unary("cos")
+    erf = _torch_unary("erf")
 
     def log(self) -> Tensor:
         _check_domain(self._t, "log", lambda x: x <= 0, "> 0")
@@ -513,28 +525,6 @@ class Tensor(TensorMethods):
     def sqrt(self) -> Tensor:
         _check_domain(self._t, "sqrt", lambda x: x < 0, ">= 0")
         return wrap(self._t.sqrt())
-
-    def tanh(self) -> Tensor:
-        return wrap(self._t.tanh())
-
-    def relu(self) -> Tensor:
-        return wrap(self._t.relu())
-
-    def sigmoid(self) -> Tensor:
-        return wrap(self._t.sigmoid())
-
-    def abs(self) -> Tensor:
-        """|x|; its gradient is sign(x), 0 at 0 (torch's)."""
-        return wrap(self._t.abs())
-
-    def sin(self) -> Tensor:
-        return wrap(self._t.sin())
-
-    def cos(self) -> Tensor:
-        return wrap(self._t.cos())
-
-    def erf(self) -> Tensor:
-        return wrap(self._t.erf())
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (torch's names)
         """Each value limited to ``[min, max]``; either bound may be None, not both."""
