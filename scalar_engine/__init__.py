@@ -4,6 +4,14 @@ Every number is a ``Value`` node that knows its parents and its local derivative
 ``Tensor`` is an n-d container of such nodes with PyTorch's interface. Small and slow by
 design (one graph node per scalar operation), but as fast as pure Python allows.
 
+* ``value.py``: ``Value``, the primitives (each makes one node: its value and its local
+  derivative, written once for ``Value`` and ``Tensor``) and the backward pass;
+* ``tensor.py``: ``Tensor``, its ops mapped over lists of Values, and the constructors;
+* ``floats.py``: float math with PyTorch's answers where Python's ``math`` raises.
+
+Argument rules, error messages, grad mode and the composed Tensor methods come from
+``engine_api``, shared by every engine.
+
     >>> import scalar_engine as se
     >>> x = se.tensor([[1.0, 2.0]], requires_grad=True)
     >>> w = se.tensor([[3.0], [4.0]], requires_grad=True)

@@ -7,11 +7,12 @@ graph is exactly the graph micrograd would build by hand: an ``n x n`` matrix pr
 
 Two kinds of operations:
 
-* **Arithmetic** creates new ``Value`` nodes through the primitives of ``value.py``
-  (``+``, ``*``, ``** c``, ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``abs``,
-  ``sin``, ``cos``, ``erf``) and one more that exists only here, ``clamp`` (relu-like: local
-  derivative 1 inside the bounds, 0 outside). Subtraction, division, ``sqrt``, ``mean``,
-  ``var``, ``softmax`` and the matrix product are compositions of them.
+* **Arithmetic** creates new ``Value`` nodes with the primitives of ``value.py`` (``add``,
+  ``mul``, ``power``, ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``absolute``,
+  ``sin``, ``cos``, ``erf``, ``clamp``), mapped over the elements: the value and local
+  derivative of each are written once, there, for ``Value`` and ``Tensor`` alike.
+  Subtraction, division, ``sqrt``, ``mean``, ``var``, ``softmax`` and the matrix product are
+  compositions of them.
 * **Selection** (reshape, transpose, indexing, broadcasting, ``cat``, ``max``, ``where``,
   ``masked_fill`` ...) creates *no* node: the result holds the same ``Value`` objects in a new
   arrangement. Gradients then flow through them for free, and an element selected twice
@@ -23,25 +24,57 @@ Gradients: every ``Value`` keeps its own ``grad`` (inspect any node, micrograd s
 ``Tensor.grad`` assembles them into a float64 ndarray for leaves and ``retain_grad()``
 tensors, as in PyTorch. A tensor that does not require grad is a constant: operations
 that mix it with a tensor that does record only the edge towards the latter.
+
+Argument rules and error messages come from ``engine_api`` (shared by every engine); the
+methods composed from primitives (``view``, ``flatten``, ``pow``, ``to``, the in-place
+operators ...) from ``engine_api.TensorMethods``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import os
 from collections.abc import Callable
 from functools import reduce
-from operator import add as _add
+from operator import add as _add_floats
 from operator import attrgetter
+from operator import mul as _mul_floats
 
 import numpy as np
 
-from . import value as _value
-from .value import _NIL, _ONE, _ZERO, Value, count_nodes, pausing_gc, power, sigmoid
+from engine_api import TensorMethods, errors, rules
 
-__all__ = ["NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where"]
+from . import floats
+from .value import (
+    _ZERO,
+    ONE,
+    Value,
+    absolute,
+    add,
+    add_constant,
+    clamp,
+    cos,
+    count_nodes,
+    erf,
+    exp,
+    identity,
+    log,
+    mul,
+    mul_constant,
+    node,
+    pausing_gc,
+    power,
+    recording,
+    relu,
+    sigmoid,
+    sin,
+    tanh,
+)
+from .value import backward as _value_backward
+
+__all__ = ["NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where",
+           "set_value_budget"]
 
 NAME = "scalar"
 _DEFAULT_BUDGET = 20_000_000
@@ -60,133 +93,62 @@ _data = attrgetter("data")
 _grad = attrgetter("grad")
 
 
-# -- helpers: conversion, shapes, dims --------------------------------------------------------
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) or isinstance(x, numbers.Real)
-
-
-_DTYPE_NAMES = ("float32", "float64", "torch.float32", "torch.float64")
-
-
-def _check_dtype(dtype: object) -> None:
-    """float64 (and float32, computed in float64) are the only dtypes this engine knows: a
-    numpy dtype or type, its name (``"float32"``) or torch's (``torch.float64``). Anything else
-    is a TypeError, never a silent default."""
-    if dtype is None:
-        return
-    if isinstance(dtype, str) or (type(dtype).__name__ == "dtype" and "torch" in str(dtype)):
-        if str(dtype) in _DTYPE_NAMES:
-            return
-    elif isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
-        if np.dtype(dtype) in (np.dtype("float64"), np.dtype("float32")):
-            return
-    raise TypeError(
-        "scalar_engine computes in float64; dtype must be float32 or float64 (numpy's, "
-        f"torch's or their names), got {dtype!r}"
-    )
+# -- helpers: data, the budget, results -------------------------------------------------------
 
 
 def _foreign(x: object) -> bool:
-    """A tensor of another engine (or library): something with a shape that is not ours."""
-    return not isinstance(x, Tensor) and (hasattr(x, "engine") or type(x).__name__ == "Tensor")
+    """A tensor of another engine, or of PyTorch itself (which has no ``engine``)."""
+    return not isinstance(x, Tensor) and (rules.foreign_tensor(x)
+                                          or type(x).__name__ == "Tensor")
 
 
-def _mixing_error(op: str, other: object) -> TypeError:
-    kind = type(other)
-    return TypeError(
-        f"{op}: cannot mix a scalar_engine Tensor with {kind.__module__}.{kind.__qualname__} "
-        "(convert with .numpy() and scalar_engine.tensor(...))"
-    )
+def _is_number(x: object) -> bool:
+    """engine_api's ``is_number``, with the common case (a float) answered first: every
+    arithmetic op asks it once."""
+    return type(x) is float or rules.is_number(x)
 
 
-def _float_array(data: object) -> np.ndarray:
+def _float_array(data: object, op: str = "tensor") -> np.ndarray:
     """Numeric data (numbers, nested lists, ndarrays, our Tensors) as a float64 ndarray."""
     if isinstance(data, Tensor):
         return data.numpy()
     if _foreign(data):
-        raise _mixing_error("tensor()", data)
-    try:
-        arr = np.asarray(data)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"tensor data must be a rectangular nested list of numbers: {err}"
-        ) from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"tensor data must be numeric, got {type(data).__name__} with numpy dtype {arr.dtype}"
+        raise errors.mixing_error(op, NAME, data)
+    return rules.numeric_array(data).astype(_FLOAT64, copy=False)
+
+
+def _check_budget(count: int, what: object) -> None:
+    """Refuse, before allocating, an op that would create more Values than the budget."""
+    if not _budget.limit:
+        _budget.limit = _budget_from_env()
+    if count > _budget.limit:
+        raise MemoryError(
+            f"scalar_engine: {what} needs {count:,} Value nodes, over the budget of "
+            f"{_budget.limit:,} (each node takes about 100 bytes); raise it with "
+            f"scalar_engine.set_value_budget(n) or the environment variable {_BUDGET_VAR}"
         )
-    return arr.astype(_FLOAT64, copy=False)
 
 
-def _shape_arg(shape: tuple) -> tuple[int, ...]:
-    """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` all mean the shape (2, 3)."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    if not all(isinstance(s, (int, np.integer)) for s in shape):
-        raise TypeError(f"shape entries must be integers, got {shape!r}")
-    return tuple(int(s) for s in shape)
+def set_value_budget(limit: int) -> None:
+    """The most Value nodes one op (or one new tensor) may create; default from
+    ``$DUALGRAD_VALUE_BUDGET``, else 20 million (about 2 GB)."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"value budget must be a positive int, got {limit!r}")
+    _budget.limit = int(limit)
 
 
-def _norm_dim(dim: int, ndim: int, op: str) -> int:
-    """A possibly negative dim as an index in range(ndim) (0-d tensors accept 0 and -1)."""
-    if not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
-    bound = max(ndim, 1)
-    if not -bound <= dim < bound:
-        raise ValueError(f"{op}: dim {dim} is out of range for a tensor with ndim {ndim}")
-    return int(dim) % bound
+def _budget_from_env() -> int:
+    text = os.environ.get(_BUDGET_VAR, "").strip()
+    if not text:
+        return _DEFAULT_BUDGET
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"${_BUDGET_VAR} must be a positive integer, got {text!r}")
+    return int(text)
 
 
-def _norm_dims(dim: int | tuple | list | None, ndim: int, op: str) -> tuple[int, ...]:
-    if dim is None:
-        return tuple(range(ndim))
-    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
-    out = tuple(sorted({_norm_dim(d, ndim, op) for d in dims}))
-    if len(out) != len(dims):
-        raise ValueError(f"{op}: dim {dim} names a dimension twice")
-    return tuple(d for d in out if d < ndim)
-
-
-def _all_dims_if_empty(dim: object) -> object:
-    """``dim=()`` (or ``[]``) reduces over every dim, as torch's sum and mean do."""
-    return None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim
-
-
-def _grid(shape: tuple[int, ...]) -> np.ndarray:
-    """Flat positions 0..n-1 arranged in ``shape``: index arithmetic for selection ops."""
-    return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
-
-
-def _gather(values: list[Value], positions: np.ndarray) -> list[Value]:
-    return list(map(values.__getitem__, positions.ravel().tolist()))
-
-
-def _broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
-    try:
-        shape = tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        listed = " and ".join(str(s) for s in shapes)
-        raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
-    _check_budget(math.prod(shape), f"{op} with result shape {shape}")
-    return shape
-
-
-def _broadcast_values(
-    values: list[Value], shape: tuple[int, ...], target: tuple[int, ...]
-) -> list[Value]:
-    """Values of ``shape`` broadcast to ``target`` (an element repeated is the same Value)."""
-    if shape == target:
-        return values
-    if len(values) == 1:
-        return values * math.prod(target)
-    return _gather(values, np.broadcast_to(_grid(shape), target))
-
-
-def _expand(t: Tensor, shape: tuple[int, ...]) -> list[Value]:
-    """``t``'s Values broadcast to ``shape``."""
-    return _broadcast_values(t._values, t.shape, shape)
+@pausing_gc
+def _leaves(floats: list[float]) -> list[Value]:
+    return [Value(x) for x in floats]
 
 
 def _wrap(
@@ -227,38 +189,17 @@ def _wrap(
     return t
 
 
-def _check_budget(count: int, what: object) -> None:
-    """Refuse, before allocating, an op that would create more Values than the budget."""
-    if not _budget.limit:
-        _budget.limit = _budget_from_env()
-    if count > _budget.limit:
-        raise MemoryError(
-            f"scalar_engine: {what} needs {count:,} Value nodes, over the budget of "
-            f"{_budget.limit:,} (each node takes about 100 bytes and 1 µs); raise it with "
-            f"scalar_engine.set_value_budget(n) or the environment variable {_BUDGET_VAR}"
-        )
-
-
-def set_value_budget(limit: int) -> None:
-    """The most Value nodes one op (or one new tensor) may create; default from
-    ``$DUALGRAD_VALUE_BUDGET``, else 20 million (about 2 GB)."""
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise ValueError(f"value budget must be a positive int, got {limit!r}")
-    _budget.limit = int(limit)
-
-
-def _budget_from_env() -> int:
-    text = os.environ.get(_BUDGET_VAR, "").strip()
-    if not text:
-        return _DEFAULT_BUDGET
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"${_BUDGET_VAR} must be a positive integer, got {text!r}")
-    return int(text)
-
-
-@pausing_gc
-def _leaves(floats: list[float]) -> list[Value]:
-    return [Value(x) for x in floats]
+def _new_nodes(nodes: list[Value], shape: tuple[int, ...], tracked: bool,
+               inputs: tuple) -> Tensor:
+    """A tensor of nodes a primitive just made, counted. Recorded when ``tracked``; otherwise
+    (no_grad, or constant inputs) each node is cut from its parents: a new leaf, as torch's
+    result outside the graph."""
+    count_nodes(len(nodes))
+    if tracked:
+        return _wrap(nodes, shape, True, inputs)
+    for v in nodes:
+        v._a = v._da = v._b = v._db = None
+    return _wrap(nodes, shape, False)
 
 
 def _copy_unless_tracked(
@@ -272,20 +213,53 @@ def _copy_unless_tracked(
     return _wrap(_leaves(list(map(_data, values))), shape, False)
 
 
+# -- helpers: shapes and index arithmetic -----------------------------------------------------
+
+
+def _grid(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat positions 0..n-1 arranged in ``shape``: index arithmetic for selection ops."""
+    return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
+
+
+def _gather(values: list[Value], positions: np.ndarray) -> list[Value]:
+    return list(map(values.__getitem__, positions.ravel().tolist()))
+
+
+def _broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast result shape (engine_api's rule and message), within the budget."""
+    shape = rules.broadcast_shape(op, *shapes)
+    _check_budget(math.prod(shape), f"{op} with result shape {shape}")
+    return shape
+
+
+def _broadcast_values(
+    values: list[Value], shape: tuple[int, ...], target: tuple[int, ...]
+) -> list[Value]:
+    """Values of ``shape`` broadcast to ``target`` (an element repeated is the same Value)."""
+    if shape == target:
+        return values
+    if len(values) == 1:
+        return values * math.prod(target)
+    return _gather(values, np.broadcast_to(_grid(shape), target))
+
+
+def _expand(t: Tensor, shape: tuple[int, ...]) -> list[Value]:
+    """``t``'s Values broadcast to ``shape``."""
+    return _broadcast_values(t._values, t.shape, shape)
+
+
 def _is_basic(key: object) -> bool:
     """Whether an index is numpy's basic kind (ints, slices, None, ...): it makes a view."""
     parts = key if isinstance(key, tuple) else (key,)
     return all(
-        p is None or p is Ellipsis or isinstance(p, slice)
-        or (isinstance(p, (int, np.integer)) and not isinstance(p, bool))
-        for p in parts
+        p is None or p is Ellipsis or isinstance(p, slice) or rules.is_int(p) for p in parts
     )
 
 
 # -- the tensor -------------------------------------------------------------------------------
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-d array of ``Value`` nodes with PyTorch's tensor interface (float64 only)."""
 
     engine = NAME
@@ -296,7 +270,7 @@ class Tensor:
     )
 
     def __init__(self, data: object, requires_grad: bool = False, dtype: object = None):
-        _check_dtype(dtype)
+        rules.float_dtype(dtype)  # float32 is accepted and computed in float64
         arr = _float_array(data)
         _check_budget(arr.size, f"a tensor of shape {arr.shape}")
         self._values = _leaves(arr.ravel().tolist())
@@ -312,18 +286,8 @@ class Tensor:
     # -- data ---------------------------------------------------------------------------------
 
     @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
     def dtype(self) -> np.dtype:
         return _FLOAT64
-
-    def numel(self) -> int:
-        return len(self._values)
-
-    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        return self.shape if dim is None else self.shape[_norm_dim(dim, self.ndim, "size")]
 
     def numpy(self) -> np.ndarray:
         """The values as a new float64 ndarray."""
@@ -334,35 +298,6 @@ class Tensor:
         data = self.numpy()
         return data if dtype is None else data.astype(dtype)
 
-    def item(self) -> float:
-        if len(self._values) != 1:
-            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
-        return self._values[0].data
-
-    def tolist(self) -> list | float:
-        return self.numpy().tolist()
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
-
-    def __bool__(self) -> bool:
-        if len(self._values) != 1:
-            raise RuntimeError(
-                "Boolean value of Tensor with more than one value is ambiguous "
-                f"(shape {self.shape})"
-            )
-        return bool(self._values[0].data)
-
-    def __iter__(self):
-        if not self.shape:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.shape[0]))
-
-    def __float__(self) -> float:
-        return float(self.item())
-
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         grad = ", requires_grad=True" if self._requires_grad else ""
@@ -372,6 +307,12 @@ class Tensor:
     def values(self) -> list[Value]:
         """The ``Value`` nodes, flat in row-major order (for inspecting the graph)."""
         return self._values
+
+    def _to(self, dtype: np.dtype | None, device: object) -> Tensor:
+        """``self``, for any float dtype on the CPU: this engine computes in float64 (a
+        float32 request is computed in float64 too, docs/architecture.md)."""
+        rules.check_cpu(device)
+        return self
 
     # -- autograd -----------------------------------------------------------------------------
 
@@ -393,7 +334,7 @@ class Tensor:
         return self._is_leaf
 
     def _tracked(self) -> bool:
-        return self._requires_grad and _value._mode.enabled
+        return self._requires_grad and recording.enabled
 
     @property
     def grad(self) -> np.ndarray | None:
@@ -416,11 +357,10 @@ class Tensor:
             for v in self._values:
                 v.grad = _ZERO
             return
-        arr = _float_array(new)
+        arr = _float_array(new, "grad")
         if arr.shape != self.shape:
-            raise ValueError(
-                f"grad of shape {arr.shape} assigned to a tensor of shape {self.shape}"
-            )
+            raise ValueError(f"grad of shape {arr.shape} does not match tensor shape "
+                             f"{self.shape}")
         for v, g in zip(self._values, arr.ravel().tolist(), strict=True):
             v.grad = g
 
@@ -441,27 +381,19 @@ class Tensor:
         ``grad`` is d(loss)/d(self) (same shape); it may be omitted for one-element tensors.
         """
         if not self._requires_grad:
-            raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
-            )
+            raise RuntimeError(errors.NO_GRAD_FN)
         if grad is None:
             if len(self._values) != 1:
-                raise RuntimeError(
-                    "grad can be implicitly created only for scalar outputs "
-                    f"(this tensor has shape {self.shape})"
-                )
+                raise errors.implicit_grad_error(self.shape)
             seeds = [1.0]
         else:
-            arr = _float_array(grad)
+            arr = _float_array(grad, "backward")
             if arr.shape != self.shape:
-                raise ValueError(
-                    f"backward: grad of shape {arr.shape} does not match the tensor's shape "
-                    f"{self.shape}"
-                )
+                raise errors.shape_mismatch("backward", "grad", arr.shape, self.shape)
             seeds = arr.ravel().tolist()
         if _last_write:
             _check_not_overwritten(self)
-        _value.backward(self._values, seeds, retain_graph)
+        _value_backward(self._values, seeds, retain_graph)
         _mark_reached(self, retain_graph)
 
     def detach(self) -> Tensor:
@@ -472,16 +404,26 @@ class Tensor:
         """Overwrite the values in place, outside the graph (what optimizers use).
         ``copy`` is accepted for the engine protocol: the values are always copied into the
         tensor's ``Value`` nodes."""
-        arr = _float_array(data)
+        arr = _float_array(data, "assign_")
         if arr.shape != self.shape:
-            raise ValueError(
-                f"assign_: data of shape {arr.shape} for a tensor of shape {self.shape}"
-            )
+            raise errors.shape_mismatch("assign_", "value", arr.shape, self.shape)
         for v, x in zip(self._values, arr.ravel().tolist(), strict=True):
             v.data = x
         return self
 
-    # -- in-place ops -------------------------------------------------------------------------
+    @property
+    def data(self) -> Tensor:
+        """The same Values as a tensor outside the graph (torch's ``.data``): an in-place write
+        to it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
+        if not self._is_leaf:  # our Values are graph nodes: a leaf alias must not share them
+            return self.detach()
+        return _wrap(self._values, self.shape, False, (), self._storage_token())
+
+    @data.setter
+    def data(self, new: object) -> None:
+        self.assign_(new.numpy() if isinstance(new, Tensor) else new)
+
+    # -- in-place ops: engine_api's add_, mul_, fill_ ... all come through here ---------------
 
     def _inplace(self, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
         """Make ``self`` hold ``compute(self)``: the one implementation of every in-place op.
@@ -492,24 +434,14 @@ class Tensor:
         ``Value``s, so views and ``.data`` aliases see them; a graph that read those Values
         refuses to backward afterwards (see ``_check_not_overwritten``).
         """
-        grad_mode = _value._mode.enabled
+        grad_mode = recording.enabled
         recorded = self._requires_grad and not self._is_leaf
         if recorded and (self._consumed or not grad_mode):
-            raise RuntimeError(
-                f"{op}: an in-place operation on a tensor that a recorded graph already uses "
-                f"(shape {self.shape}) would change that graph's history; use the out-of-place "
-                "form (x = x + y) or detach() first"
-            )
+            raise errors.used_by_graph_error(op, self.shape)
         if self._requires_grad and self._is_leaf and grad_mode:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation."
-            )
+            raise RuntimeError(errors.LEAF_INPLACE)
         if recorded and _shares_values(self, self._inputs):
-            raise RuntimeError(
-                f"{op}: an in-place operation on a view (shape {self.shape}) of a tensor that "
-                "requires grad is not supported: torch would rewrite the base tensor's history "
-                "too. Use the out-of-place form, or clone() the view first"
-            )
+            raise errors.view_inplace_error(op, self.shape)
         before = self
         if recorded:  # compute from a stand-in for self's node, then take the result's place
             before = _wrap(self._values, self.shape, True, self._inputs)
@@ -518,10 +450,7 @@ class Tensor:
             before = _wrap(self._values, self.shape, False)
         result = compute(before)
         if result.shape != self.shape:
-            raise ValueError(
-                f"{op}: the result's shape {result.shape} does not match the in-place target's "
-                f"shape {self.shape}"
-            )
+            raise errors.shape_mismatch(op, "the result", result.shape, self.shape)
         if result._requires_grad:
             self._values, self._inputs, self._seq = result._values, result._inputs, result._seq
             self._requires_grad, self._is_leaf, self._storage = True, False, None
@@ -536,64 +465,6 @@ class Tensor:
         _stamp_write(self._storage_token())
         return self
 
-    def add_(self, other: object, alpha: float = 1) -> Tensor:
-        """``self += alpha * other`` in place."""
-        return self._inplace("add_", lambda t: t + (other if alpha == 1 else _scaled(other, alpha)))
-
-    def sub_(self, other: object, alpha: float = 1) -> Tensor:
-        """``self -= alpha * other`` in place."""
-        return self._inplace("sub_", lambda t: t - (other if alpha == 1 else _scaled(other, alpha)))
-
-    def mul_(self, other: object) -> Tensor:
-        """``self *= other`` in place."""
-        return self._inplace("mul_", lambda t: t * other)
-
-    def div_(self, other: object) -> Tensor:
-        """``self /= other`` in place."""
-        return self._inplace("div_", lambda t: t / other)
-
-    def fill_(self, value: object) -> Tensor:
-        """Every element becomes ``value`` (a number or a one-element tensor)."""
-        every = np.ones(self.shape, dtype=bool)
-        return self._inplace("fill_", lambda t: t.masked_fill(every, value))
-
-    def zero_(self) -> Tensor:
-        """Every element becomes 0."""
-        return self.fill_(0.0)
-
-    def copy_(self, src: object) -> Tensor:
-        """Copy ``src``'s values (broadcast to self's shape) into self; gradient flows to src."""
-        every = np.ones(self.shape, dtype=bool)
-        return self._inplace("copy_", lambda t: t.masked_fill(every, 0.0) + src)
-
-    def clamp_(self, min: object = None, max: object = None) -> Tensor:  # noqa: A002
-        """``clamp`` in place."""
-        return self._inplace("clamp_", lambda t: t.clamp(min=min, max=max))
-
-    def __iadd__(self, other: object) -> Tensor:
-        return self.add_(other)
-
-    def __isub__(self, other: object) -> Tensor:
-        return self.sub_(other)
-
-    def __imul__(self, other: object) -> Tensor:
-        return self.mul_(other)
-
-    def __itruediv__(self, other: object) -> Tensor:
-        return self.div_(other)
-
-    @property
-    def data(self) -> Tensor:
-        """The same Values as a tensor outside the graph (torch's ``.data``): an in-place write
-        to it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
-        if not self._is_leaf:  # our Values are graph nodes: a leaf alias must not share them
-            return self.detach()
-        return _wrap(self._values, self.shape, False, (), self._storage_token())
-
-    @data.setter
-    def data(self, new: object) -> None:
-        self.assign_(new.numpy() if isinstance(new, Tensor) else new)
-
     # -- operand handling ---------------------------------------------------------------------
 
     def _operand(self, other: object, op: str) -> Tensor | None:
@@ -603,155 +474,88 @@ class Tensor:
         if isinstance(other, np.ndarray):
             return Tensor(other)
         if _foreign(other):
-            raise _mixing_error(op, other)
+            raise errors.mixing_error(op, NAME, other)
         return None
 
-    # -- primitives: + and * ------------------------------------------------------------------
+    # -- primitives: + and * (numpy broadcasting) ---------------------------------------------
 
-    @pausing_gc
-    def __add__(self, other: object) -> Tensor:
-        xs = self._values
+    def __add__(self, other: object, op: str = "add") -> Tensor:
+        """``self + other``, broadcast. ``op`` is the name a shape error gives: ``sub`` is
+        composed from ``add``, and its errors should still say ``sub``."""
         if _is_number(other):
-            c = float(other)
-            if self._tracked():
-                out = [Value(x.data + c, x, _ONE) for x in xs]
-                count_nodes(len(out))
-                return _wrap(out, self.shape, True, (self,))
-            return _wrap(_leaves([x.data + c for x in xs]), self.shape, False)
-        t = self._operand(other, "+")
+            return self._map(add_constant, float(other))
+        t = self._operand(other, op)
         if t is None:
             return NotImplemented
-        shape = _broadcast_shape("+", self.shape, t.shape)
-        xs, ys = _expand(self, shape), _expand(t, shape)
-        gx, gy = self._tracked(), t._tracked()
-        if gx and gy:
-            out = [Value(x.data + y.data, x, _ONE, y, _ONE) for x, y in zip(xs, ys, strict=True)]
-        elif gx:
-            out = [Value(x.data + y.data, x, _ONE) for x, y in zip(xs, ys, strict=True)]
-        elif gy:
-            out = [Value(x.data + y.data, y, _ONE) for x, y in zip(xs, ys, strict=True)]
-        else:
-            return _wrap(
-                _leaves([x.data + y.data for x, y in zip(xs, ys, strict=True)]), shape, False
-            )
-        count_nodes(len(out))
-        return _wrap(out, shape, True, (self, t))
+        return _pairwise(self, t, add, add_constant, op)
 
-    @pausing_gc
-    def __mul__(self, other: object) -> Tensor:
-        xs = self._values
+    def __mul__(self, other: object, op: str = "mul") -> Tensor:
+        """``self * other``, broadcast (``op`` as for ``__add__``: ``div`` is composed)."""
         if _is_number(other):
-            c = float(other)
-            if self._tracked():
-                out = [Value(x.data * c, x, c) for x in xs]
-                count_nodes(len(out))
-                return _wrap(out, self.shape, True, (self,))
-            return _wrap(_leaves([x.data * c for x in xs]), self.shape, False)
-        t = self._operand(other, "*")
+            return self._map(mul_constant, float(other))
+        t = self._operand(other, op)
         if t is None:
             return NotImplemented
-        shape = _broadcast_shape("*", self.shape, t.shape)
-        xs, ys = _expand(self, shape), _expand(t, shape)
-        gx, gy = self._tracked(), t._tracked()
-        if gx and gy:
-            out = [
-                Value(x.data * y.data, x, y.data, y, x.data) for x, y in zip(xs, ys, strict=True)
-            ]
-        elif gx:
-            out = [Value(x.data * y.data, x, y.data) for x, y in zip(xs, ys, strict=True)]
-        elif gy:
-            out = [Value(x.data * y.data, y, x.data) for x, y in zip(xs, ys, strict=True)]
-        else:
-            return _wrap(
-                _leaves([x.data * y.data for x, y in zip(xs, ys, strict=True)]), shape, False
-            )
-        count_nodes(len(out))
-        return _wrap(out, shape, True, (self, t))
+        return _pairwise(self, t, mul, mul_constant, op)
 
-    # -- primitives: one-input functions ------------------------------------------------------
+    # -- primitives: one input, mapped over the elements --------------------------------------
 
     @pausing_gc
-    def __pow__(self, exponent: object) -> Tensor:
-        if not _is_number(exponent) or isinstance(exponent, Tensor):
-            raise TypeError(
-                f"Tensor ** {type(exponent).__name__}: the exponent must be a Python number"
-            )
-        c = float(exponent)
-        xs = self._values
-        if not c.is_integer():
-            for x in xs:
-                if x.data < 0.0:
-                    raise ValueError(
-                        f"{x.data!r} ** {c!r}: a negative base needs an integer exponent "
-                        f"(tensor of shape {self.shape})"
-                    )
-        if not self._tracked():
-            return _wrap(_leaves([power(x.data, c) for x in xs]), self.shape, False)
-        if c == 0.0:
-            out = [Value(1.0, x, _NIL) for x in xs]
-        else:
-            cm1 = c - 1.0
-            try:
-                out = [Value(x.data**c, x, c * x.data**cm1) for x in xs]
-            except ArithmeticError:  # 0 ** negative, overflow: PyTorch's infinities instead
-                out = [Value(power(x.data, c), x, c * power(x.data, cm1)) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
+    def _map(self, primitive: Callable[..., Value], *constants: float) -> Tensor:
+        """``primitive`` (a function of value.py) applied to every element: one new node each.
+        ``constants`` (an exponent, clamp's bounds) are passed to every call."""
+        nodes = list(map(primitive, self._values, *map(itertools.repeat, constants)))
+        return _new_nodes(nodes, self.shape, self._tracked(), (self,))
 
-    @pausing_gc
+    def __pow__(self, exponent: float) -> Tensor:
+        """``self ** exponent`` for a Python number (a tensor exponent is a TypeError)."""
+        return self._map(power, rules.exponent(exponent))
+
     def exp(self) -> Tensor:
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([_value.exp(x.data) for x in xs]), self.shape, False)
-        try:
-            # d/dx e^x = e^x: the output float is also the local derivative
-            out = [Value(e := math.exp(x.data), x, e) for x in xs]
-        except OverflowError:
-            out = [Value(e := _value.exp(x.data), x, e) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
+        return self._map(exp)
 
-    @pausing_gc
     def log(self) -> Tensor:
-        xs = self._values
-        for x in xs:
-            if not x.data > 0.0 and x.data == x.data:  # NaN passes through, as in PyTorch
-                raise ValueError(
-                    f"log of a non-positive number: {x.data!r} (tensor of shape {self.shape})"
-                )
-        if not self._tracked():
-            return _wrap(_leaves([math.log(x.data) for x in xs]), self.shape, False)
-        out = [Value(math.log(x.data), x, 1.0 / x.data) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
+        """The natural log; a value <= 0 is a ValueError (NaN passes through)."""
+        return self._map(log)
 
-    @pausing_gc
     def tanh(self) -> Tensor:
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([math.tanh(x.data) for x in xs]), self.shape, False)
-        out = [Value(t := math.tanh(x.data), x, 1.0 - t * t) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
+        return self._map(tanh)
 
-    @pausing_gc
     def relu(self) -> Tensor:
         """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([0.0 if x.data <= 0.0 else x.data for x in xs]), self.shape, False)
-        out = [Value(0.0, x, _NIL) if x.data <= 0.0 else Value(x.data, x, _ONE) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
+        return self._map(relu)
 
-    @pausing_gc
     def sigmoid(self) -> Tensor:
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([sigmoid(x.data) for x in xs]), self.shape, False)
-        out = [Value(s := sigmoid(x.data), x, s * (1.0 - s)) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
+        return self._map(sigmoid)
+
+    def abs(self) -> Tensor:
+        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
+        return self._map(absolute)
+
+    def sin(self) -> Tensor:
+        return self._map(sin)
+
+    def cos(self) -> Tensor:
+        return self._map(cos)
+
+    def erf(self) -> Tensor:
+        """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
+        return self._map(erf)
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Each value limited to ``[min, max]``; either bound may be None, not both.
+
+        A relu-like primitive: the local derivative is 1 where ``min <= x <= max`` (bounds
+        included) and 0 elsewhere. NaN stays NaN (gradient 0), and with ``min > max`` every
+        value becomes ``max``, as in torch.
+        """
+        lo, hi = rules.clamp_bounds(min, max)
+        return self._map(clamp, -math.inf if lo is None else lo, math.inf if hi is None else hi)
+
+    def clone(self) -> Tensor:
+        """A copy with Values of its own: new nodes with local derivative 1 (identity
+        gradient) when tracked, new leaves otherwise; never ``self``'s storage."""
+        return self._map(identity)
 
     # -- composed arithmetic ------------------------------------------------------------------
 
@@ -767,26 +571,26 @@ class Tensor:
     def __sub__(self, other: object) -> Tensor:
         if _is_number(other):
             return self + (-float(other))
-        t = self._operand(other, "-")
-        return NotImplemented if t is None else self + (-t)
+        t = self._operand(other, "sub")
+        return NotImplemented if t is None else self.__add__(-t, "sub")
 
     def __rsub__(self, other: object) -> Tensor:
         if _is_number(other):
             return (-self) + other
-        t = self._operand(other, "-")
-        return NotImplemented if t is None else t + (-self)
+        t = self._operand(other, "sub")
+        return NotImplemented if t is None else t.__add__(-self, "sub")
 
     def __truediv__(self, other: object) -> Tensor:
         if _is_number(other):
-            return self * power(float(other), -1.0)
-        t = self._operand(other, "/")
-        return NotImplemented if t is None else self * t**-1
+            return self * floats.power(float(other), -1.0)  # 1 / 0 is inf, as in torch
+        t = self._operand(other, "div")
+        return NotImplemented if t is None else self.__mul__(t**-1, "div")
 
     def __rtruediv__(self, other: object) -> Tensor:
         if _is_number(other):
             return self**-1 * other
-        t = self._operand(other, "/")
-        return NotImplemented if t is None else t * self**-1
+        t = self._operand(other, "div")
+        return NotImplemented if t is None else t.__mul__(self**-1, "div")
 
     def __rpow__(self, other: object) -> Tensor:
         raise TypeError(
@@ -795,25 +599,25 @@ class Tensor:
         )
 
     def sqrt(self) -> Tensor:
+        """``self ** 0.5``; a negative value is a ValueError (NaN passes through)."""
         for x in self._values:
             if x.data < 0.0:
-                raise ValueError(
-                    f"sqrt of a negative number: {x.data!r} (tensor of shape {self.shape})"
-                )
+                raise errors.domain_error("sqrt", x.data, ">= 0")
         return self**0.5
 
     # -- matrix product -----------------------------------------------------------------------
 
     def __matmul__(self, other: object) -> Tensor:
-        t = self._operand(other, "@")
+        t = self._operand(other, "matmul")
         if t is None:
             if _is_number(other):
-                raise ValueError("matmul: both operands need at least 1 dimension, got a number")
+                raise rules.matmul_error(self.shape, (), "both operands need at least one "
+                                         "dimension")
             return NotImplemented
         return _matmul(self, t)
 
     def __rmatmul__(self, other: object) -> Tensor:
-        t = self._operand(other, "@")
+        t = self._operand(other, "matmul")
         return NotImplemented if t is None else _matmul(t, self)
 
     def matmul(self, other: object) -> Tensor:
@@ -821,9 +625,13 @@ class Tensor:
 
     # -- reductions ---------------------------------------------------------------------------
 
-    def _groups(self, dim: object, keepdim: bool, op: str) -> tuple[list[list[Value]], tuple]:
-        """The Values of each output element of a reduction over ``dim``, and the out shape."""
-        dims = _norm_dims(dim, self.ndim, op)
+    def _reduced_dims(self, dim: object, op: str) -> tuple[int, ...]:
+        """The dims a reduction over ``dim`` removes (None or ``()``: all of them)."""
+        dims = rules.normalize_dims(dim, self.ndim, op)
+        return tuple(range(self.ndim)) if dims is None else dims
+
+    def _groups(self, dims: tuple[int, ...], keepdim: bool) -> tuple[list[list[Value]], tuple]:
+        """The Values of each output element of a reduction over ``dims``, and the out shape."""
         kept = tuple(d for d in range(self.ndim) if d not in dims)
         if keepdim:
             shape = tuple(1 if d in dims else s for d, s in enumerate(self.shape))
@@ -844,31 +652,60 @@ class Tensor:
     @pausing_gc
     def sum(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
         """Sum over ``dim`` (all dims if None): a chain of ``k - 1`` additions per output."""
-        dim = _all_dims_if_empty(dim)
-        groups, shape = self._groups(dim, keepdim, "sum")
+        groups, shape = self._groups(self._reduced_dims(dim, "sum"), keepdim)
         if not self._tracked():
-            return _wrap(_leaves([reduce(_add, map(_data, g), 0.0) for g in groups]), shape, False)
-        out = []
-        created = 0
-        for group in groups:
-            if not group:
-                out.append(Value(0.0))
-                continue
-            it = iter(group)
-            acc = next(it)
-            for v in it:
-                acc = Value(acc.data + v.data, acc, _ONE, v, _ONE)
-            out.append(acc)
-            created += len(group) - 1
-        count_nodes(created)
+            sums = [reduce(_add_floats, map(_data, g), 0.0) for g in groups]
+            return _wrap(_leaves(sums), shape, False)
+        out = [reduce(add, g) if g else Value(0.0) for g in groups]
+        count_nodes(sum(len(g) - 1 for g in groups if g))
         return _wrap(out, shape, True, (self,))
 
     def mean(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
-        dim = _all_dims_if_empty(dim)
-        n = math.prod(self.shape[d] for d in _norm_dims(dim, self.ndim, "mean"))
+        dims = self._reduced_dims(dim, "mean")
+        n = math.prod(self.shape[d] for d in dims)
         if n == 0:
             raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
-        return self.sum(dim, keepdim) * (1.0 / n)
+        return self.sum(dims, keepdim) * (1.0 / n)
+
+    def var(
+        self,
+        dim: int | tuple | None = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
+        """Variance over ``dim`` (an int, a tuple, or None for all), as torch.
+
+        The sum of squared deviations from the mean, divided by ``n - correction``.
+        ``correction`` defaults to 1 (Bessel's correction); ``unbiased=False`` means 0, and
+        ``x.var(False)`` is torch's ``var(unbiased)`` form. When ``n - correction <= 0`` the
+        result is inf or NaN, as in torch.
+        """
+        dim, c = rules.var_arguments(dim, unbiased, correction)
+        dims = self._reduced_dims(dim, "var")
+        n = math.prod(self.shape[d] for d in dims)
+        # Over no elements torch's var is NaN; the sum of nothing (0) divided by 0 gives it.
+        mean = self.mean(dims, keepdim=True) if n else self.sum(dims, keepdim=True)
+        centred = self - mean
+        return (centred * centred).sum(dims, keepdim) / max(0.0, n - c)
+
+    def std(
+        self,
+        dim: int | tuple | None = None,
+        unbiased: bool | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+    ) -> Tensor:
+        """Standard deviation: ``sqrt`` of ``var`` with the same arguments.
+
+        Where it is 0 (a constant slice) its gradient is 0, as in torch, rather than the
+        ``inf * 0`` of the chain rule through ``sqrt``: those entries bypass the ``sqrt``.
+        """
+        var = self.var(dim, unbiased, keepdim, correction=correction)
+        zero = var.numpy() == 0.0
+        return var.masked_fill(zero, 1.0).sqrt().masked_fill(zero, 0.0)
 
     def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Largest value over ``dim``; its gradient goes to the first maximal element.
@@ -877,11 +714,66 @@ class Tensor:
         """
         return self._extreme(dim, keepdim, "max")
 
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """Smallest value over ``dim``; its gradient goes to the first minimal element.
+
+        NaN counts as smaller than every number (torch propagates it).
+        """
+        return self._extreme(dim, keepdim, "min")
+
+    def _extreme(self, dim: int | None, keepdim: bool, op: str) -> Tensor:
+        """``max``/``min``: the first extreme Value of each group (the first NaN if any)."""
+        dims = self._reduced_dims(None if dim is None else self._dim(dim, op), op)
+        groups, shape = self._groups(dims, keepdim)
+        if any(not g for g in groups) or not self._values:
+            raise ValueError(f"{op} over an empty dimension (shape {self.shape}, dim {dim})")
+        largest = op == "max"
+        extremes = [_first_extreme(g, largest) for g in groups]
+        return _copy_unless_tracked(extremes, shape, self._tracked(), (self,))
+
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
         """Index of the first maximal element (flat if ``dim`` is None); no gradient."""
         return self._arg_extreme(dim, keepdim, "argmax")
 
-    # -- shape: selections that create no node ------------------------------------------------
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
+        """Index of the first minimal element (flat if ``dim`` is None); no gradient."""
+        return self._arg_extreme(dim, keepdim, "argmin")
+
+    def _arg_extreme(self, dim: int | None, keepdim: bool, op: str) -> np.ndarray | int:
+        """``argmax``/``argmin`` by numpy, whose rules are torch's: the first extreme
+        element, and the first NaN if there is one."""
+        axis = None if dim is None else self._dim(dim, op)
+        data = self.numpy()
+        if data.size == 0:
+            raise ValueError(f"{op} of an empty tensor (shape {self.shape})")
+        find = np.argmax if op == "argmax" else np.argmin
+        if axis is None:
+            return int(find(data))
+        if self.ndim == 0:
+            return 0
+        return find(data, axis=axis, keepdims=keepdim)
+
+    def _dim(self, dim: object, op: str) -> int:
+        """One dim of this tensor in ``range(ndim)`` (a 0-d tensor takes 0 and -1, as torch)."""
+        return rules.normalize_dim(dim, max(self.ndim, 1), op)
+
+    def softmax(self, dim: int) -> Tensor:
+        """``exp(x) / sum(exp(x))`` along ``dim``, from ``x - max(x)`` so that exp never
+        overflows (the max is taken as a constant: it cancels in the value and the gradient)."""
+        dim = self._dim(dim, "softmax")
+        e = self._minus_max(dim).exp()
+        return e / e.sum(dim, keepdim=True)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """``x - log(sum(exp(x)))`` along ``dim``, computed from ``x - max(x)`` (stable)."""
+        dim = self._dim(dim, "log_softmax")
+        shifted = self._minus_max(dim)
+        return shifted - shifted.exp().sum(dim, keepdim=True).log()
+
+    def _minus_max(self, dim: int) -> Tensor:
+        return self - self.max(dim, keepdim=True).detach()
+
+    # -- shapes: selections that create no node -----------------------------------------------
 
     def _select(self, positions: np.ndarray, view: bool = True) -> Tensor:
         """A tensor of our Values picked at ``positions`` (an int array of any shape).
@@ -907,47 +799,22 @@ class Tensor:
         return self._storage
 
     def reshape(self, *shape: int | tuple) -> Tensor:
-        target = _shape_arg(shape)
-        n = len(self._values)
-        if target.count(-1) > 1 or any(s < -1 for s in target):
-            raise ValueError(
-                f"reshape: invalid target shape {target} for a tensor of shape {self.shape}"
-            )
-        if -1 in target:
-            known = math.prod(s for s in target if s != -1)
-            if known == 0 or n % known:
-                raise ValueError(
-                    f"reshape: cannot reshape a tensor of shape {self.shape} into {target}"
-                )
-            target = tuple(n // known if s == -1 else s for s in target)
-        if math.prod(target) != n:
-            raise ValueError(
-                f"reshape: cannot reshape a tensor of shape {self.shape} into {target}"
-            )
-        return self._arranged(self._values, target, view=True)
-
-    view = reshape
+        """The same Values in a new shape (one ``-1`` stands for the size that fits)."""
+        return self._arranged(self._values, rules.reshaped(self.shape, shape), view=True)
 
     def permute(self, *dims: int | tuple) -> Tensor:
-        order = _shape_arg(dims)
-        if len(order) != self.ndim:
-            raise ValueError(
-                f"permute: {order} does not list the {self.ndim} dims of shape {self.shape}"
-            )
-        order = tuple(_norm_dim(d, self.ndim, "permute") for d in order)
-        if sorted(order) != list(range(self.ndim)):
-            raise ValueError(
-                f"permute: {order} is not a permutation of the dims of shape {self.shape}"
-            )
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        order = rules.permutation(dims, self.shape)
         if order == tuple(range(self.ndim)):
             return self._arranged(self._values, self.shape, view=True)
         return self._select(_grid(self.shape).transpose(order))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        order = list(range(self.ndim))
-        d0, d1 = _norm_dim(dim0, self.ndim, "transpose"), _norm_dim(dim1, self.ndim, "transpose")
+        d0, d1 = self._dim(dim0, "transpose"), self._dim(dim1, "transpose")
         if self.ndim == 0:
             return self.permute()
+        order = list(range(self.ndim))
         order[d0], order[d1] = order[d1], order[d0]
         return self.permute(order)
 
@@ -956,7 +823,7 @@ class Tensor:
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def unsqueeze(self, dim: int) -> Tensor:
-        d = _norm_dim(dim, self.ndim + 1, "unsqueeze")
+        d = rules.normalize_dim(dim, self.ndim + 1, "unsqueeze")
         shape = self.shape[:d] + (1,) + self.shape[d:]
         return self._arranged(self._values, shape, view=True)
 
@@ -964,25 +831,20 @@ class Tensor:
         if dim is None:
             shape = tuple(s for s in self.shape if s != 1)
         else:
-            dims = _norm_dims(dim, self.ndim, "squeeze")
+            dims = rules.normalize_dims(dim, self.ndim, "squeeze") or ()  # dim=(): none
             shape = tuple(s for d, s in enumerate(self.shape) if not (d in dims and s == 1))
         return self._arranged(self._values, shape, view=True)
 
+    def expand(self, *sizes: int | tuple) -> Tensor:
+        """A broadcast of ``self`` to ``sizes``, torch's rules: size-1 dims stretch, new
+        leading dims may be added, -1 keeps a size. A repeated element is the same Value, so
+        its gradient sums back by itself."""
+        target = rules.expanded_shape(self.shape, sizes)
+        values = _broadcast_values(self._values, self.shape, target)
+        return self._arranged(values, target, view=True)
+
     def split(self, split_size_or_sections: int | list, dim: int = 0) -> tuple[Tensor, ...]:
-        d = _norm_dim(dim, self.ndim, "split")
-        length = self.shape[d]
-        if isinstance(split_size_or_sections, (int, np.integer)):
-            step = int(split_size_or_sections)
-            if step <= 0:
-                raise ValueError(f"split: size must be positive, got {step}")
-            sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
-        else:
-            sizes = [int(s) for s in split_size_or_sections]
-            if sum(sizes) != length or any(s < 0 for s in sizes):
-                raise ValueError(
-                    f"split: sizes {sizes} do not add up to {length} "
-                    f"(dim {dim} of shape {self.shape})"
-                )
+        sizes, d = rules.split_sizes(split_size_or_sections, self.shape, dim)
         grid = _grid(self.shape)
         pieces, start = [], 0
         for s in sizes:
@@ -998,7 +860,7 @@ class Tensor:
         ``Value`` twice, and that ``Value`` receives the gradient of both uses.
         """
         key = _index_key(key)
-        return self._select(_torch_order_index(_grid(self.shape), key), view=_is_basic(key))
+        return self._select(_positions(self.shape, key), view=_is_basic(key))
 
     def __setitem__(self, key: object, value: object) -> None:
         """``x[key] = value``, torch's in-place write, with the rules of every in-place op: a
@@ -1010,11 +872,11 @@ class Tensor:
 
     def _index_put(self, key: object, value: object) -> Tensor:
         """A copy of self (as Values) with ``value``'s Values at ``key``."""
-        positions = _torch_order_index(_grid(self.shape), _index_key(key))
+        positions = _positions(self.shape, _index_key(key))
         if isinstance(value, Tensor):
             values, shape = value._values, value.shape
         elif _foreign(value):
-            raise _mixing_error("__setitem__", value)
+            raise errors.mixing_error("__setitem__", NAME, value)
         else:
             values, shape = [Value(float(value))], ()  # type: ignore[arg-type]
         region, given = positions.shape, shape
@@ -1035,242 +897,13 @@ class Tensor:
         inputs = (self, value) if isinstance(value, Tensor) else (self,)
         return _copy_unless_tracked(out, self.shape, tracked, inputs)
 
-    # -- version 2 methods (torch names) ------------------------------------------------------
-
-    # Elementwise primitives: vectorised forms of value.py's (NaN in, NaN out), and clamp.
-
-    @pausing_gc
-    def abs(self) -> Tensor:
-        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([abs(x.data) for x in xs]), self.shape, False)
-        out = [
-            Value(d, x, _ONE) if (d := x.data) > 0.0
-            else Value(-d, x, -1.0) if d < 0.0
-            else Value(abs(d), x, _NIL)  # 0 or NaN
-            for x in xs
-        ]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
-
-    @pausing_gc
-    def sin(self) -> Tensor:
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([_value.sin(x.data) for x in xs]), self.shape, False)
-        try:
-            out = [Value(math.sin(d := x.data), x, math.cos(d)) for x in xs]
-        except ValueError:  # an infinity: torch's NaN instead of math's error
-            out = [Value(_value.sin(d := x.data), x, _value.cos(d)) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
-
-    @pausing_gc
-    def cos(self) -> Tensor:
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([_value.cos(x.data) for x in xs]), self.shape, False)
-        try:
-            out = [Value(math.cos(d := x.data), x, -math.sin(d)) for x in xs]
-        except ValueError:  # an infinity: torch's NaN instead of math's error
-            out = [Value(_value.cos(d := x.data), x, -_value.sin(d)) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
-
-    @pausing_gc
-    def erf(self) -> Tensor:
-        """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([math.erf(x.data) for x in xs]), self.shape, False)
-        slope = _value.erf_slope
-        out = [Value(math.erf(d := x.data), x, slope(d)) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
-
-    @pausing_gc
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
-        """Each value limited to ``[min, max]``; either bound may be None, not both.
-
-        A relu-like primitive: the local derivative is 1 where ``min <= x <= max`` (bounds
-        included) and 0 elsewhere. NaN stays NaN (gradient 0), and with ``min > max`` every
-        value becomes ``max``, as in torch.
-        """
-        lo, hi = _clamp_bounds(min, max)
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves([_clamp_float(x.data, lo, hi) for x in xs]), self.shape, False)
-        out = [
-            Value(d, x, _ONE) if lo <= (d := x.data) <= hi
-            else Value(_clamp_float(d, lo, hi), x, _NIL)
-            for x in xs
-        ]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
-
-    clip = clamp
-
-    # Composed from the primitives.
-
-    def pow(self, exponent: float) -> Tensor:
-        """``self ** exponent`` (a Python number; a tensor exponent is a TypeError)."""
-        return self**exponent
-
-    def square(self) -> Tensor:
-        return self**2
-
-    def softmax(self, dim: int) -> Tensor:
-        """``exp(x) / sum(exp(x))`` along ``dim``, from ``x - max(x)`` so that exp never
-        overflows (the max is taken as a constant: it cancels in the value and the gradient)."""
-        e = self._minus_max(dim).exp()
-        return e / e.sum(dim, keepdim=True)
-
-    def log_softmax(self, dim: int) -> Tensor:
-        """``x - log(sum(exp(x)))`` along ``dim``, computed from ``x - max(x)`` (stable)."""
-        shifted = self._minus_max(dim)
-        return shifted - shifted.exp().sum(dim, keepdim=True).log()
-
-    def _minus_max(self, dim: int) -> Tensor:
-        return self - self.max(dim, keepdim=True).detach()
-
-    def var(
-        self,
-        dim: int | tuple | None = None,
-        unbiased: bool | None = None,
-        keepdim: bool = False,
-        *,
-        correction: float | None = None,
-    ) -> Tensor:
-        """Variance over ``dim`` (an int, a tuple, or None for all), as torch.
-
-        The sum of squared deviations from the mean, divided by ``n - correction``.
-        ``correction`` defaults to 1 (Bessel's correction); ``unbiased=False`` means 0, and
-        ``x.var(False)`` is torch's ``var(unbiased)`` form. When ``n - correction <= 0`` the
-        result is inf or NaN, as in torch.
-        """
-        dim, c = _var_arguments(dim, unbiased, correction)
-        dims = _norm_dims(dim, self.ndim, "var")
-        n = math.prod(self.shape[d] for d in dims)
-        # Over no elements torch's var is NaN; the sum of nothing (0) divided by 0 gives it.
-        mean = self.mean(dims, keepdim=True) if n else self.sum(dims, keepdim=True)
-        centred = self - mean
-        return (centred * centred).sum(dims, keepdim) / max(0.0, n - c)
-
-    def std(
-        self,
-        dim: int | tuple | None = None,
-        unbiased: bool | None = None,
-        keepdim: bool = False,
-        *,
-        correction: float | None = None,
-    ) -> Tensor:
-        """Standard deviation: ``sqrt`` of ``var`` with the same arguments.
-
-        Where it is 0 (a constant slice) its gradient is 0, as in torch, rather than the
-        ``inf * 0`` of the chain rule through ``sqrt``: those entries bypass the ``sqrt``.
-        """
-        var = self.var(dim, unbiased, keepdim, correction=correction)
-        zero = var.numpy() == 0.0
-        return var.masked_fill(zero, 1.0).sqrt().masked_fill(zero, 0.0)
-
-    @pausing_gc
-    def clone(self) -> Tensor:
-        """A copy with Values of its own: new nodes with local derivative 1 (identity
-        gradient) when tracked, new leaves otherwise; never ``self``'s storage."""
-        xs = self._values
-        if not self._tracked():
-            return _wrap(_leaves(list(map(_data, xs))), self.shape, False)
-        out = [Value(x.data, x, _ONE) for x in xs]
-        count_nodes(len(out))
-        return _wrap(out, self.shape, True, (self,))
-
-    # Selections: no new node.
-
-    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """Smallest value over ``dim``; its gradient goes to the first minimal element.
-
-        NaN counts as smaller than every number (torch propagates it).
-        """
-        return self._extreme(dim, keepdim, "min")
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
-        """Index of the first minimal element (flat if ``dim`` is None); no gradient."""
-        return self._arg_extreme(dim, keepdim, "argmin")
-
-    def _extreme(self, dim: int | None, keepdim: bool, op: str) -> Tensor:
-        """``max``/``min``: the first extreme Value of each group (the first NaN if any)."""
-        if dim is not None:
-            dim = _norm_dim(dim, self.ndim, op)
-        groups, shape = self._groups(dim, keepdim, op)
-        if any(not g for g in groups) or not self._values:
-            raise ValueError(f"{op} over an empty dimension (shape {self.shape}, dim {dim})")
-        largest = op == "max"
-        extremes = [_first_extreme(g, largest) for g in groups]
-        return _copy_unless_tracked(extremes, shape, self._tracked(), (self,))
-
-    def _arg_extreme(self, dim: int | None, keepdim: bool, op: str) -> np.ndarray | int:
-        """``argmax``/``argmin`` by numpy, whose rules are torch's: the first extreme
-        element, and the first NaN if there is one."""
-        data = self.numpy()
-        if data.size == 0:
-            raise ValueError(f"{op} of an empty tensor (shape {self.shape})")
-        find = np.argmax if op == "argmax" else np.argmin
-        if dim is None:
-            return int(find(data))
-        axis = _norm_dim(dim, self.ndim, op)
-        if self.ndim == 0:
-            return 0
-        return find(data, axis=axis, keepdims=keepdim)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Dims ``start_dim..end_dim`` (inclusive) merged into one; a 0-d tensor becomes 1-d."""
-        return self.reshape(_flattened_shape(self.shape, start_dim, end_dim))
-
-    def expand(self, *sizes: int | tuple) -> Tensor:
-        """A broadcast of ``self`` to ``sizes``, torch's rules: size-1 dims stretch, new
-        leading dims may be added, -1 keeps a size. A repeated element is the same Value, so
-        its gradient sums back by itself."""
-        target = _expanded_shape(self.shape, _shape_arg(sizes))
-        values = _broadcast_values(self._values, self.shape, target)
-        return self._arranged(values, target, view=True)
-
-    # dtype, device and autograd flags.
-
-    def float(self) -> Tensor:
-        """``self``: float32 is computed in float64 on this engine (docs/architecture.md)."""
-        return self
-
-    def double(self) -> Tensor:
-        return self
-
-    def to(self, *args: object, dtype: object = None, device: object = None) -> Tensor:
-        """torch's ``to(dtype)``, ``to("cpu")``, ``to("cpu", dtype)``: always ``self`` here,
-        because this engine computes in float64 on the CPU. Any other dtype or device is a
-        ``TypeError``."""
-        _check_dtype(_to_dtype(args, dtype, device))
-        return self
-
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        """Set ``requires_grad`` and return ``self``. Only leaves can change it: on a non-leaf
-        (which requires grad) ``True`` changes nothing and ``False`` is a RuntimeError, as in
-        torch."""
-        if self._is_leaf or not requires_grad:
-            self.requires_grad = requires_grad
-        return self
-
     # -- masks and comparisons ----------------------------------------------------------------
 
     def masked_fill(self, mask: object, value: float) -> Tensor:
         """``value`` where ``mask`` is true (no gradient there), our Values elsewhere."""
-        m = _bool_array(mask)
-        try:
-            m = np.broadcast_to(m, self.shape)
-        except ValueError:
-            raise ValueError(
-                f"masked_fill: mask of shape {m.shape} does not broadcast to the tensor's shape "
-                f"{self.shape}"
-            ) from None
+        m = _bool_array(mask, "masked_fill")
+        rules.mask_shape(m.shape, self.shape, "masked_fill")
+        m = np.broadcast_to(m, self.shape)
         if isinstance(value, Tensor):
             value = value.item()
         fill = Value(float(value))
@@ -1281,7 +914,7 @@ class Tensor:
         if isinstance(other, Tensor):
             return self.numpy(), other.numpy()
         if _foreign(other):
-            raise _mixing_error("comparison", other)
+            raise errors.mixing_error("comparison", NAME, other)
         return self.numpy(), np.asarray(other)
 
     def __lt__(self, other: object) -> np.ndarray:
@@ -1304,26 +937,28 @@ class Tensor:
     __hash__ = object.__hash__
 
 
-# -- version 2 helpers (torch names) ----------------------------------------------------------
+# -- elementwise binary ops -------------------------------------------------------------------
 
 
-def _clamp_bounds(lo: object, hi: object) -> tuple[float, float]:
-    """``clamp``'s bounds as floats, a missing one as the infinity that changes nothing."""
-    if lo is None and hi is None:
-        raise ValueError("clamp: at least one of min and max must be given (not None)")
-    for name, bound in (("min", lo), ("max", hi)):
-        if bound is not None and not _is_number(bound):
-            raise TypeError(f"clamp: {name} must be a number or None, got {type(bound).__name__}")
-    return (-math.inf if lo is None else float(lo)), (math.inf if hi is None else float(hi))
+@pausing_gc
+def _pairwise(x: Tensor, y: Tensor, both: Callable[[Value, Value], Value],
+              one_sided: Callable[[Value, float], Value], op: str) -> Tensor:
+    """``x op y`` element by element after broadcasting, for a commutative primitive.
 
-
-def _clamp_float(x: float, lo: float, hi: float) -> float:
-    """torch's ``min(max(x, lo), hi)`` for one float: NaN (in ``x`` or a bound) propagates."""
-    if x < lo or lo != lo:
-        x = lo
-    if x > hi or hi != hi:
-        x = hi
-    return x
+    ``both(a, b)`` makes a node with an edge to each operand. Where only one operand records
+    a graph, the other is a constant: ``one_sided(a, b.data)`` makes a node with an edge to
+    the recorded one only (commutative, so the constant may come from either side).
+    """
+    shape = _broadcast_shape(op, x.shape, y.shape)
+    xs, ys = _expand(x, shape), _expand(y, shape)
+    gx, gy = x._tracked(), y._tracked()
+    if gx and gy:
+        nodes = list(map(both, xs, ys))
+    elif gy:
+        nodes = list(map(one_sided, ys, map(_data, xs)))
+    else:
+        nodes = list(map(one_sided, xs, map(_data, ys)))
+    return _new_nodes(nodes, shape, gx or gy, (x, y))
 
 
 def _first_extreme(group: list[Value], largest: bool) -> Value:
@@ -1339,130 +974,35 @@ def _first_extreme(group: list[Value], largest: bool) -> Value:
     return group[pick(range(len(data)), key=data.__getitem__)]
 
 
-def _var_arguments(
-    dim: object, unbiased: bool | None, correction: float | None
-) -> tuple[object, float]:
-    """``var``/``std``'s arguments as torch reads them: (dim, correction).
-
-    ``x.var(False)`` passes ``unbiased`` in ``dim``'s place; ``dim=()`` means all dims.
-    """
-    if isinstance(dim, bool):
-        if unbiased is not None:
-            raise TypeError("var: unbiased given twice (as the first argument and by name)")
-        dim, unbiased = None, dim
-    if unbiased is not None and correction is not None:
-        raise TypeError("var: give unbiased or correction, not both")
-    if correction is None:
-        correction = 1.0 if unbiased is None or unbiased else 0.0
-    elif not _is_number(correction):
-        raise TypeError(f"var: correction must be a number, got {type(correction).__name__}")
-    if isinstance(dim, (tuple, list)) and not dim:
-        dim = None
-    return dim, float(correction)
-
-
-def _flattened_shape(shape: tuple[int, ...], start_dim: int, end_dim: int) -> tuple[int, ...]:
-    """``shape`` with dims ``start_dim..end_dim`` merged (a 0-d shape counts as ``(1,)``)."""
-    start = _norm_dim(start_dim, len(shape), "flatten")
-    end = _norm_dim(end_dim, len(shape), "flatten")
-    if start > end:
-        raise ValueError(
-            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {shape})"
-        )
-    return shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :]
-
-
-def _expanded_shape(shape: tuple[int, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape ``expand(*sizes)`` gives, by torch's rules, else a ValueError.
-
-    ``sizes`` ends with one entry per dim of ``shape``: -1 keeps the size, a size-1 dim takes
-    any size, any other dim must keep its size. Extra leading entries add new dims (-1 is
-    not allowed there: there is no size to keep).
-    """
-    lead = len(sizes) - len(shape)
-    if lead < 0:
-        raise ValueError(f"expand: sizes {sizes} have fewer dims than the shape {shape}")
-    out = []
-    for i, size in enumerate(sizes):
-        old = shape[i - lead] if i >= lead else None
-        if size == -1 and old is not None:
-            size = old
-        if size < 0:
-            raise ValueError(f"expand: invalid size {size} at dim {i} of sizes {sizes}")
-        if old is not None and old != 1 and size != old:
-            raise ValueError(
-                f"expand: size {size} at dim {i} of sizes {sizes} must match the existing "
-                f"size {old} of shape {shape} (only size-1 dims expand)"
-            )
-        out.append(size)
-    return tuple(out)
-
-
-_CPU = ("cpu", "cpu:0")
-
-
-def _to_dtype(args: tuple, dtype: object, device: object) -> object:
-    """The dtype a ``to(...)`` call asks for (None: keep it), after checking its device.
-
-    Positional arguments are sorted as torch does: a ``torch.device``, or a string numpy
-    cannot read as a dtype (``"cpu"``), is a device; anything else is a dtype.
-    """
-    if len(args) > 2:
-        raise TypeError(f"to() takes a dtype and/or a device, got {len(args)} arguments")
-    for arg in args:
-        if _names_device(arg):
-            device = arg
-        else:
-            dtype = arg
-    if device is not None and str(device) not in _CPU:
-        raise TypeError(f"to(): {device!r} is neither a float dtype nor the device 'cpu'")
-    return dtype
-
-
-def _names_device(arg: object) -> bool:
-    if type(arg).__name__ == "device":  # torch.device
-        return True
-    if not isinstance(arg, str):
-        return False
-    try:
-        np.dtype(arg)
-    except TypeError:
-        return True
-    return False
-
-
 # -- matrix product ---------------------------------------------------------------------------
 
 
-def _dot(row: list[Value], col: list[Value], ga: bool, gb: bool) -> Value:
-    """``sum(row[i] * col[i])`` as the naive chain: k products, then k - 1 sums."""
-    pairs = iter(zip(row, col, strict=True))
+def _dot(row: list, col: list, ga: bool, gb: bool) -> Value:
+    """``sum(row[i] * col[i])`` as the naive chain: a product, then the sum that takes it in,
+    and so on (k products, k - 1 sums).
+
+    ``ga``/``gb`` say which side records a graph: that side holds Values, the other (a
+    constant) holds its floats, and the products keep the edge towards the recorded side
+    only. The nodes are those of ``mul``/``mul_constant`` and ``add`` (value.py), written out
+    here because this is the engine's hottest loop: a call per primitive would slow it.
+    """
+    pairs = zip(row, col, strict=True)
     x, y = next(pairs)
     if ga and gb:
-        acc = Value(x.data * y.data, x, y.data, y, x.data)
+        acc = node(x.data * y.data, x, y.data, y, x.data)
         for x, y in pairs:
-            p = Value(x.data * y.data, x, y.data, y, x.data)
-            acc = Value(acc.data + p.data, acc, _ONE, p, _ONE)
-    elif ga:  # col is a constant: record only the edges towards row
-        acc = Value(x.data * y.data, x, y.data)
+            p = node(x.data * y.data, x, y.data, y, x.data)
+            acc = node(acc.data + p.data, acc, ONE, p, ONE)
+    elif ga:  # y is a float
+        acc = node(x.data * y, x, y)
         for x, y in pairs:
-            p = Value(x.data * y.data, x, y.data)
-            acc = Value(acc.data + p.data, acc, _ONE, p, _ONE)
-    else:
-        acc = Value(x.data * y.data, y, x.data)
+            p = node(x.data * y, x, y)
+            acc = node(acc.data + p.data, acc, ONE, p, ONE)
+    else:  # x is a float
+        acc = node(x * y.data, y, x)
         for x, y in pairs:
-            p = Value(x.data * y.data, y, x.data)
-            acc = Value(acc.data + p.data, acc, _ONE, p, _ONE)
-    return acc
-
-
-def _dot_data(row: list[Value], col: list[Value]) -> float:
-    """The same sum as ``_dot`` in the same order, on floats only (nothing recorded)."""
-    pairs = iter(zip(row, col, strict=True))
-    x, y = next(pairs)
-    acc = x.data * y.data
-    for x, y in pairs:
-        acc = acc + x.data * y.data
+            p = node(x * y.data, y, x)
+            acc = node(acc.data + p.data, acc, ONE, p, ONE)
     return acc
 
 
@@ -1471,53 +1011,43 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     """PyTorch's matmul rules (1-D, 2-D, batched with broadcast batch dims), done naively.
 
     Each output element is ``_dot`` of a row and a column: ``2k - 1`` new nodes when recorded.
+    A side that records no graph is read as floats once per matrix, not once per dot.
     """
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}"
-        )
+    shape = rules.matmul_shape(a.shape, b.shape)
     a_shape = (1,) + a.shape if a.ndim == 1 else a.shape
     b_shape = b.shape + (1,) if b.ndim == 1 else b.shape
-    (m, k), (k2, n) = a_shape[-2:], b_shape[-2:]
-    if k != k2:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k} != {k2})")
-    try:
-        batch = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
-    except ValueError:
-        raise ValueError(
-            f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast"
-        ) from None
+    (m, k), n = a_shape[-2:], b_shape[-1]
+    batch = tuple(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
     nodes = math.prod(batch) * m * n * max(2 * k - 1, 1)
     _check_budget(nodes, f"matmul of shapes {a.shape} and {b.shape}")
     av = _broadcast_values(a._values, a_shape, batch + (m, k))
     bv = _broadcast_values(b._values, b_shape, batch + (k, n))
     ga, gb = a._tracked(), b._tracked()
-    out: list[Value] = []
+    out: list = []
     for i in range(math.prod(batch)):
         A, B = av[i * m * k : (i + 1) * m * k], bv[i * k * n : (i + 1) * k * n]
         rows = [A[r * k : (r + 1) * k] for r in range(m)]
         cols = [B[c::n] for c in range(n)]
+        if not ga:
+            rows = [list(map(_data, row)) for row in rows]
+        if not gb:
+            cols = [list(map(_data, col)) for col in cols]
         if k == 0:  # empty sums are 0, as in PyTorch
-            out += _leaves([0.0] * (m * n))
+            out += [0.0] * (m * n)
         elif ga or gb:
             out += [_dot(row, col, ga, gb) for row in rows for col in cols]
+        else:  # the same sums on floats, in the same order
+            out += [reduce(_add_floats, map(_mul_floats, row, col)) for row in rows for col in cols]
+    if ga or gb:
+        if k == 0:
+            out = _leaves(out)
         else:
-            out += _leaves([_dot_data(row, col) for row in rows for col in cols])
-    if (ga or gb) and k > 0:
-        count_nodes(len(out) * (2 * k - 1))
-    shape = batch + (m, n)
-    if a.ndim == 1:
-        shape = shape[:-2] + shape[-1:]
-    if b.ndim == 1:
-        shape = shape[:-1]
-    return _wrap(out, shape, ga or gb, (a, b))
+            count_nodes(len(out) * (2 * k - 1))
+        return _wrap(out, shape, True, (a, b))
+    return _wrap(_leaves(out), shape, False)
 
 
-def _scaled(other: object, alpha: float) -> object:
-    """``alpha * other`` for add_/sub_'s ``alpha=`` (other: a tensor, array or number)."""
-    if isinstance(other, np.ndarray):
-        other = Tensor(other)
-    return other * float(alpha)
+# -- in-place writes and the backward pass -----------------------------------------------------
 
 
 def _shares_values(t: Tensor, inputs: tuple) -> bool:
@@ -1546,12 +1076,7 @@ def _check_not_overwritten(root: Tensor) -> None:
         seen.add(id(t))
         for x in (t, *t._inputs):
             if x._storage is not None and x._storage[0] > t._seq:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: a tensor of shape {x.shape} was written after "
-                    "the graph read it. Do the in-place update after backward(), or use an "
-                    "out-of-place op."
-                )
+                raise errors.overwritten_error(x.shape)
         stack += t._inputs
 
 
@@ -1583,8 +1108,16 @@ def _index_key(key: object) -> object:
             raise IndexError(f"index tensor of shape {key.shape} holds non-integer values")
         return data.astype(np.intp)
     if _foreign(key):
-        raise _mixing_error("indexing", key)
+        raise errors.mixing_error("indexing", NAME, key)
     return key
+
+
+def _positions(shape: tuple[int, ...], key: object) -> np.ndarray:
+    """The flat positions ``key`` selects in a tensor of ``shape``, in the result's shape."""
+    try:
+        return _torch_order_index(_grid(shape), key)
+    except IndexError as err:
+        raise errors.index_error(err) from None
 
 
 def _torch_order_index(grid: np.ndarray, key: object) -> np.ndarray:
@@ -1596,7 +1129,7 @@ def _torch_order_index(grid: np.ndarray, key: object) -> np.ndarray:
     """
     parts = key if isinstance(key, tuple) else (key,)
     arrays = [isinstance(p, (np.ndarray, list)) for p in parts]
-    ints = [isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in parts]
+    ints = [rules.is_int(p) for p in parts]
     if not (any(arrays) and any(ints)):
         return grid[key]
     basic = tuple(slice(None) if a else p for p, a in zip(parts, arrays, strict=True))
@@ -1607,15 +1140,13 @@ def _torch_order_index(grid: np.ndarray, key: object) -> np.ndarray:
     return grid[basic][gather]
 
 
-def _bool_array(mask: object) -> np.ndarray:
+def _bool_array(mask: object, op: str) -> np.ndarray:
+    """A mask as a bool ndarray: one of our tensors (nonzero is true), or bool/0-1 data."""
     if isinstance(mask, Tensor):
         return mask.numpy() != 0.0
     if _foreign(mask):
-        raise _mixing_error("mask", mask)
-    arr = np.asarray(mask)
-    if arr.dtype.kind not in "biu":
-        raise TypeError(f"mask must be a bool array, got dtype {arr.dtype}")
-    return arr.astype(bool, copy=False)
+        raise errors.mixing_error(op, NAME, mask)
+    return rules.bool_mask(mask, op)
 
 
 # -- module-level constructors and functions --------------------------------------------------
@@ -1626,11 +1157,10 @@ def tensor(data: object, requires_grad: bool = False, dtype: object = None) -> T
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def _filled(shape: object, value: float, requires_grad: bool, dtype: object) -> Tensor:
-    _check_dtype(dtype)
-    dims = _shape_arg(shape if isinstance(shape, tuple) else (shape,))
-    if any(s < 0 for s in dims):
-        raise ValueError(f"negative dimension in shape {dims}")
+def _filled(shape: object, value: float, requires_grad: bool, dtype: object, op: str
+            ) -> Tensor:
+    rules.float_dtype(dtype)
+    dims = rules.new_shape(shape, op)
     _check_budget(math.prod(dims), f"a tensor of shape {dims}")
     t = _wrap(_leaves([value] * math.prod(dims)), dims, False)
     t._requires_grad = bool(requires_grad)
@@ -1638,59 +1168,46 @@ def _filled(shape: object, value: float, requires_grad: bool, dtype: object) -> 
 
 
 def zeros(shape: int | tuple, requires_grad: bool = False, dtype: object = None) -> Tensor:
-    return _filled(shape, 0.0, requires_grad, dtype)
+    return _filled(shape, 0.0, requires_grad, dtype, "zeros")
 
 
 def ones(shape: int | tuple, requires_grad: bool = False, dtype: object = None) -> Tensor:
-    return _filled(shape, 1.0, requires_grad, dtype)
+    return _filled(shape, 1.0, requires_grad, dtype, "ones")
 
 
 def _tensors(tensors: object, op: str) -> list[Tensor]:
+    """The tensors to join: ours (another engine's are a TypeError)."""
     items = list(tensors)
-    if not items:
-        raise ValueError(f"{op}: expected a non-empty list of tensors")
     for t in items:
         if not isinstance(t, Tensor):
-            raise TypeError(
-                f"{op}: expected scalar_engine Tensors, got {type(t).__module__}.{type(t).__name__}"
-            )
+            raise errors.mixing_error(op, NAME, t)
     return items
 
 
 def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim (no new nodes: the result holds their Values)."""
     items = _tensors(tensors, "cat")
-    ndim = items[0].ndim
-    d = _norm_dim(dim, ndim, "cat")
-    shapes = [t.shape for t in items]
-    for s in shapes:
-        if len(s) != ndim or s[:d] + s[d + 1 :] != shapes[0][:d] + shapes[0][d + 1 :]:
-            raise ValueError(f"cat: shapes {shapes} differ outside dim {dim}")
-    if ndim == 0:
-        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+    shape, d = rules.concatenated_shape([t.shape for t in items], dim)
     grids, offset, values = [], 0, []
     for t in items:
         grids.append(_grid(t.shape) + offset)
         offset += len(t._values)
         values += t._values
     positions = np.concatenate(grids, axis=d)
-    tracked = _value._mode.enabled and any(t._requires_grad for t in items)
-    return _copy_unless_tracked(_gather(values, positions), positions.shape, tracked, tuple(items))
+    tracked = recording.enabled and any(t._requires_grad for t in items)
+    return _copy_unless_tracked(_gather(values, positions), shape, tracked, tuple(items))
 
 
 def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
     """Join same-shape tensors along a new dim."""
     items = _tensors(tensors, "stack")
-    shapes = [t.shape for t in items]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError(f"stack: all tensors need the same shape, got {shapes}")
-    d = _norm_dim(dim, items[0].ndim + 1, "stack")
+    _, d = rules.stacked_shape([t.shape for t in items], dim)
     return cat([t.unsqueeze(d) for t in items], d)
 
 
 def where(cond: object, a: object, b: object) -> Tensor:
     """``a`` where ``cond`` is true, else ``b`` (broadcast; numbers become constants)."""
-    c = _bool_array(cond)
+    c = _bool_array(cond, "where")
     ta, tb = (x if isinstance(x, Tensor) else Tensor(_scalar_or_array(x)) for x in (a, b))
     shape = _broadcast_shape("where", c.shape, ta.shape, tb.shape)
     picks = np.broadcast_to(c, shape).ravel().tolist()
@@ -1702,5 +1219,5 @@ def where(cond: object, a: object, b: object) -> Tensor:
 
 def _scalar_or_array(x: object) -> object:
     if _foreign(x):
-        raise _mixing_error("where", x)
+        raise errors.mixing_error("where", NAME, x)
     return x

@@ -1,4 +1,4 @@
-"""``Value``: one number in a computation graph, and the backward pass over such graphs.
+"""``Value``: one number in a computation graph, its primitives, and the backward pass.
 
 A ``Value`` holds a Python float (``data``), the gradient of the final output with respect to
 it (``grad``), and up to two *parents* together with the *local derivative* of this value
@@ -14,18 +14,22 @@ the nodes does all the work.
 
 Only a handful of operations are *primitives* that know their derivative: ``+``, ``*``,
 ``** c`` (number exponent), ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``abs``,
-``sin``, ``cos`` and ``erf``. Everything else (``-``, ``/``, the reflected operators,
-``sqrt`` ...) is composed from them. At the edges they give PyTorch's answers rather than
-Python's exceptions: a NaN input gives a NaN output (local derivative 1 through ``relu``, 0
-through ``abs``, as torch), and ``sin``/``cos`` of an infinity are NaN.
+``sin``, ``cos`` and ``erf`` (and, for ``Tensor``, ``clamp`` and ``clone``'s identity). Each
+is one small function below ("the primitives") that makes the node: its value and its local
+derivative, written once. The methods of ``Value`` call them one number at a time;
+``Tensor``'s ops map the same functions over all their elements. Everything else (``-``,
+``/``, the reflected operators, ``sqrt`` ...) is composed from them. At the edges they give
+PyTorch's answers rather than Python's exceptions: a NaN input gives a NaN output (local
+derivative 1 through ``relu``, 0 through ``abs``, as torch), and ``sin``/``cos`` of an
+infinity are NaN (see :mod:`scalar_engine.floats`).
 
 Memory and speed notes (why the code looks the way it does):
 
-* ``__slots__``: a ``Value`` is a fixed 6-slot record (80 bytes), no ``__dict__``.
+* ``__slots__``: a ``Value`` is a fixed 6-slot record, no ``__dict__``.
 * The two parents and their local derivatives live in the slots ``_a, _da, _b, _db``
   (``_b`` is None for one-parent nodes, ``_a`` is None for leaves): no tuple, no set per node.
 * A product stores its operands' own ``data`` floats as local derivatives, a sum the shared
-  constant ``1.0``: no new float is allocated for them.
+  constant :data:`ONE`: no new float is allocated for them.
 * ``grad`` starts as the shared constant ``_ZERO``; as long as it *is* that object, no
   backward pass has reached the value (that is how ``Tensor.grad`` tells "no grad" from 0).
 """
@@ -36,8 +40,12 @@ import functools
 import gc
 import math
 import numbers
-import threading
-from contextlib import ContextDecorator
+from collections.abc import Callable
+from typing import Any
+
+from engine_api import GradMode, errors
+
+from . import floats
 
 __all__ = [
     "Value",
@@ -48,10 +56,22 @@ __all__ = [
     "nodes_created",
     "reset_nodes_created",
     "backward",
+    "ONE",
+    "NIL",
+    "FREED",
 ]
 
-_ONE = 1.0  # local derivative of a sum towards each operand (shared, never re-allocated)
-_NIL = 0.0  # local derivative of relu below zero
+# -- shared constants: the local derivatives that need no new float, and the freed marker ----
+
+ONE = 1.0
+"""The local derivative of a sum towards each operand, and of ``relu``/``abs``/``clamp`` where
+they pass their input through: one shared float object, never re-allocated. Graph drawings
+recognise these nodes by it (``node._da is ONE``)."""
+
+NIL = 0.0
+"""The local derivative of a flat piece (``relu`` below zero, ``clamp`` outside its bounds,
+``** 0``, ``abs`` at 0 or NaN): one shared float object, recognised by identity like ONE."""
+
 _MINUS_ONE = -1.0  # local derivative of abs below zero
 _ZERO = 0.0  # initial grad; identity with this object means "no backward reached me yet"
 
@@ -66,80 +86,21 @@ class _Freed:
         return "<freed>"
 
 
-_FREED = _Freed()
+FREED = _Freed()
+"""What ``_a`` of a node holds once ``backward()`` released its graph (unless
+``retain_graph=True``): the node keeps its data and grad but no longer its parents."""
 
-# -- engine state: grad mode (per thread, as in PyTorch) and the node counter ----------------
+# -- engine state: grad mode (per thread, engine_api's switch) and the node counter ----------
 
-
-class _GradMode(threading.local):
-    """Whether ops record a graph, one flag per thread (new threads start with it on)."""
-
-    enabled = True
-
-
-_mode = _GradMode()
+_grad_mode = GradMode()
+recording = _grad_mode.flag
+"""This thread's grad-mode flag: ops build a graph while ``recording.enabled`` (an attribute
+read, the cheapest check Python has, done once per op)."""
+no_grad = _grad_mode.no_grad
+enable_grad = _grad_mode.enable_grad
+set_grad_enabled = _grad_mode.set_grad_enabled
+is_grad_enabled = _grad_mode.is_enabled
 _nodes_created = 0
-
-
-def is_grad_enabled() -> bool:
-    """True unless this thread is inside ``no_grad()`` (or turned grad mode off)."""
-    return _mode.enabled
-
-
-class _GradModeSwitch(ContextDecorator):
-    """Set this thread's grad mode on entry; on exit, restore the state of *this* entry."""
-
-    _target = True
-
-    def _recreate_cm(self) -> _GradModeSwitch:
-        return type(self)()  # a fresh manager per decorated call: calls may nest or race
-
-    def __enter__(self) -> _GradModeSwitch:
-        self._previous = _mode.enabled
-        _mode.enabled = self._target
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._previous
-
-
-class no_grad(_GradModeSwitch):
-    """Context manager (and decorator) under which operations record no graph.
-
-    Results are plain leaves: they reference no parents, so nothing is kept alive.
-    ``@no_grad()`` and ``@no_grad`` both decorate a function. Only this thread stops
-    recording: another thread's training loop keeps building its graph.
-    """
-
-    _target = False
-
-    def __new__(cls, func=None):
-        manager = super().__new__(cls)
-        return manager if func is None else manager(func)
-
-
-class enable_grad(no_grad):
-    """Turn grad mode back on inside a ``no_grad`` block (context manager or decorator)."""
-
-    _target = True
-
-
-class set_grad_enabled(_GradModeSwitch):
-    """``set_grad_enabled(False)`` switches grad mode now; used with ``with``, the exit
-    restores the state from before the call (as ``torch.set_grad_enabled``)."""
-
-    def __init__(self, mode: bool) -> None:
-        if not isinstance(mode, bool):
-            raise TypeError(f"set_grad_enabled expects a bool, got {type(mode).__name__}")
-        self._target = mode
-        self._previous = _mode.enabled
-        _mode.enabled = mode
-
-    def _recreate_cm(self) -> set_grad_enabled:
-        return type(self)(self._target)
-
-    def __enter__(self) -> set_grad_enabled:
-        return self  # already switched by __init__
 
 
 def nodes_created() -> int:
@@ -167,9 +128,11 @@ class Value:
 
     __slots__ = ("data", "grad", "_a", "_da", "_b", "_db")
 
-    def __init__(self, data: float, a=None, da=None, b=None, db=None):
-        # The public form is ``Value(3.0)`` (a leaf: checked and counted here). The engine
-        # itself passes parents and local derivatives and counts those nodes in bulk.
+    def __init__(self, data: float, a: Any = None, da: Any = None, b: Any = None,
+                 db: Any = None) -> None:
+        # The public form is ``Value(3.0)`` (a leaf: checked and counted here). With parents
+        # and local derivatives it is an interior node, which the engine makes with ``node()``
+        # below (the same object, made faster) and counts in bulk.
         if a is None:
             global _nodes_created
             _nodes_created += 1
@@ -186,7 +149,7 @@ class Value:
     @property
     def parents(self) -> tuple[tuple[Value, float], ...]:
         """The (parent, local derivative) pairs of this node; () for a leaf."""
-        if self._a is None or self._a is _FREED:
+        if self._a is None or self._a is FREED:
             return ()
         if self._b is None:
             return ((self._a, self._da),)
@@ -199,67 +162,48 @@ class Value:
     def __repr__(self) -> str:
         return f"Value(data={self.data!r}, grad={self.grad!r})"
 
-    # -- primitives: each says how to compute the output and the local derivatives -----------
+    # -- primitives: each method makes its node with the function of that name below ----------
+    # (``abs`` with ``absolute``, ``+``/``*`` with ``add``/``mul`` or their ``_constant`` form)
 
     def __add__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
-            out = self.data + other.data
-            return _record(out, self, _ONE, other, _ONE)
-        out = self.data + _number(other, "+")
-        return _record(out, self, _ONE)
+            return _recorded(add(self, other))
+        return _recorded(add_constant(self, _number(other, "+")))
 
     def __mul__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
-            return _record(self.data * other.data, self, other.data, other, self.data)
-        c = _number(other, "*")
-        return _record(self.data * c, self, c)
+            return _recorded(mul(self, other))
+        return _recorded(mul_constant(self, _number(other, "*")))
 
     def __pow__(self, exponent: float) -> Value:
-        c = _exponent(exponent)
-        x = self.data
-        return _record(power(x, c), self, c * power(x, c - 1.0) if c != 0.0 else _NIL)
+        return _recorded(power(self, _exponent(exponent)))
 
     def exp(self) -> Value:
-        out = exp(self.data)
-        return _record(out, self, out)  # d/dx e^x = e^x: reuse the output float
+        return _recorded(exp(self))
 
     def log(self) -> Value:
-        x = self.data
-        return _record(log(x), self, 1.0 / x)
+        return _recorded(log(self))
 
     def tanh(self) -> Value:
-        t = math.tanh(self.data)
-        return _record(t, self, 1.0 - t * t)
+        return _recorded(tanh(self))
 
     def relu(self) -> Value:
-        x = self.data
-        if x <= 0.0:
-            return _record(0.0, self, _NIL)
-        return _record(x, self, _ONE)  # NaN too: torch's relu passes NaN and its gradient
+        return _recorded(relu(self))
 
     def sigmoid(self) -> Value:
-        s = sigmoid(self.data)
-        return _record(s, self, s * (1.0 - s))
+        return _recorded(sigmoid(self))
 
     def abs(self) -> Value:
-        x = self.data
-        if x > 0.0:
-            return _record(x, self, _ONE)
-        if x < 0.0:
-            return _record(-x, self, _MINUS_ONE)
-        return _record(abs(x), self, _NIL)  # 0 (torch's subgradient) or NaN
+        return _recorded(absolute(self))
 
     def sin(self) -> Value:
-        x = self.data
-        return _record(sin(x), self, cos(x))
+        return _recorded(sin(self))
 
     def cos(self) -> Value:
-        x = self.data
-        return _record(cos(x), self, -sin(x))
+        return _recorded(cos(self))
 
     def erf(self) -> Value:
-        x = self.data
-        return _record(math.erf(x), self, erf_slope(x))
+        return _recorded(erf(self))
 
     # -- composed from the primitives ---------------------------------------------------------
 
@@ -281,12 +225,12 @@ class Value:
     def __truediv__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
             return self * other**-1
-        return self * power(_number(other, "/"), -1.0)
+        return self * floats.power(_number(other, "/"), -1.0)
 
     def __rtruediv__(self, other: float) -> Value:
         return self**-1 * other
 
-    def __rpow__(self, other: object):
+    def __rpow__(self, other: object) -> Value:
         raise TypeError(
             f"unsupported exponent: {type(other).__name__} ** Value (the exponent must be a "
             "Python number)"
@@ -294,7 +238,7 @@ class Value:
 
     def sqrt(self) -> Value:
         if self.data < 0.0:
-            raise ValueError(f"sqrt of a negative number: {self.data!r}")
+            raise errors.domain_error("sqrt", self.data, ">= 0")
         return self**0.5
 
     # -- backward -----------------------------------------------------------------------------
@@ -308,16 +252,33 @@ class Value:
         backward([self], [1.0], retain_graph)
 
 
-def _record(data: float, a: Value, da: float, b: Value | None = None, db=None) -> Value:
-    """A node made by a Value-level operator: counted, and a leaf under ``no_grad``."""
-    if _mode.enabled:
-        global _nodes_created
-        _nodes_created += 1
-        return Value(data, a, da, b, db)
-    return Value(data)  # a leaf counts itself
+_new_object = object.__new__
 
 
-# -- float helpers: the primitives' math with PyTorch's answers at the edges ----------------
+def node(data: float, a: Value, da: float, b: Value | None = None,
+         db: float | None = None) -> Value:
+    """A new interior node: its ``data``, its parent ``a`` (and ``b``) and the local
+    derivative towards each; ``grad`` starts at zero. The object ``Value(data, a, da, b, db)``
+    gives, made without ``__init__``: calling a class that defines ``__init__`` is a slow way
+    for Python to create an object, and the engine creates one per number per op."""
+    v = _new_object(Value)
+    v.data = data
+    v.grad = _ZERO
+    v._a = a
+    v._da = da
+    v._b = b
+    v._db = db
+    return v
+
+
+def _recorded(made: Value) -> Value:
+    """A node made by a ``Value`` method: counted, and cut from its parents (a leaf) under
+    ``no_grad``."""
+    global _nodes_created
+    _nodes_created += 1
+    if not recording.enabled:
+        made._a = made._da = made._b = made._db = None
+    return made
 
 
 def _to_float(x: object) -> float:
@@ -346,79 +307,150 @@ def _exponent(c: object) -> float:
     raise TypeError(f"unsupported exponent type {type(c).__name__}: ** takes a Python number")
 
 
-def power(x: float, c: float) -> float:
-    """``x ** c`` for a float base and exponent, with PyTorch's infinities; no complex results."""
-    if x < 0.0 and not c.is_integer():
-        raise ValueError(f"{x!r} ** {c!r}: a negative base needs an integer exponent")
+# -- the primitives: each makes one node, its value and its local derivative(s) ---------------
+#
+# A primitive takes its parent node(s) (and numbers, for a constant operand) and returns the
+# new node; it neither counts the node nor looks at grad mode: ``Value``'s methods do that
+# per node (``_recorded``), ``Tensor``'s ops once per tensor. Python's ``math`` is the fast
+# path; where it raises, ``floats`` gives PyTorch's answer (an infinity, NaN).
+
+
+def add(x: Value, y: Value) -> Value:
+    """x + y; the local derivatives are 1 and 1 (the shared ONE)."""
+    return node(x.data + y.data, x, ONE, y, ONE)
+
+
+def add_constant(x: Value, c: float) -> Value:
+    """x + c for a number c; d/dx = 1. (No edge towards a constant: nothing to send it.)"""
+    return node(x.data + c, x, ONE)
+
+
+def mul(x: Value, y: Value) -> Value:
+    """x * y; d/dx = y and d/dy = x: the operands' own data floats, stored as they are."""
+    return node(x.data * y.data, x, y.data, y, x.data)
+
+
+def mul_constant(x: Value, c: float) -> Value:
+    """x * c for a number c; d/dx = c."""
+    return node(x.data * c, x, c)
+
+
+def power(x: Value, c: float) -> Value:
+    """x ** c for a number c; d/dx = c * x ** (c - 1), and NIL for c = 0 (x ** 0 is 1)."""
+    d = x.data
+    if c == 0.0:
+        return node(1.0, x, NIL)
+    if d >= 0.0 or c.is_integer():  # else Python's ** gives a complex number: floats refuses
+        try:
+            return node(d**c, x, c * d ** (c - 1.0))
+        except ArithmeticError:  # 0 ** negative, an overflow
+            pass
+    return node(floats.power(d, c), x, c * floats.power(d, c - 1.0))
+
+
+def exp(x: Value) -> Value:
+    """e ** x; d/dx = e ** x, so the output float is also the local derivative."""
     try:
-        return x**c
-    except ZeroDivisionError:  # 0 ** negative
-        return math.inf
+        y = math.exp(x.data)
     except OverflowError:
-        negative = x < 0.0 and c % 2.0 == 1.0
-        return -math.inf if negative else math.inf
+        y = math.inf
+    return node(y, x, y)
 
 
-def exp(x: float) -> float:
+def log(x: Value) -> Value:
+    """The natural log, for x > 0 (NaN passes through); d/dx = 1 / x."""
+    d = x.data
+    if d <= 0.0:
+        raise errors.domain_error("log", d, "> 0")
+    return node(math.log(d), x, 1.0 / d)
+
+
+def tanh(x: Value) -> Value:
+    """tanh(x); d/dx = 1 - tanh(x) ** 2, from the output (no second tanh)."""
+    y = math.tanh(x.data)
+    return node(y, x, 1.0 - y * y)
+
+
+def relu(x: Value) -> Value:
+    """max(x, 0); d/dx = 1 above 0, else 0. NaN passes through with its gradient (torch)."""
+    d = x.data
+    if d <= 0.0:
+        return node(0.0, x, NIL)
+    return node(d, x, ONE)  # the input's own float: no new one
+
+
+def sigmoid(x: Value) -> Value:
+    """1 / (1 + e ** -x); d/dx = s * (1 - s), from the output s."""
+    s = floats.sigmoid(x.data)
+    return node(s, x, s * (1.0 - s))
+
+
+def absolute(x: Value) -> Value:
+    """|x|; d/dx = sign(x), 0 at 0 (torch's subgradient) and at NaN."""
+    d = x.data
+    if d > 0.0:
+        return node(d, x, ONE)
+    if d < 0.0:
+        return node(-d, x, _MINUS_ONE)
+    return node(abs(d), x, NIL)  # 0 or NaN
+
+
+def sin(x: Value) -> Value:
+    """sin(x); d/dx = cos(x). NaN (value and derivative) for an infinity."""
+    d = x.data
     try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
-
-
-def log(x: float) -> float:
-    if x <= 0.0:
-        raise ValueError(f"log of a non-positive number: {x!r}")
-    return math.log(x)
-
-
-def sin(x: float) -> float:
-    """``math.sin``, but NaN for an infinity (as PyTorch) instead of a ValueError."""
-    try:
-        return math.sin(x)
+        return node(math.sin(d), x, math.cos(d))
     except ValueError:
-        return math.nan
+        return node(floats.sin(d), x, floats.cos(d))
 
 
-def cos(x: float) -> float:
-    """``math.cos``, but NaN for an infinity (as PyTorch) instead of a ValueError."""
+def cos(x: Value) -> Value:
+    """cos(x); d/dx = -sin(x). NaN (value and derivative) for an infinity."""
+    d = x.data
     try:
-        return math.cos(x)
+        return node(math.cos(d), x, -math.sin(d))
     except ValueError:
-        return math.nan
+        return node(floats.cos(d), x, -floats.sin(d))
 
 
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+def erf(x: Value) -> Value:
+    """The error function; d/dx = 2/sqrt(pi) * e ** (-x^2)."""
+    d = x.data
+    return node(math.erf(d), x, floats.erf_slope(d))
 
 
-def erf_slope(x: float) -> float:
-    """d/dx erf(x) = 2/sqrt(pi) * exp(-x^2) (0 far out: ``exp`` underflows, never overflows)."""
-    return _TWO_OVER_SQRT_PI * math.exp(-x * x)
+def clamp(x: Value, lo: float, hi: float) -> Value:
+    """x limited to [lo, hi] (a missing bound is an infinity); d/dx = 1 inside the bounds
+    (bounds included), 0 outside. NaN stays NaN with derivative 0, as in torch."""
+    d = x.data
+    if lo <= d <= hi:
+        return node(d, x, ONE)
+    y = lo if d < lo or lo != lo else d  # torch's min(max(x, lo), hi): a NaN propagates,
+    if y > hi or hi != hi:  # from x or from a bound, and lo > hi gives hi
+        y = hi
+    return node(y, x, NIL)
 
 
-def sigmoid(x: float) -> float:
-    """1 / (1 + e^-x), written so that the exponent is never positive (no overflow)."""
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+def identity(x: Value) -> Value:
+    """A new node with x's value; d/dx = 1 (``clone``'s node)."""
+    return node(x.data, x, ONE)
 
 
 # -- the cyclic garbage collector -------------------------------------------------------------
 
 
-def pausing_gc(op):
+def pausing_gc(op: Callable) -> Callable:
     """Decorator: run ``op`` with Python's cyclic garbage collector paused.
 
     Building a graph allocates one GC-tracked object per node, and every few hundred of them
     the collector walks the young objects, and from time to time *every* object in the
-    process (with PyTorch imported, over 150,000 of them). That walking cost more than the
-    graph building itself. The nodes need no cycle collector (each one only refers to older
-    nodes, so reference counting frees them), so the ops that create nodes in bulk pause it.
+    process (many, once PyTorch is imported). That walking cost more than the graph building
+    itself. The nodes need no cycle collector (each one only refers to older nodes, so
+    reference counting frees them), so the ops that create nodes in bulk pause it.
     """
 
     @functools.wraps(op)
-    def run(*args, **kwargs):
+    def run(*args: Any, **kwargs: Any) -> Any:
         if not gc.isenabled():
             return op(*args, **kwargs)
         gc.disable()
@@ -464,12 +496,8 @@ def _topological_order(roots: list[Value]) -> tuple[list[Value], list[tuple[Valu
             if grad is _VISITED:
                 continue
             a = v._a
-            if a is _FREED:
-                raise RuntimeError(
-                    "Trying to backward through the graph a second time (or directly access "
-                    "saved values after they have already been freed). Specify "
-                    "retain_graph=True if you need to backward through the graph a second time."
-                )
+            if a is FREED:
+                raise RuntimeError(errors.BACKWARD_TWICE)
             if grad is not _ZERO:
                 carried.append((v, grad))
             v.grad = _VISITED
@@ -535,6 +563,6 @@ def backward(roots: list[Value], seeds: list[float], retain_graph: bool = False)
             if b is not None:
                 b.grad += v._db * g
                 v._b = None
-            v._a = _FREED  # release the parents: the graph can be garbage-collected
+            v._a = FREED  # release the parents: the graph can be garbage-collected
     for v, old in carried:  # grads accumulate across passes, as in PyTorch
         v.grad += old

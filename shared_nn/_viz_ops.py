@@ -69,7 +69,8 @@ def op_name(v: Any) -> str | None:
 
     See the module docstring for the rule; ambiguous nodes get every candidate, joined by
     ``|``. Raises ValueError for a node whose graph ``backward()`` released."""
-    from scalar_engine.value import _FREED, _ONE
+    from scalar_engine.value import FREED as _FREED
+    from scalar_engine.value import ONE as _ONE
 
     a = v._a
     if a is None:
@@ -91,7 +92,8 @@ def freed_message() -> str:
 
 def _one_parent_name(x: float, y: float, d: float) -> str:
     """The name of a one-parent node from its input ``x``, output ``y``, derivative ``d``."""
-    from scalar_engine.value import _NIL, _ONE
+    from scalar_engine.value import NIL as _NIL
+    from scalar_engine.value import ONE as _ONE
 
     if d is _ONE:
         return "relu|abs" if y is x else f"+ {_fmt(y - x)}"
@@ -113,7 +115,7 @@ def _flat_name(x: float, y: float) -> str:
 
 def _recomputed(x: float, y: float, d: float) -> list[tuple[str, Callable[[], bool]]]:
     """(name, check) for every primitive whose output and derivative can be recomputed."""
-    from scalar_engine import value as se
+    from scalar_engine import floats as se
 
     c = _power_exponent(x, y, d)
     return [
@@ -134,7 +136,7 @@ def _power_exponent(x: float, y: float, d: float) -> float | None:
     From the two: c = d * x / y. Rounding can spoil the last bits, so a few nearby simple
     fractions are tried too; a candidate counts only if it reproduces ``y`` and ``d``.
     c = 1 is left to ``* 1``, which stores exactly the same numbers."""
-    from scalar_engine.value import power
+    from scalar_engine.floats import power
 
     if x == 0.0 or y == 0.0 or not math.isfinite(y) or not math.isfinite(d):
         return None
@@ -187,7 +189,7 @@ class OpNames:
 # element, all made by the same primitive). Composed ops (-, /, sqrt ...) call these.
 VALUE_PRIMITIVES = ("__add__", "__mul__", "__pow__", "exp", "log", "tanh", "relu", "sigmoid",
                     "abs", "sin", "cos", "erf")
-TENSOR_PRIMITIVES = (*VALUE_PRIMITIVES, "clamp", "clip", "clone")
+TENSOR_PRIMITIVES = (*VALUE_PRIMITIVES, "clamp", "clone")  # clip (engine_api) calls clamp
 _SYMBOLS = {"__add__": "+", "__mul__": "*", "__pow__": "**", "clip": "clamp"}
 
 

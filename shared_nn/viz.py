@@ -72,7 +72,7 @@ def graph_of(root: Any) -> tuple[list[Any], list[tuple[Any, Any, float]]]:
 
     A node that uses one parent twice (``x * x``) has two edges to it. A graph that a
     ``backward()`` released is refused with a ValueError (it would draw as one box)."""
-    from scalar_engine.value import _FREED
+    from scalar_engine.value import FREED as _FREED
 
     root = _root_value(root)
     nodes: list[Any] = []

@@ -31,10 +31,10 @@ CASES = {
     "masked_fill": (lambda: a.masked_fill(np.ones(4, bool), 0.0), ValueError, ["(4,)", "(2, 3)"]),
     "where": (lambda: se.where(np.ones(4, bool), a, 0.0), ValueError, ["(4,)", "(2, 3)"]),
     "backward grad": (lambda: (a * 2.0).backward(np.ones(3)), ValueError, ["(3,)", "(2, 3)"]),
-    "sum dim": (lambda: a.sum(2), ValueError, ["dim 2", "ndim 2"]),
-    "transpose dim": (lambda: a.transpose(0, -3), ValueError, ["dim -3", "ndim 2"]),
-    "unsqueeze dim": (lambda: a.unsqueeze(4), ValueError, ["dim 4", "ndim 3"]),
-    "permute": (lambda: a.permute(0, 0), ValueError, ["(0, 0)", "(2, 3)"]),
+    "sum dim": (lambda: a.sum(2), ValueError, ["dim 2", "2 dimensions"]),
+    "transpose dim": (lambda: a.transpose(0, -3), ValueError, ["dim -3", "2 dimensions"]),
+    "unsqueeze dim": (lambda: a.unsqueeze(4), ValueError, ["dim 4", "3 dimensions"]),
+    "permute": (lambda: a.permute(0, 0), ValueError, ["(0, 0)", "repeat"]),
     "split sizes": (lambda: a.split([1, 1], 1), ValueError, ["[1, 1]", "(2, 3)"]),
     "index": (lambda: a[2], IndexError, ["2", "size 2"]),
     "gather index": (lambda: a[[0, 7]], IndexError, ["7", "size 2"]),
@@ -71,7 +71,7 @@ def test_bad_input_raises_a_named_error(name: str) -> None:
 def test_failed_log_records_no_partial_graph() -> None:
     x = se.tensor([1.0, 0.0], requires_grad=True)
     se.reset_nodes_created()
-    with pytest.raises(ValueError, match=re.escape("(2,)")):
+    with pytest.raises(ValueError, match=re.escape("0.0")):
         x.log()
     assert se.nodes_created() == 0
 
