@@ -31,6 +31,20 @@ def _scaled(other: Any, alpha: float) -> Any:
     return other * float(alpha)
 
 
+def _arg_extreme(x: np.ndarray, dim: Any, keepdim: bool, op: str) -> Any:
+    """``argmax``/``argmin`` of the values ``x`` by numpy, whose rules are torch's: the first
+    extreme element, and the first NaN if there is one."""
+    if x.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    find = np.argmax if op == "argmax" else np.argmin
+    if dim is None:
+        return int(find(x))
+    if x.ndim == 0:
+        rules.normalize_dim(dim, 1, op)
+        return 0
+    return find(x, axis=rules.normalize_dim(dim, x.ndim, op), keepdims=keepdim)
+
+
 class TensorMethods:
     """The derived half of the Tensor protocol (see the module docstring)."""
 
@@ -78,6 +92,16 @@ class TensorMethods:
         if self.numel() != 1:
             raise errors.bool_error(self.shape)
         return bool(self.item())
+
+    # -- indices of extremes (no gradient) ---------------------------------------------------
+
+    def argmax(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """Index of the first maximum: an int for ``dim=None``, else an int ndarray."""
+        return _arg_extreme(self.numpy(), dim, keepdim, "argmax")
+
+    def argmin(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """Index of the first minimum: an int for ``dim=None``, else an int ndarray."""
+        return _arg_extreme(self.numpy(), dim, keepdim, "argmin")
 
     # -- arithmetic spelled as methods -----------------------------------------------------
 

@@ -20,8 +20,21 @@ Argument rules, error messages, grad mode and the composed Tensor methods come f
     array([[3., 4.]])
 """
 
-from .tensor import NAME, Tensor, cat, ones, set_value_budget, stack, tensor, where, zeros
-from .value import (
+from engine_api.protocol import ENGINE_NAMES
+
+# The engine protocol's names (engine_api.protocol.ENGINE_NAMES) and this engine's extras.
+from .tensor import (  # noqa: F401
+    NAME,
+    Tensor,
+    cat,
+    ones,
+    set_value_budget,
+    stack,
+    tensor,
+    where,
+    zeros,
+)
+from .value import (  # noqa: F401
     Value,
     enable_grad,
     is_grad_enabled,
@@ -33,22 +46,4 @@ from .value import (
 
 fused = None  # the scalar engine has no fused ops: shared_nn composes softmax & co.
 
-__all__ = [
-    "NAME",
-    "Tensor",
-    "Value",
-    "cat",
-    "enable_grad",
-    "fused",
-    "is_grad_enabled",
-    "no_grad",
-    "nodes_created",
-    "ones",
-    "reset_nodes_created",
-    "set_grad_enabled",
-    "set_value_budget",
-    "stack",
-    "tensor",
-    "where",
-    "zeros",
-]
+__all__ = [*ENGINE_NAMES, "Value", "set_value_budget"]

@@ -170,14 +170,7 @@ def _wrap(
     base's); None for a result that owns fresh Values.
     """
     t = Tensor.__new__(Tensor)
-    t._values = values
-    t.shape = shape
-    t._requires_grad = tracked
-    t._is_leaf = not tracked
-    t._retains_grad = False
-    t._reached = False
-    t._consumed = False
-    t._storage = storage
+    t._hold(values, shape, tracked, storage)
     if tracked:
         t._inputs = inputs
         t._seq = next(_sequence)
@@ -259,6 +252,19 @@ def _is_basic(key: object) -> bool:
 # -- the tensor -------------------------------------------------------------------------------
 
 
+
+def _elementwise(primitive: Callable[..., Value], doc: str | None = None, name: str = ""
+                 ) -> Callable[[Tensor], Tensor]:
+    """A Tensor method that applies ``primitive`` (value.py) to every element."""
+
+    def method(self: Tensor) -> Tensor:
+        return self._map(primitive)
+
+    method.__name__ = name or primitive.__name__
+    method.__qualname__ = f"Tensor.{method.__name__}"
+    method.__doc__ = doc or f"``{method.__name__}`` of every element: one node each."
+    return method
+
 class Tensor(TensorMethods):
     """An n-d array of ``Value`` nodes with PyTorch's tensor interface (float64 only)."""
 
@@ -273,15 +279,21 @@ class Tensor(TensorMethods):
         rules.float_dtype(dtype)  # float32 is accepted and computed in float64
         arr = _float_array(data)
         _check_budget(arr.size, f"a tensor of shape {arr.shape}")
-        self._values = _leaves(arr.ravel().tolist())
-        self.shape = arr.shape
-        self._requires_grad = bool(requires_grad)
-        self._is_leaf = True
-        self._retains_grad = False
+        self._hold(_leaves(arr.ravel().tolist()), arr.shape, False, None)
         self._inputs = ()
+        self._requires_grad = bool(requires_grad)
+
+    def _hold(self, values: list[Value], shape: tuple[int, ...], tracked: bool,
+              storage: list[int] | None) -> None:
+        """Every field of a new tensor but its inputs: a leaf unless ``tracked``."""
+        self._values = values
+        self.shape = shape
+        self._requires_grad = tracked
+        self._is_leaf = not tracked
+        self._retains_grad = False
         self._reached = False
         self._consumed = False
-        self._storage = None
+        self._storage = storage
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -482,21 +494,22 @@ class Tensor(TensorMethods):
     def __add__(self, other: object, op: str = "add") -> Tensor:
         """``self + other``, broadcast. ``op`` is the name a shape error gives: ``sub`` is
         composed from ``add``, and its errors should still say ``sub``."""
-        if _is_number(other):
-            return self._map(add_constant, float(other))
-        t = self._operand(other, op)
-        if t is None:
-            return NotImplemented
-        return _pairwise(self, t, add, add_constant, op)
+        return self._arithmetic(other, add, add_constant, op)
 
     def __mul__(self, other: object, op: str = "mul") -> Tensor:
         """``self * other``, broadcast (``op`` as for ``__add__``: ``div`` is composed)."""
+        return self._arithmetic(other, mul, mul_constant, op)
+
+    def _arithmetic(self, other: object, both: Callable[..., Value],
+                    constant: Callable[..., Value], op: str) -> Tensor:
+        """``both`` (a primitive of two Values) elementwise with broadcasting, or ``constant``
+        (the same primitive with a number) when ``other`` is a number."""
         if _is_number(other):
-            return self._map(mul_constant, float(other))
+            return self._map(constant, float(other))
         t = self._operand(other, op)
         if t is None:
             return NotImplemented
-        return _pairwise(self, t, mul, mul_constant, op)
+        return _pairwise(self, t, both, constant, op)
 
     # -- primitives: one input, mapped over the elements --------------------------------------
 
@@ -511,36 +524,15 @@ class Tensor(TensorMethods):
         """``self ** exponent`` for a Python number (a tensor exponent is a TypeError)."""
         return self._map(power, rules.exponent(exponent))
 
-    def exp(self) -> Tensor:
-        return self._map(exp)
-
-    def log(self) -> Tensor:
-        """The natural log; a value <= 0 is a ValueError (NaN passes through)."""
-        return self._map(log)
-
-    def tanh(self) -> Tensor:
-        return self._map(tanh)
-
-    def relu(self) -> Tensor:
-        """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
-        return self._map(relu)
-
-    def sigmoid(self) -> Tensor:
-        return self._map(sigmoid)
-
-    def abs(self) -> Tensor:
-        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
-        return self._map(absolute)
-
-    def sin(self) -> Tensor:
-        return self._map(sin)
-
-    def cos(self) -> Tensor:
-        return self._map(cos)
-
-    def erf(self) -> Tensor:
-        """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
-        return self._map(erf)
+    exp = _elementwise(exp)
+    log = _elementwise(log, "The natural log; a value <= 0 is a ValueError (NaN passes through).")
+    tanh = _elementwise(tanh)
+    relu = _elementwise(relu, "max(x, 0); NaN stays NaN and passes its gradient, as torch's.")
+    sigmoid = _elementwise(sigmoid)
+    abs = _elementwise(absolute, "|x|; its gradient is sign(x), 0 at 0 (torch's) and NaN.", "abs")
+    sin = _elementwise(sin)
+    cos = _elementwise(cos)
+    erf = _elementwise(erf, "The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2).")
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         """Each value limited to ``[min, max]``; either bound may be None, not both.
@@ -620,9 +612,6 @@ class Tensor(TensorMethods):
         t = self._operand(other, "matmul")
         return NotImplemented if t is None else _matmul(t, self)
 
-    def matmul(self, other: object) -> Tensor:
-        return self @ other
-
     # -- reductions ---------------------------------------------------------------------------
 
     def _reduced_dims(self, dim: object, op: str) -> tuple[int, ...]:
@@ -667,14 +656,8 @@ class Tensor(TensorMethods):
             raise ValueError(f"mean over an empty dimension (shape {self.shape}, dim {dim})")
         return self.sum(dims, keepdim) * (1.0 / n)
 
-    def var(
-        self,
-        dim: int | tuple | None = None,
-        unbiased: bool | None = None,
-        keepdim: bool = False,
-        *,
-        correction: float | None = None,
-    ) -> Tensor:
+    def var(self, dim: int | tuple | None = None, unbiased: bool | None = None,
+            keepdim: bool = False, *, correction: float | None = None) -> Tensor:
         """Variance over ``dim`` (an int, a tuple, or None for all), as torch.
 
         The sum of squared deviations from the mean, divided by ``n - correction``.
@@ -690,14 +673,8 @@ class Tensor(TensorMethods):
         centred = self - mean
         return (centred * centred).sum(dims, keepdim) / max(0.0, n - c)
 
-    def std(
-        self,
-        dim: int | tuple | None = None,
-        unbiased: bool | None = None,
-        keepdim: bool = False,
-        *,
-        correction: float | None = None,
-    ) -> Tensor:
+    def std(self, dim: int | tuple | None = None, unbiased: bool | None = None,
+            keepdim: bool = False, *, correction: float | None = None) -> Tensor:
         """Standard deviation: ``sqrt`` of ``var`` with the same arguments.
 
         Where it is 0 (a constant slice) its gradient is 0, as in torch, rather than the
@@ -730,28 +707,6 @@ class Tensor(TensorMethods):
         largest = op == "max"
         extremes = [_first_extreme(g, largest) for g in groups]
         return _copy_unless_tracked(extremes, shape, self._tracked(), (self,))
-
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
-        """Index of the first maximal element (flat if ``dim`` is None); no gradient."""
-        return self._arg_extreme(dim, keepdim, "argmax")
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> np.ndarray | int:
-        """Index of the first minimal element (flat if ``dim`` is None); no gradient."""
-        return self._arg_extreme(dim, keepdim, "argmin")
-
-    def _arg_extreme(self, dim: int | None, keepdim: bool, op: str) -> np.ndarray | int:
-        """``argmax``/``argmin`` by numpy, whose rules are torch's: the first extreme
-        element, and the first NaN if there is one."""
-        axis = None if dim is None else self._dim(dim, op)
-        data = self.numpy()
-        if data.size == 0:
-            raise ValueError(f"{op} of an empty tensor (shape {self.shape})")
-        find = np.argmax if op == "argmax" else np.argmin
-        if axis is None:
-            return int(find(data))
-        if self.ndim == 0:
-            return 0
-        return find(data, axis=axis, keepdims=keepdim)
 
     def _dim(self, dim: object, op: str) -> int:
         """One dim of this tensor in ``range(ndim)`` (a 0-d tensor takes 0 and -1, as torch)."""

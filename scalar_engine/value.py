@@ -137,12 +137,7 @@ class Value:
             global _nodes_created
             _nodes_created += 1
             data = _to_float(data)
-        self.data = data
-        self.grad = _ZERO
-        self._a = a
-        self._da = da
-        self._b = b
-        self._db = db
+        self.data, self.grad, self._a, self._da, self._b, self._db = data, _ZERO, a, da, b, db
 
     # -- introspection (for learners and graph drawings) --------------------------------------
 
@@ -178,32 +173,8 @@ class Value:
     def __pow__(self, exponent: float) -> Value:
         return _recorded(power(self, _exponent(exponent)))
 
-    def exp(self) -> Value:
-        return _recorded(exp(self))
-
-    def log(self) -> Value:
-        return _recorded(log(self))
-
-    def tanh(self) -> Value:
-        return _recorded(tanh(self))
-
-    def relu(self) -> Value:
-        return _recorded(relu(self))
-
-    def sigmoid(self) -> Value:
-        return _recorded(sigmoid(self))
-
-    def abs(self) -> Value:
-        return _recorded(absolute(self))
-
-    def sin(self) -> Value:
-        return _recorded(sin(self))
-
-    def cos(self) -> Value:
-        return _recorded(cos(self))
-
-    def erf(self) -> Value:
-        return _recorded(erf(self))
+    # exp, log, tanh, relu, sigmoid, abs, sin, cos and erf are the primitives of the same name
+    # (below: each makes one node with its local derivative), recorded; see _recording.
 
     # -- composed from the primitives ---------------------------------------------------------
 
@@ -436,6 +407,24 @@ def identity(x: Value) -> Value:
     return node(x.data, x, ONE)
 
 
+def _recording(primitive: Callable[[Value], Value], name: str) -> Callable[[Value], Value]:
+    """``Value.name``: the primitive applied to this one number, recorded."""
+
+    def method(self: Value) -> Value:
+        return _recorded(primitive(self))
+
+    method.__name__ = name
+    method.__qualname__ = f"Value.{name}"
+    method.__doc__ = primitive.__doc__
+    return method
+
+
+for _name, _primitive in (("exp", exp), ("log", log), ("tanh", tanh), ("relu", relu),
+                          ("sigmoid", sigmoid), ("abs", absolute), ("sin", sin), ("cos", cos),
+                          ("erf", erf)):
+    setattr(Value, _name, _recording(_primitive, _name))
+
+
 # -- the cyclic garbage collector -------------------------------------------------------------
 
 
@@ -548,21 +537,17 @@ def backward(roots: list[Value], seeds: list[float], retain_graph: bool = False)
     order, carried = _topological_order(roots)
     for root, seed in zip(roots, seeds, strict=True):
         root.grad += seed
-    if retain_graph:
-        for v in reversed(order):
-            g = v.grad
-            v._a.grad += v._da * g
-            b = v._b
-            if b is not None:
-                b.grad += v._db * g
-    else:
-        for v in reversed(order):
-            g = v.grad
-            v._a.grad += v._da * g
-            b = v._b
-            if b is not None:
-                b.grad += v._db * g
-                v._b = None
-            v._a = FREED  # release the parents: the graph can be garbage-collected
+    parents = [(v._a, v._b) for v in order] if retain_graph else None
+    for v in reversed(order):
+        g = v.grad
+        v._a.grad += v._da * g
+        b = v._b
+        if b is not None:
+            b.grad += v._db * g
+            v._b = None
+        v._a = FREED  # release the parents: the graph can be garbage-collected
+    if parents is not None:  # retain_graph: the graph stays for another pass
+        for v, (a, b) in zip(order, parents, strict=True):
+            v._a, v._b = a, b
     for v, old in carried:  # grads accumulate across passes, as in PyTorch
         v.grad += old

@@ -13,26 +13,10 @@ layer_norm, gelu, linear and attention as single nodes with hand-written backwar
 ``tensor_engine.kernels`` the numpy kernels both modules compute with.
 """
 
-from engine_api.protocol import ENGINE_NAMES
+# The engine protocol's names (engine_api.protocol.ENGINE_NAMES) and this engine's extras,
+# as tensor.py lists them.
+from . import fused
+from .tensor import *  # noqa: F403
+from .tensor import __all__ as _tensor_names
 
-# The engine protocol's names (engine_api.protocol.ENGINE_NAMES) and this engine's extras.
-from . import fused  # noqa: F401
-from .tensor import (  # noqa: F401
-    NAME,
-    Tensor,
-    cat,
-    enable_grad,
-    is_grad_enabled,
-    matmul,
-    no_grad,
-    nodes_created,
-    ones,
-    reset_nodes_created,
-    set_grad_enabled,
-    stack,
-    tensor,
-    where,
-    zeros,
-)
-
-__all__ = [*ENGINE_NAMES, "matmul"]
+__all__ = ["fused", *_tensor_names]

@@ -91,6 +91,12 @@ from .kernels import (
 
 NAME = "tensor"
 
+__all__ = [
+    "NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where", "matmul", "no_grad",
+    "enable_grad", "set_grad_enabled", "is_grad_enabled", "nodes_created",
+    "reset_nodes_created", "record", "note_write", "grad_mode",
+]
+
 BackwardRule = Callable[[np.ndarray], tuple]
 
 
@@ -877,14 +883,6 @@ class Tensor(TensorMethods):
         minimal element, as PyTorch's CPU ``min(dim)``. NaN wins (torch propagates it)."""
         return self._extreme(dim, keepdim, "min")
 
-    def argmax(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """Index of the first maximum (no gradient): an int for dim=None, else an ndarray."""
-        return self._arg_extreme(dim, keepdim, "argmax")
-
-    def argmin(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """Index of the first minimum (no gradient): an int for dim=None, else an ndarray."""
-        return self._arg_extreme(dim, keepdim, "argmin")
-
     def _extreme(self, dim: Any, keepdim: bool, op: str) -> Tensor:
         """``max``/``min``: numpy's ``argmax``/``argmin`` pick the element, and their rules are
         torch's: the first extreme element, or the first NaN if there is one."""
@@ -916,18 +914,6 @@ class Tensor(TensorMethods):
             return (grad,)
 
         return record(out if keepdim else out.squeeze(d), (self,), backward)
-
-    def _arg_extreme(self, dim: Any, keepdim: bool, op: str) -> Any:
-        x = self._data
-        if x.size == 0:
-            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
-        find = np.argmax if op == "argmax" else np.argmin
-        if dim is None:
-            return int(find(x))
-        if x.ndim == 0:
-            rules.normalize_dim(dim, 1, op)
-            return 0
-        return find(x, axis=rules.normalize_dim(dim, x.ndim, op), keepdims=keepdim)
 
     # -- shapes -----------------------------------------------------------------
 

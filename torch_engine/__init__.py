@@ -29,29 +29,10 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
         'pip install "dualgrad[torch]"'
     ) from err
 
-from engine_api.protocol import ENGINE_NAMES
+# The engine protocol's names (engine_api.protocol.ENGINE_NAMES) and this engine's extras,
+# as tensor.py lists them.
+from . import fused
+from .tensor import *  # noqa: F403
+from .tensor import __all__ as _tensor_names
 
-# The engine protocol's names (engine_api.protocol.ENGINE_NAMES) and this engine's extras.
-from . import fused  # noqa: F401
-from .tensor import (  # noqa: F401
-    NAME,
-    Tensor,
-    cat,
-    enable_grad,
-    from_torch,
-    get_device,
-    is_grad_enabled,
-    matmul,
-    no_grad,
-    nodes_created,
-    ones,
-    reset_nodes_created,
-    set_device,
-    set_grad_enabled,
-    stack,
-    tensor,
-    where,
-    zeros,
-)
-
-__all__ = [*ENGINE_NAMES, "from_torch", "get_device", "matmul", "set_device"]
+__all__ = ["fused", *_tensor_names]

@@ -261,6 +261,18 @@ def _autograd_error(err: RuntimeError) -> RuntimeError:
 
 
 
+def _torch_binary(op: str, fn: Callable[[Any, Any], torch.Tensor]) -> tuple[Callable, Callable]:
+    """The operator ``op`` and its reflected form (``x - 1`` and ``1 - x``) as torch's."""
+
+    def forward(self: Tensor, other: Any) -> Tensor:
+        return _binary(op, fn, self._t, other)
+
+    def reflected(self: Tensor, other: Any) -> Tensor:
+        return _binary(op, fn, self._t, other, reflected=True)
+
+    return forward, reflected
+
+
 def _torch_unary(name: str, doc: str | None = None) -> Callable[[Tensor], Tensor]:
     """The method ``name`` of the protocol as torch's own method of that name."""
 
@@ -441,29 +453,10 @@ class Tensor(TensorMethods):
 
     # -- arithmetic -----------------------------------------------------------
 
-    def __add__(self, other: Any) -> Tensor:
-        return _binary("add", operator.add, self._t, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _binary("add", operator.add, self._t, other, reflected=True)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _binary("sub", operator.sub, self._t, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _binary("sub", operator.sub, self._t, other, reflected=True)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _binary("mul", operator.mul, self._t, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _binary("mul", operator.mul, self._t, other, reflected=True)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _binary("div", operator.truediv, self._t, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _binary("div", operator.truediv, self._t, other, reflected=True)
+    __add__, __radd__ = _torch_binary("add", operator.add)
+    __sub__, __rsub__ = _torch_binary("sub", operator.sub)
+    __mul__, __rmul__ = _torch_binary("mul", operator.mul)
+    __truediv__, __rtruediv__ = _torch_binary("div", operator.truediv)
 
     def __neg__(self) -> Tensor:
         return wrap(-self._t)

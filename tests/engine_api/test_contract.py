@@ -28,9 +28,9 @@ torch_engine = pytest.importorskip("torch_engine")
 ENGINES = {"scalar": scalar_engine, "tensor": tensor_engine, "torch": torch_engine}
 DERIVED = [
     "size", "item", "tolist", "__len__", "__iter__", "__float__", "__bool__", "pow", "square",
-    "clip", "lerp", "view", "flatten", "float", "double", "to", "requires_grad_", "add_", "sub_",
-    "mul_", "div_", "clamp_", "fill_", "zero_", "copy_", "__iadd__", "__isub__", "__imul__",
-    "__itruediv__",
+    "clip", "lerp", "matmul", "view", "flatten", "float", "double", "to", "requires_grad_",
+    "add_", "sub_", "mul_", "div_", "clamp_", "fill_", "zero_", "copy_", "__iadd__", "__isub__",
+    "__imul__", "__itruediv__",
 ]
 
 
