@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._optional import optional_import
+from .optional import optional_import
 from ._viz_layout import GraphLayout, compute_layout
 from ._viz_ops import OpNames, freed_message, naming, op_name
 
