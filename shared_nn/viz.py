@@ -37,9 +37,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .optional import optional_import
 from ._viz_layout import GraphLayout, compute_layout
 from ._viz_ops import OpNames, freed_message, naming, op_name
+from .optional import optional_import
 
 __all__ = ["graph_of", "op_name", "naming", "OpNames", "layout_graph", "draw_graph",
            "GraphLayout"]
