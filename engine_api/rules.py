@@ -165,8 +165,8 @@ def permutation(dims: Sequence[Any], shape: tuple[int, ...], op: str = "permute"
 def shape_argument(sizes: tuple, op: str) -> tuple[int, ...]:
     """``f(2, 3)``, ``f((2, 3))`` and ``f([2, 3])`` all mean the shape (2, 3); entries must
     be integers."""
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) or (
-            len(sizes) == 1 and type(sizes[0]).__name__ == "Size"):
+    if len(sizes) == 1 and (isinstance(sizes[0], (tuple, list))
+                            or type(sizes[0]).__name__ == "Size"):  # torch.Size
         sizes = tuple(sizes[0])
     if not all(is_int(s) for s in sizes):
         raise TypeError(f"{op}: shape entries must be integers, got {tuple(sizes)!r}")
