@@ -40,6 +40,7 @@ from micrograd.engine import Value as MGValue  # noqa: E402
 from micrograd.nn import MLP as MGMLP  # noqa: E402
 
 import scalar_engine as se  # noqa: E402
+from shared_nn.engine import as_numpy  # noqa: E402
 
 
 def alternating_medians(runs: list, rounds: int, gc_off: bool = False) -> list[float]:
@@ -135,7 +136,8 @@ def bench_matmul(n: int, repeats: int) -> dict:
     mloss = micrograd_matmul_sum(mA, mB)
     micrograd_backward(mloss)
     assert abs(loss.item() - mloss.data) <= 1e-9 * max(1.0, abs(mloss.data))
-    assert np.allclose(A.grad, [[v.grad for v in row] for row in mA], rtol=1e-12, atol=1e-12)
+    want = [[v.grad for v in row] for row in mA]
+    assert np.allclose(as_numpy(A.grad), want, rtol=1e-12, atol=1e-12)
     se.reset_nodes_created()
     scalar_matmul(a, b)
     assert se.nodes_created() - 2 * n * n == nodes, "node count differs from n*n*(2n-1) + n*n-1"
@@ -230,7 +232,7 @@ def scalar_step(model: ScalarMLP, X: se.Tensor, y: se.Tensor, lr: float) -> floa
         p.grad = None
     loss.backward()
     for p in model.parameters():
-        p.assign_(p.numpy() - lr * p.grad)
+        p.assign_(p.numpy() - lr * as_numpy(p.grad))
     return loss.item()
 
 

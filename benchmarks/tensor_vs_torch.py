@@ -72,6 +72,7 @@ from _gemm import (  # noqa: E402
 from _report import blas_info, cpu_model, markdown_table, median_time, write_section  # noqa: E402
 
 import tensor_engine as te  # noqa: E402
+from shared_nn.engine import as_numpy  # noqa: E402
 from shared_nn.layers import weight_memory_layout  # noqa: E402
 from shared_nn.optim import SGD  # noqa: E402
 from tensor_engine import fused  # noqa: E402
@@ -133,7 +134,7 @@ class LayerNorm:
 def softmax(x: te.Tensor, use_fused: bool) -> te.Tensor:
     if use_fused:
         return fused.softmax(x, -1)
-    e = (x - x.max(-1, keepdim=True)).exp()
+    e = (x - x.max(-1, keepdim=True).values).exp()
     return e / e.sum(-1, keepdim=True)
 
 
@@ -501,7 +502,7 @@ def _check_hand_block(hand: HandBlock, block: Block, x: np.ndarray,
     out = block(xt, use_fused=True)
     out.backward(upstream)
     params = block.parameters()
-    expected = [out.numpy(), *(p.grad for p in params), xt.grad]
+    expected = [out.numpy(), *(as_numpy(p.grad) for p in params), as_numpy(xt.grad)]
     got = [hand.forward(x), *hand.backward(upstream)]
     for p in params:
         p.grad = None

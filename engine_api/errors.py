@@ -15,11 +15,23 @@ NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a gra
 LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
 
 
+INT_GRAD = "Only Tensors of floating point dtype can require gradients"
+
+
+def engine_of(x: Any) -> str:
+    """The engine a tensor belongs to ("scalar", "tensor", "torch"), or its type's name."""
+    engine = getattr(type(x), "engine", None)
+    if engine is not None:
+        return engine
+    kind = type(x)
+    return "torch" if kind.__module__ == "torch" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def mixing_error(op: str, engine: str, other: Any) -> TypeError:
-    """``engine``'s tensor met ``other``, a tensor of another engine (or library)."""
-    kind = type(other)
-    return TypeError(f"{op}: cannot mix {engine}_engine.Tensor with {kind.__module__}."
-                     f"{kind.__qualname__} in one op; convert with .numpy() first")
+    """``engine``'s tensor met ``other``, a tensor of another engine (or library): torch's
+    device error, in spirit."""
+    return TypeError(f"{op}: expected all tensors on one engine, got {engine} and "
+                     f"{engine_of(other)} (convert one with .numpy() first)")
 
 
 def operand_error(op: str, other: Any) -> TypeError:
@@ -83,3 +95,22 @@ def overwritten_error(shape: tuple[int, ...]) -> RuntimeError:
         "one of the variables needed for gradient computation has been modified by an "
         f"inplace operation: a tensor of shape {tuple(shape)} was written after the graph "
         "read it. Do the in-place update after backward(), or use an out-of-place op.")
+
+
+INDEX_DTYPE = "tensors used as indices must be long (int64) or bool tensors"
+BOOL_SUB = ("sub: subtraction of two bool tensors is not supported (torch refuses it too); "
+            "use ^ or logical_xor")
+BOOL_NEG = "neg: negation of a bool tensor is not supported; use ~ or logical_not"
+NEGATIVE_INT_POWER = "pow: integers to negative integer powers are not allowed"
+
+
+def float_only_error(op: str, dtype: Any) -> RuntimeError:
+    """``op`` is defined for float tensors only (torch: "could not infer output dtype")."""
+    return RuntimeError(f"{op}(): input dtype must be float32 or float64, got {dtype}; "
+                        f"convert with .float() or .double() first")
+
+
+def bool_refused(op: str) -> TypeError:
+    """``op`` (relu, abs, ...) of a bool tensor: torch refuses it too."""
+    return TypeError(f"{op}: not supported for bool tensors (torch refuses too); convert with "
+                     ".long() or .float() first")

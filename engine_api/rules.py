@@ -16,11 +16,17 @@ from typing import Any
 
 import numpy as np
 
-FLOAT32 = np.dtype(np.float32)
-FLOAT64 = np.dtype(np.float64)
-FLOAT_DTYPES = (FLOAT32, FLOAT64)
-_DTYPE_NAMES = {"float32": FLOAT32, "float64": FLOAT64,
-                "torch.float32": FLOAT32, "torch.float64": FLOAT64}
+from .dtypes import (
+    _DTYPE_NAMES,
+    BOOL,
+    FLOAT32,
+    FLOAT64,
+    FLOAT_DTYPES,
+    INT64,
+    dtype_argument,
+    get_default_dtype,
+)
+
 _CPU = ("cpu", "cpu:0")
 
 
@@ -41,19 +47,95 @@ def is_number(x: Any) -> bool:
 
 
 def float_dtype(dtype: Any) -> np.dtype | None:
-    """A ``dtype=`` argument as a numpy dtype: None, or float32 / float64 given as a numpy
-    dtype or type, its name (``"float32"``) or torch's (``torch.float64``). Anything else is a
-    TypeError, never a silent default."""
-    if dtype is None:
-        return None
-    if isinstance(dtype, str) or type(dtype).__name__ == "dtype" and "torch" in str(dtype):
-        if str(dtype) in _DTYPE_NAMES:
-            return _DTYPE_NAMES[str(dtype)]
-    elif isinstance(dtype, np.dtype) or dtype in (np.float32, np.float64):
-        if np.dtype(dtype) in FLOAT_DTYPES:
-            return np.dtype(dtype)
-    raise TypeError(f"dtype must be float32 or float64 (numpy's, torch's or their names), "
-                    f"got {dtype!r}")
+    """A ``dtype=`` argument that must name a float dtype (float32 / float64), or None."""
+    found = dtype_argument(dtype)
+    if found is not None and found not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64 here, got {dtype!r}")
+    return found
+
+
+def inferred_dtype(data: Any) -> np.dtype:
+    """The dtype ``tensor(data)`` gives without ``dtype=``, as torch infers it: bools alone
+    give bool, integers (bools among them) int64, any float the default float dtype; an
+    ndarray keeps bool, any integer kind becomes int64, float64 stays float64 and other floats
+    become float32; an engine Tensor keeps its dtype."""
+    if hasattr(type(data), "engine"):
+        return data.dtype
+    if isinstance(data, (np.ndarray, np.generic)):
+        return array_dtype(data.dtype)
+    kind = numeric_array(data).dtype.kind
+    if kind == "f":
+        return get_default_dtype()
+    return BOOL if kind == "b" else INT64
+
+
+def array_dtype(dtype: np.dtype) -> np.dtype:
+    """An ndarray's dtype as one of the four (int32 counts as int64, float16 as float32)."""
+    kind = dtype.kind
+    if kind == "f":
+        return FLOAT64 if dtype == FLOAT64 else FLOAT32
+    return BOOL if kind == "b" else INT64
+
+
+def _category(dtype: np.dtype) -> int:
+    return 0 if dtype == BOOL else 1 if dtype.kind in "iu" else 2
+
+
+def _promote(a: np.dtype | None, b: np.dtype | None) -> np.dtype | None:
+    """The smallest of the four dtypes that holds both (None: nothing yet)."""
+    if a is None or b is None:
+        return a if b is None else b
+    if _category(a) != _category(b):
+        return a if _category(a) > _category(b) else b
+    return FLOAT64 if FLOAT64 in (a, b) else a
+
+
+def _number_dtype(x: Any) -> np.dtype:
+    """The dtype a Python number stands for in promotion (a float: the default float)."""
+    if isinstance(x, (bool, np.bool_)):
+        return BOOL
+    return INT64 if is_int(x) else get_default_dtype()
+
+
+def _over(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """``lower`` counts only when it is of a higher category than ``higher`` (torch's
+    ``combine_categories``)."""
+    if higher is None:
+        return lower
+    if lower is None or _category(higher) >= _category(lower):
+        return higher
+    return _promote(higher, lower)
+
+
+def result_dtype(*operands: Any) -> np.dtype:
+    """The dtype of an op between ``operands`` (engine Tensors, ndarrays, Python or numpy
+    numbers), by torch's promotion: tensors with dims decide within a category (float32 with
+    float64 gives float64); a 0-d tensor, then a Python number, counts only when it is of a
+    higher category (bool < integer < float): ``float32 + float64 0-d`` stays float32, ``int64
+    tensor * 0.5`` gives the default float dtype."""
+    dimmed = zero_dim = scalars = None
+    for x in operands:
+        if isinstance(x, (list, tuple)):  # a constant tensor made from the list: torch's inference
+            x = np.empty(np.shape(x), dtype=inferred_dtype(x))
+        if hasattr(x, "shape") and not isinstance(x, np.generic):
+            dtype = array_dtype(np.dtype(x.dtype))
+            if len(x.shape):
+                dimmed = _promote(dimmed, dtype)
+            else:
+                zero_dim = _promote(zero_dim, dtype)
+        else:
+            scalars = _promote(scalars, _number_dtype(x))
+    return _over(dimmed, _over(zero_dim, scalars))
+
+
+def division_dtype(dtype: np.dtype) -> np.dtype:
+    """True division (``/``) of non-float operands gives the default float dtype."""
+    return dtype if dtype.kind == "f" else get_default_dtype()
+
+
+floating = division_dtype
+"""The dtype a float function (exp, log, mean ...) computes in for input of ``dtype``: the
+same rule as division."""
 
 
 def names_device(arg: Any) -> bool:
@@ -71,22 +153,25 @@ def names_device(arg: Any) -> bool:
 
 
 def to_arguments(args: tuple, dtype: Any, device: Any) -> tuple[np.dtype | None, Any]:
-    """``to(...)``'s arguments sorted as torch sorts them: (float dtype or None, device or
-    None). Positional arguments that name a device are the device; any other is the dtype."""
+    """``to(...)``'s arguments sorted as torch sorts them: (dtype or None, device or None).
+    Positional arguments that name a device are the device; a tensor stands for its dtype
+    (``to(other)``); any other is the dtype."""
     if len(args) > 2:
         raise TypeError(f"to() takes a dtype and/or a device, got {len(args)} arguments")
     for arg in args:
         if names_device(arg):
             device = arg
+        elif foreign_tensor(arg):
+            dtype = arg.dtype
         else:
             dtype = arg
-    return float_dtype(dtype), device
+    return dtype_argument(dtype), device
 
 
 def check_cpu(device: Any) -> None:
     """The numpy engines compute on the CPU: any other device is a TypeError."""
     if device is not None and str(device) not in _CPU:
-        raise TypeError(f"to(): {device!r} is neither a float dtype nor the device 'cpu'")
+        raise TypeError(f"to(): {device!r} is neither a dtype nor the device 'cpu'")
 
 
 # -- data ---------------------------------------------------------------------------------

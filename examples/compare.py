@@ -71,6 +71,7 @@ from rich.table import Table
 import shared_nn
 from shared_nn import functional as F
 from shared_nn.data import load_digits, pydoc_text
+from shared_nn.engine import as_numpy
 from shared_nn.optional import INSTALL_HINT
 from shared_nn.tokenizer import CharTokenizer
 
@@ -198,7 +199,7 @@ def train_steps(workload: Workload, engine: str, lr: float, seed: int, advance) 
         result.forward_s.append(middle - start)
         result.backward_s.append(end - middle)
         result.losses.append(require_finite(loss.item(), len(result.losses) + 1))
-        result.grads.append({n: np.array(p.grad) for n, p in model.named_parameters()})
+        result.grads.append({n: np.array(as_numpy(p.grad)) for n, p in model.named_parameters()})
         optimizer.step()
         advance()
     # tracemalloc sees Python's and numpy's allocations, not PyTorch's own allocator

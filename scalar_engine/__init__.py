@@ -4,6 +4,11 @@ Every number is a ``Value`` node that knows its parents and its local derivative
 ``Tensor`` is an n-d container of such nodes with PyTorch's interface. Small and slow by
 design (one graph node per scalar operation), but as fast as pure Python allows.
 
+Dtypes: float tensors are float64 whatever was asked (every float is a Python float); int64
+and bool tensors hold plain Python ints / bools (no ``Value``, no graph, never
+``requires_grad``), and their views do not share in-place writes. Both are documented
+differences from PyTorch (see ``tensor.py``).
+
 * ``value.py``: ``Value``, the primitives (each makes one node: its value and its local
   derivative, written once for ``Value`` and ``Tensor``) and the backward pass;
 * ``tensor.py``: ``Tensor``, its ops mapped over lists of Values, and the constructors;
@@ -17,7 +22,9 @@ Argument rules, error messages, grad mode and the composed Tensor methods come f
     >>> w = se.tensor([[3.0], [4.0]], requires_grad=True)
     >>> (x @ w).sum().backward()
     >>> x.grad
-    array([[3., 4.]])
+    tensor([[3., 4.]])
+    >>> se.tensor([1, 2]) * 3
+    tensor([3, 6], dtype=int64)
 """
 
 from engine_api.protocol import ENGINE_NAMES

@@ -8,11 +8,11 @@ graph is exactly the graph micrograd would build by hand: an ``n x n`` matrix pr
 Two kinds of operations:
 
 * **Arithmetic** creates new ``Value`` nodes with the primitives of ``value.py`` (``add``,
-  ``mul``, ``power``, ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``absolute``,
-  ``sin``, ``cos``, ``erf``, ``clamp``), mapped over the elements: the value and local
-  derivative of each are written once, there, for ``Value`` and ``Tensor`` alike.
-  Subtraction, division, ``sqrt``, ``mean``, ``var``, ``softmax`` and the matrix product are
-  compositions of them.
+  ``mul``, ``power``, ``exp``, ``log``, ``log1p``, ``tanh``, ``relu``, ``sigmoid``,
+  ``absolute``, ``sin``, ``cos``, ``erf``, ``clamp``), mapped over the elements: the value
+  and local derivative of each are written once, there, for ``Value`` and ``Tensor`` alike.
+  Subtraction, division, ``sqrt``, ``mean``, ``var``, ``softmax``, ``cumsum`` (a chain of
+  prefix sums), ``scatter_add`` and the matrix product are compositions of them.
 * **Selection** (reshape, transpose, indexing, broadcasting, ``cat``, ``max``, ``where``,
   ``masked_fill`` ...) creates *no* node: the result holds the same ``Value`` objects in a new
   arrangement. Gradients then flow through them for free, and an element selected twice
@@ -21,13 +21,32 @@ Two kinds of operations:
   is done by numpy on integer arrays.
 
 Gradients: every ``Value`` keeps its own ``grad`` (inspect any node, micrograd style);
-``Tensor.grad`` assembles them into a float64 ndarray for leaves and ``retain_grad()``
-tensors, as in PyTorch. A tensor that does not require grad is a constant: operations
-that mix it with a tensor that does record only the edge towards the latter.
+``Tensor.grad`` assembles them into a float64 Tensor of new leaf Values for leaves and
+``retain_grad()`` tensors, as in PyTorch. A tensor that does not require grad is a constant:
+operations that mix it with a tensor that does record only the edge towards the latter.
+
+Dtypes
+------
+A tensor is float, int64 or bool (``t.dtype``, a numpy dtype; the rules that pick it are
+torch's, in ``engine_api.rules``).
+
+* Every float is a Python float, so float tensors are float64 whatever was asked: a
+  ``dtype=float32`` request (or torch's default float32 result, ``int_tensor / 2``) is
+  computed and reported as float64. A documented difference from torch.
+* int64 and bool tensors hold plain Python ints / bools in ``_values``, never ``Value``s:
+  they never require grad, so they need no graph. Ops whose tensor inputs are all int/bool
+  compute on numpy arrays with torch's result dtype (``int + int`` is int64, ``int / int``
+  and ``int.exp()`` float, ``bool - bool`` a TypeError). An op that mixes a float tensor with
+  an int/bool one first turns the latter into a float constant (leaf Values), then takes the
+  float path: the gradient reaches the float operand only.
+* Views of int/bool tensors do not share writes: a list of Python numbers cannot alias one
+  another, so an in-place write into an int/bool tensor (``ids[0] = 3``, ``mask.fill_(0)``)
+  changes that tensor only, never a view of it or the tensor it is a view of. Another
+  documented difference from torch; float tensors' views do share writes.
 
 Argument rules and error messages come from ``engine_api`` (shared by every engine); the
-methods composed from primitives (``view``, ``flatten``, ``pow``, ``to``, the in-place
-operators ...) from ``engine_api.TensorMethods``.
+methods composed from primitives (``view``, ``flatten``, ``pow``, ``to``, comparisons,
+``argmax``, ``max`` ..., the in-place operators) from ``engine_api.TensorMethods``.
 """
 
 from __future__ import annotations
@@ -44,6 +63,7 @@ from operator import mul as _mul_floats
 import numpy as np
 
 from engine_api import TensorMethods, errors, rules
+from engine_api.dtypes import BOOL, FLOAT64, INT64
 
 from . import floats
 from .value import (
@@ -60,6 +80,7 @@ from .value import (
     exp,
     identity,
     log,
+    log1p,
     mul,
     mul_constant,
     node,
@@ -88,7 +109,9 @@ class _Budget:
 
 
 _budget = _Budget()
-_FLOAT64 = np.dtype("float64")
+_FLOAT64 = _FLOAT = FLOAT64  # the one float dtype; ``t._dtype is _FLOAT`` is the fast check
+_INT, _BOOL = INT64, BOOL
+_RANK = {_BOOL: 0, _INT: 1, _FLOAT: 2}  # bool < int64 < float, torch's categories
 _data = attrgetter("data")
 _grad = attrgetter("grad")
 
@@ -108,13 +131,24 @@ def _is_number(x: object) -> bool:
     return type(x) is float or rules.is_number(x)
 
 
-def _float_array(data: object, op: str = "tensor") -> np.ndarray:
-    """Numeric data (numbers, nested lists, ndarrays, our Tensors) as a float64 ndarray."""
+def _stored(dtype: np.dtype) -> np.dtype:
+    """The dtype this engine holds a ``dtype`` tensor in: float64 for every float."""
+    kind = dtype.kind
+    return _FLOAT if kind == "f" else _BOOL if kind == "b" else _INT
+
+
+def _array(data: object, op: str = "tensor") -> np.ndarray:
+    """Numeric data (numbers, nested lists, ndarrays, our Tensors) as an ndarray."""
     if isinstance(data, Tensor):
         return data.numpy()
     if _foreign(data):
         raise errors.mixing_error(op, NAME, data)
-    return rules.numeric_array(data).astype(_FLOAT64, copy=False)
+    return rules.numeric_array(data)
+
+
+def _float_array(data: object, op: str = "tensor") -> np.ndarray:
+    """Numeric data (numbers, nested lists, ndarrays, our Tensors) as a float64 ndarray."""
+    return _array(data, op).astype(_FLOAT64, copy=False)
 
 
 def _check_budget(count: int, what: object) -> None:
@@ -148,7 +182,11 @@ def _budget_from_env() -> int:
 
 @pausing_gc
 def _leaves(floats: list[float]) -> list[Value]:
-    return [Value(x) for x in floats]
+    """New leaf Values holding ``floats`` (Python floats), counted. Made as ``node`` makes an
+    interior node, with no parent: ``Value(x)`` would call ``__init__`` and check ``x`` for
+    each of them, and tensors, constants and ``.grad`` are made of many."""
+    count_nodes(len(floats))
+    return [node(x, None, None) for x in floats]
 
 
 def _wrap(
@@ -158,7 +196,7 @@ def _wrap(
     inputs: tuple = (),
     storage: list[int] | None = None,
 ) -> Tensor:
-    """A result tensor: it requires grad (and is not a leaf) iff a graph was recorded.
+    """A float result tensor: it requires grad (and is not a leaf) iff a graph was recorded.
 
     A recorded result also remembers its input tensors. The Values already form the graph;
     this tensor-level link only serves to tell which leaves a backward pass *reached*, so that
@@ -180,6 +218,33 @@ def _wrap(
     else:
         t._inputs = ()
     return t
+
+
+def _numbers(values: list, shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
+    """An int64 or bool tensor holding ``values``, plain Python ints or bools: no graph."""
+    t = Tensor.__new__(Tensor)
+    t._hold(values, shape, False, None, dtype)
+    t._inputs = ()
+    return t
+
+
+def _constant(array: np.ndarray) -> Tensor:
+    """A tensor outside the graph holding ``array``'s values in its dtype (one of the four,
+    ``rules.array_dtype``): leaf Values for a float array, Python numbers otherwise."""
+    dtype = _stored(rules.array_dtype(array.dtype))
+    _check_budget(array.size, f"a tensor of shape {array.shape}")
+    flat = array.astype(dtype, copy=False).ravel().tolist()
+    if dtype is _FLOAT:
+        return _wrap(_leaves(flat), array.shape, False)
+    return _numbers(flat, array.shape, dtype)
+
+
+def _as_float(t: Tensor) -> Tensor:
+    """``t`` itself when it is a float tensor, else its values as a float constant (new leaf
+    Values): how an int/bool operand joins a float op."""
+    if t._dtype is _FLOAT:
+        return t
+    return _wrap(_leaves(list(map(float, t._values))), t.shape, False)
 
 
 def _new_nodes(nodes: list[Value], shape: tuple[int, ...], tracked: bool,
@@ -214,7 +279,8 @@ def _grid(shape: tuple[int, ...]) -> np.ndarray:
     return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
 
 
-def _gather(values: list[Value], positions: np.ndarray) -> list[Value]:
+def _gather(values: list, positions: np.ndarray) -> list:
+    """The elements (Values, or Python numbers of an int/bool tensor) at ``positions``."""
     return list(map(values.__getitem__, positions.ravel().tolist()))
 
 
@@ -225,9 +291,7 @@ def _broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def _broadcast_values(
-    values: list[Value], shape: tuple[int, ...], target: tuple[int, ...]
-) -> list[Value]:
+def _broadcast_values(values: list, shape: tuple[int, ...], target: tuple[int, ...]) -> list:
     """Values of ``shape`` broadcast to ``target`` (an element repeated is the same Value)."""
     if shape == target:
         return values
@@ -252,42 +316,70 @@ def _is_basic(key: object) -> bool:
 # -- the tensor -------------------------------------------------------------------------------
 
 
-
 def _elementwise(primitive: Callable[..., Value], doc: str | None = None, name: str = ""
                  ) -> Callable[[Tensor], Tensor]:
-    """A Tensor method that applies ``primitive`` (value.py) to every element."""
+    """A Tensor method that applies ``primitive`` (value.py) to every element. A float
+    function: int/bool input is computed in float (``rules.floating``; float64 here)."""
 
     def method(self: Tensor) -> Tensor:
-        return self._map(primitive)
+        if self._dtype is _FLOAT:
+            return self._map(primitive)
+        return _as_float(self)._map(primitive)
 
     method.__name__ = name or primitive.__name__
     method.__qualname__ = f"Tensor.{method.__name__}"
     method.__doc__ = doc or f"``{method.__name__}`` of every element: one node each."
     return method
 
+
+def _integral(primitive: Callable[..., Value], numpy_fn: Callable[..., np.ndarray], doc: str,
+              name: str) -> Callable[[Tensor], Tensor]:
+    """A Tensor method that applies ``primitive`` to every float element, and ``numpy_fn`` to
+    an int64 tensor (the result stays int64, as torch's ``relu`` and ``abs``)."""
+
+    def method(self: Tensor) -> Tensor:
+        if self._dtype is _FLOAT:
+            return self._map(primitive)
+        if self._dtype is _BOOL:
+            raise errors.bool_refused(name)
+        return self._new(numpy_fn(self.numpy()))
+
+    method.__name__ = name
+    method.__qualname__ = f"Tensor.{name}"
+    method.__doc__ = doc
+    return method
+
+
 class Tensor(TensorMethods):
-    """An n-d array of ``Value`` nodes with PyTorch's tensor interface (float64 only)."""
+    """An n-d array of ``Value`` nodes (float64), or of Python ints / bools (int64, bool),
+    with PyTorch's tensor interface."""
 
     engine = NAME
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray + Tensor works
     __slots__ = (
-        "_values", "shape", "_requires_grad", "_is_leaf", "_retains_grad", "_inputs", "_reached",
-        "_seq", "_consumed", "_storage",
+        "_values", "shape", "_dtype", "_requires_grad", "_is_leaf", "_retains_grad", "_inputs",
+        "_reached", "_seq", "_consumed", "_storage",
     )
 
     def __init__(self, data: object, requires_grad: bool = False, dtype: object = None):
-        rules.float_dtype(dtype)  # float32 is accepted and computed in float64
-        arr = _float_array(data)
+        asked = rules.dtype_argument(dtype)
+        arr = _array(data)
+        stored = _stored(asked if asked is not None else rules.array_dtype(arr.dtype))
+        if requires_grad and stored is not _FLOAT:
+            raise RuntimeError(errors.INT_GRAD)
         _check_budget(arr.size, f"a tensor of shape {arr.shape}")
-        self._hold(_leaves(arr.ravel().tolist()), arr.shape, False, None)
+        with np.errstate(invalid="ignore"):  # NaN as int64: torch's garbage, no warning
+            flat = arr.astype(stored, copy=False).ravel().tolist()
+        self._hold(_leaves(flat) if stored is _FLOAT else flat, arr.shape, False, None, stored)
         self._inputs = ()
         self._requires_grad = bool(requires_grad)
 
-    def _hold(self, values: list[Value], shape: tuple[int, ...], tracked: bool,
-              storage: list[int] | None) -> None:
+    def _hold(self, values: list, shape: tuple[int, ...], tracked: bool,
+              storage: list[int] | None, dtype: np.dtype = _FLOAT) -> None:
         """Every field of a new tensor but its inputs: a leaf unless ``tracked``."""
         self._values = values
         self.shape = shape
+        self._dtype = dtype
         self._requires_grad = tracked
         self._is_leaf = not tracked
         self._retains_grad = False
@@ -299,32 +391,51 @@ class Tensor(TensorMethods):
 
     @property
     def dtype(self) -> np.dtype:
-        return _FLOAT64
+        """float64 for every float tensor (this engine computes in Python floats), int64 or
+        bool."""
+        return self._dtype
 
     def numpy(self) -> np.ndarray:
-        """The values as a new float64 ndarray."""
-        return np.array(list(map(_data, self._values)), dtype=_FLOAT64).reshape(self.shape)
+        """The values as a new ndarray of the tensor's dtype."""
+        if self._dtype is _FLOAT:
+            return np.array(list(map(_data, self._values)), dtype=_FLOAT64).reshape(self.shape)
+        return np.array(self._values, dtype=self._dtype).reshape(self.shape)
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
         """``np.asarray(t)`` gives the values (as for a CPU torch tensor)."""
         data = self.numpy()
-        return data if dtype is None else data.astype(dtype)
+        return data if dtype is None else data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        kind = "" if self._dtype is _FLOAT else f", dtype={self._dtype}"
         grad = ", requires_grad=True" if self._requires_grad else ""
-        return f"tensor({body}{grad})"
+        return f"tensor({body}{kind}{grad})"
 
     @property
-    def values(self) -> list[Value]:
-        """The ``Value`` nodes, flat in row-major order (for inspecting the graph)."""
+    def values(self) -> list:
+        """The ``Value`` nodes, flat in row-major order (for inspecting the graph); the Python
+        ints / bools of an int64 / bool tensor."""
         return self._values
 
+    def _new(self, values: np.ndarray) -> Tensor:
+        """A constant tensor holding ``values`` in their dtype (engine_api's primitive)."""
+        return _constant(np.asarray(values))
+
     def _to(self, dtype: np.dtype | None, device: object) -> Tensor:
-        """``self``, for any float dtype on the CPU: this engine computes in float64 (a
-        float32 request is computed in float64 too, docs/architecture.md)."""
+        """``self`` when the dtype does not change (float32 and float64 are the same here:
+        every float is computed in float64); else a constant copy: float to int64 truncates
+        toward zero, anything to bool is ``!= 0``."""
         rules.check_cpu(device)
-        return self
+        if dtype is None:
+            return self
+        target = _stored(dtype)
+        if target is self._dtype:
+            return self
+        if target is _FLOAT:
+            return _as_float(self)
+        with np.errstate(invalid="ignore"):  # NaN and inf to int64 are torch's garbage too
+            return _constant(self.numpy().astype(target))
 
     # -- autograd -----------------------------------------------------------------------------
 
@@ -339,6 +450,8 @@ class Tensor(TensorMethods):
                 "you can only change requires_grad flags of leaf variables (this tensor is the "
                 "result of an operation)"
             )
+        if flag and self._dtype is not _FLOAT:
+            raise RuntimeError(errors.INT_GRAD)
         self._requires_grad = bool(flag)
 
     @property
@@ -349,8 +462,9 @@ class Tensor(TensorMethods):
         return self._requires_grad and recording.enabled
 
     @property
-    def grad(self) -> np.ndarray | None:
-        """d(output)/d(self) as a float64 ndarray; None before any backward reached it.
+    def grad(self) -> Tensor | None:
+        """d(output)/d(self) as a float64 Tensor (new leaf Values); None before any backward
+        reached it.
 
         Only leaves that require grad and tensors that called ``retain_grad()`` expose it (the
         ``Value``s of any other tensor still hold theirs: see ``values``).
@@ -358,17 +472,21 @@ class Tensor(TensorMethods):
         if not (self._requires_grad and (self._is_leaf or self._retains_grad)):
             return None
         grads = list(map(_grad, self._values))
-        if all(g is _ZERO for g in grads):
-            return np.zeros(self.shape) if self._reached else None
-        return np.array(grads, dtype=_FLOAT64).reshape(self.shape)
+        if not self._reached and all(g is _ZERO for g in grads):
+            return None
+        return _wrap(_leaves(grads), self.shape, False)
 
     @grad.setter
     def grad(self, new: object) -> None:
+        """None forgets the gradient; a Tensor or array-like of this tensor's shape sets it."""
         if new is None:  # zero_grad: forget the gradient
             self._reached = False
-            for v in self._values:
-                v.grad = _ZERO
+            if self._dtype is _FLOAT:
+                for v in self._values:
+                    v.grad = _ZERO
             return
+        if self._dtype is not _FLOAT:
+            raise RuntimeError(errors.INT_GRAD)
         arr = _float_array(new, "grad")
         if arr.shape != self.shape:
             raise ValueError(f"grad of shape {arr.shape} does not match tensor shape "
@@ -390,7 +508,8 @@ class Tensor(TensorMethods):
     def backward(self, grad: object = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf: one reverse pass over the whole graph.
 
-        ``grad`` is d(loss)/d(self) (same shape); it may be omitted for one-element tensors.
+        ``grad`` is d(loss)/d(self) (same shape, a Tensor or array-like); it may be omitted
+        for one-element tensors.
         """
         if not self._requires_grad:
             raise RuntimeError(errors.NO_GRAD_FN)
@@ -410,16 +529,22 @@ class Tensor(TensorMethods):
 
     def detach(self) -> Tensor:
         """A new leaf with the same values that shares no graph (fresh ``Value``s)."""
+        if self._dtype is not _FLOAT:
+            return _numbers(self._values, self.shape, self._dtype)  # never written in place
         return _wrap(_leaves(list(map(_data, self._values))), self.shape, False)
 
     def assign_(self, data: object, copy: bool = True) -> Tensor:
         """Overwrite the values in place, outside the graph (what optimizers use).
         ``copy`` is accepted for the engine protocol: the values are always copied into the
-        tensor's ``Value`` nodes."""
-        arr = _float_array(data, "assign_")
+        tensor's ``Value`` nodes (an int/bool tensor gets a new list of numbers)."""
+        arr = _array(data, "assign_")
         if arr.shape != self.shape:
             raise errors.shape_mismatch("assign_", "value", arr.shape, self.shape)
-        for v, x in zip(self._values, arr.ravel().tolist(), strict=True):
+        flat = arr.astype(self._dtype, copy=False).ravel().tolist()
+        if self._dtype is not _FLOAT:
+            self._values = flat
+            return self
+        for v, x in zip(self._values, flat, strict=True):
             v.data = x
         return self
 
@@ -427,6 +552,8 @@ class Tensor(TensorMethods):
     def data(self) -> Tensor:
         """The same Values as a tensor outside the graph (torch's ``.data``): an in-place write
         to it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
+        if self._dtype is not _FLOAT:
+            return self.detach()
         if not self._is_leaf:  # our Values are graph nodes: a leaf alias must not share them
             return self.detach()
         return _wrap(self._values, self.shape, False, (), self._storage_token())
@@ -444,8 +571,11 @@ class Tensor(TensorMethods):
         graph (self or the other operand requires grad), self *becomes* the result, as if the
         user had written ``x = x + y``. Otherwise the new numbers are written into self's
         ``Value``s, so views and ``.data`` aliases see them; a graph that read those Values
-        refuses to backward afterwards (see ``_check_not_overwritten``).
+        refuses to backward afterwards (see ``_check_not_overwritten``). An int/bool tensor
+        gets a new list of numbers instead (its views do not see the write).
         """
+        if self._dtype is not _FLOAT:
+            return self._inplace_numbers(op, compute)
         grad_mode = recording.enabled
         recorded = self._requires_grad and not self._is_leaf
         if recorded and (self._consumed or not grad_mode):
@@ -460,7 +590,7 @@ class Tensor(TensorMethods):
             before._seq = self._seq
         elif grad_mode:  # a constant stand-in: a rebound self must not be its own input
             before = _wrap(self._values, self.shape, False)
-        result = compute(before)
+        result = _as_float(compute(before))
         if result.shape != self.shape:
             raise errors.shape_mismatch(op, "the result", result.shape, self.shape)
         if result._requires_grad:
@@ -477,13 +607,26 @@ class Tensor(TensorMethods):
         _stamp_write(self._storage_token())
         return self
 
+    def _inplace_numbers(self, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """An in-place op on an int64 / bool tensor: its list of numbers is replaced by the
+        result's, cast to its dtype. Arithmetic whose result needs a wider dtype is refused,
+        as torch refuses ``int_tensor += 0.5``; fill, copy and index writes cast."""
+        result = compute(self)
+        if result.shape != self.shape:
+            raise errors.shape_mismatch(op, "the result", result.shape, self.shape)
+        if op in _WIDENING_REFUSED and _RANK[result._dtype] > _RANK[self._dtype]:
+            raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the desired "
+                               f"output type {self.dtype} (an in-place op keeps the dtype)")
+        self._values = result.numpy().astype(self._dtype).ravel().tolist()
+        return self
+
     # -- operand handling ---------------------------------------------------------------------
 
     def _operand(self, other: object, op: str) -> Tensor | None:
         """``other`` as a Tensor of this engine; None if Python should try the reflected op."""
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, np.ndarray):
+        if isinstance(other, (np.ndarray, list)):
             return Tensor(other)
         if _foreign(other):
             raise errors.mixing_error(op, NAME, other)
@@ -503,13 +646,18 @@ class Tensor(TensorMethods):
     def _arithmetic(self, other: object, both: Callable[..., Value],
                     constant: Callable[..., Value], op: str) -> Tensor:
         """``both`` (a primitive of two Values) elementwise with broadcasting, or ``constant``
-        (the same primitive with a number) when ``other`` is a number."""
+        (the same primitive with a number) when ``other`` is a number. Int/bool operands go
+        to ``_mixed``."""
         if _is_number(other):
-            return self._map(constant, float(other))
+            if self._dtype is _FLOAT:
+                return self._map(constant, float(other))
+            return _numeric(op, self, other)
         t = self._operand(other, op)
         if t is None:
             return NotImplemented
-        return _pairwise(self, t, both, constant, op)
+        if self._dtype is _FLOAT and t._dtype is _FLOAT:
+            return _pairwise(self, t, both, constant, op)
+        return _mixed(op, self, t)
 
     # -- primitives: one input, mapped over the elements --------------------------------------
 
@@ -521,15 +669,28 @@ class Tensor(TensorMethods):
         return _new_nodes(nodes, self.shape, self._tracked(), (self,))
 
     def __pow__(self, exponent: float) -> Tensor:
-        """``self ** exponent`` for a Python number (a tensor exponent is a TypeError)."""
-        return self._map(power, rules.exponent(exponent))
+        """``self ** exponent`` for a Python number (a tensor exponent is a TypeError). An
+        int64 tensor to a non-negative int stays int64; to a float it becomes float."""
+        if self._dtype is _FLOAT:
+            return self._map(power, rules.exponent(exponent))
+        c = rules.exponent(exponent)
+        dtype = rules.result_dtype(self, exponent)
+        if dtype.kind == "f":
+            return _as_float(self)._map(power, c)
+        if c < 0:
+            raise ValueError(errors.NEGATIVE_INT_POWER)
+        return self._new(np.power(self.numpy().astype(_INT), int(c)).astype(dtype))
 
     exp = _elementwise(exp)
     log = _elementwise(log, "The natural log; a value <= 0 is a ValueError (NaN passes through).")
+    log1p = _elementwise(log1p, "``log(1 + x)``, precise for tiny x; a value <= -1 is a "
+                         "ValueError. Its gradient is 1 / (1 + x).")
     tanh = _elementwise(tanh)
-    relu = _elementwise(relu, "max(x, 0); NaN stays NaN and passes its gradient, as torch's.")
+    relu = _integral(relu, lambda x: np.maximum(x, 0),
+                     "max(x, 0); NaN stays NaN and passes its gradient, as torch's.", "relu")
     sigmoid = _elementwise(sigmoid)
-    abs = _elementwise(absolute, "|x|; its gradient is sign(x), 0 at 0 (torch's) and NaN.", "abs")
+    abs = _integral(absolute, np.abs, "|x|; its gradient is sign(x), 0 at 0 (torch's) and NaN.",
+                    "abs")
     sin = _elementwise(sin)
     cos = _elementwise(cos)
     erf = _elementwise(erf, "The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2).")
@@ -539,20 +700,38 @@ class Tensor(TensorMethods):
 
         A relu-like primitive: the local derivative is 1 where ``min <= x <= max`` (bounds
         included) and 0 elsewhere. NaN stays NaN (gradient 0), and with ``min > max`` every
-        value becomes ``max``, as in torch.
+        value becomes ``max``, as in torch. An int64 tensor with int bounds stays int64; a
+        float bound makes the result float.
         """
         lo, hi = rules.clamp_bounds(min, max)
+        if self._dtype is not _FLOAT:
+            bounds = [b for b in (min, max) if b is not None]
+            dtype = rules.result_dtype(self, *bounds)
+            if dtype.kind == "f":
+                return _as_float(self).clamp(min, max)
+            x = self.numpy().astype(dtype)
+            if min is not None:
+                x = np.maximum(x, min)
+            if max is not None:
+                x = np.minimum(x, max)
+            return self._new(x.astype(dtype))
         return self._map(clamp, -math.inf if lo is None else lo, math.inf if hi is None else hi)
 
     def clone(self) -> Tensor:
         """A copy with Values of its own: new nodes with local derivative 1 (identity
         gradient) when tracked, new leaves otherwise; never ``self``'s storage."""
+        if self._dtype is not _FLOAT:
+            return _numbers(list(self._values), self.shape, self._dtype)
         return self._map(identity)
 
     # -- composed arithmetic ------------------------------------------------------------------
 
     def __neg__(self) -> Tensor:
-        return self * -1.0
+        if self._dtype is _FLOAT:
+            return self * -1.0
+        if self._dtype is _BOOL:
+            raise TypeError(errors.BOOL_NEG)
+        return self._new(-self.numpy())
 
     def __radd__(self, other: object) -> Tensor:
         return self.__add__(other)
@@ -562,27 +741,43 @@ class Tensor(TensorMethods):
 
     def __sub__(self, other: object) -> Tensor:
         if _is_number(other):
-            return self + (-float(other))
+            if self._dtype is _FLOAT:
+                return self + (-float(other))
+            return _numeric("sub", self, other)
         t = self._operand(other, "sub")
-        return NotImplemented if t is None else self.__add__(-t, "sub")
+        if t is None:
+            return NotImplemented
+        if self._dtype is _FLOAT and t._dtype is _FLOAT:
+            return self.__add__(-t, "sub")
+        return _mixed("sub", self, t)
 
     def __rsub__(self, other: object) -> Tensor:
         if _is_number(other):
-            return (-self) + other
+            if self._dtype is _FLOAT:
+                return (-self) + other
+            return _numeric("sub", other, self)
         t = self._operand(other, "sub")
-        return NotImplemented if t is None else t.__add__(-self, "sub")
+        return NotImplemented if t is None else t.__sub__(self)
 
     def __truediv__(self, other: object) -> Tensor:
         if _is_number(other):
-            return self * floats.power(float(other), -1.0)  # 1 / 0 is inf, as in torch
+            if self._dtype is _FLOAT:
+                return self * floats.power(float(other), -1.0)  # 1 / 0 is inf, as in torch
+            return _numeric("div", self, other)
         t = self._operand(other, "div")
-        return NotImplemented if t is None else self.__mul__(t**-1, "div")
+        if t is None:
+            return NotImplemented
+        if self._dtype is _FLOAT and t._dtype is _FLOAT:
+            return self.__mul__(t**-1, "div")
+        return _mixed("div", self, t)
 
     def __rtruediv__(self, other: object) -> Tensor:
         if _is_number(other):
-            return self**-1 * other
+            if self._dtype is _FLOAT:
+                return self**-1 * other
+            return _numeric("div", other, self)
         t = self._operand(other, "div")
-        return NotImplemented if t is None else t.__mul__(self**-1, "div")
+        return NotImplemented if t is None else t.__truediv__(self)
 
     def __rpow__(self, other: object) -> Tensor:
         raise TypeError(
@@ -592,10 +787,11 @@ class Tensor(TensorMethods):
 
     def sqrt(self) -> Tensor:
         """``self ** 0.5``; a negative value is a ValueError (NaN passes through)."""
-        for x in self._values:
-            if x.data < 0.0:
-                raise errors.domain_error("sqrt", x.data, ">= 0")
-        return self**0.5
+        x = _as_float(self)
+        for v in x._values:
+            if v.data < 0.0:
+                raise errors.domain_error("sqrt", v.data, ">= 0")
+        return x**0.5
 
     # -- matrix product -----------------------------------------------------------------------
 
@@ -606,11 +802,11 @@ class Tensor(TensorMethods):
                 raise rules.matmul_error(self.shape, (), "both operands need at least one "
                                          "dimension")
             return NotImplemented
-        return _matmul(self, t)
+        return _product(self, t)
 
     def __rmatmul__(self, other: object) -> Tensor:
         t = self._operand(other, "matmul")
-        return NotImplemented if t is None else _matmul(t, self)
+        return NotImplemented if t is None else _product(t, self)
 
     # -- reductions ---------------------------------------------------------------------------
 
@@ -618,6 +814,11 @@ class Tensor(TensorMethods):
         """The dims a reduction over ``dim`` removes (None or ``()``: all of them)."""
         dims = rules.normalize_dims(dim, self.ndim, op)
         return tuple(range(self.ndim)) if dims is None else dims
+
+    def _float_only(self, op: str) -> None:
+        """``op`` (mean, var, softmax ...) takes float tensors only, as torch's."""
+        if self._dtype is not _FLOAT:
+            raise errors.float_only_error(op, self._dtype)
 
     def _groups(self, dims: tuple[int, ...], keepdim: bool) -> tuple[list[list[Value]], tuple]:
         """The Values of each output element of a reduction over ``dims``, and the out shape."""
@@ -640,7 +841,11 @@ class Tensor(TensorMethods):
 
     @pausing_gc
     def sum(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
-        """Sum over ``dim`` (all dims if None): a chain of ``k - 1`` additions per output."""
+        """Sum over ``dim`` (all dims if None): a chain of ``k - 1`` additions per output. The
+        sum of an int64 or bool tensor is int64, as torch's."""
+        if self._dtype is not _FLOAT:
+            dims = self._reduced_dims(dim, "sum")
+            return self._new(np.sum(self.numpy(), axis=dims, keepdims=keepdim, dtype=_INT))
         groups, shape = self._groups(self._reduced_dims(dim, "sum"), keepdim)
         if not self._tracked():
             sums = [reduce(_add_floats, map(_data, g), 0.0) for g in groups]
@@ -649,7 +854,29 @@ class Tensor(TensorMethods):
         count_nodes(sum(len(g) - 1 for g in groups if g))
         return _wrap(out, shape, True, (self,))
 
+    @pausing_gc
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along ``dim``: a chain of prefix sums (``add`` nodes), so the gradient
+        of each element is the sum of the upstream gradients from its position on. An int64
+        or bool tensor gives int64 (no graph)."""
+        d = self._dim(dim, "cumsum")
+        if self._dtype is not _FLOAT:
+            x = self.numpy()
+            return self._new(np.cumsum(x.reshape(x.shape or (1,)), axis=d,
+                                       dtype=_INT).reshape(x.shape))
+        if not self.ndim or not self._values:
+            return self.clone()
+        values = self._values
+        out: list = [None] * len(values)
+        lines = np.moveaxis(_grid(self.shape), d, -1).reshape(-1, self.shape[d]).tolist()
+        for line in lines:
+            acc = out[line[0]] = identity(values[line[0]])
+            for p in line[1:]:
+                acc = out[p] = add(acc, values[p])
+        return _new_nodes(out, self.shape, self._tracked(), (self,))
+
     def mean(self, dim: int | tuple | None = None, keepdim: bool = False) -> Tensor:
+        self._float_only("mean")
         dims = self._reduced_dims(dim, "mean")
         n = math.prod(self.shape[d] for d in dims)
         if n == 0:
@@ -665,6 +892,7 @@ class Tensor(TensorMethods):
         ``x.var(False)`` is torch's ``var(unbiased)`` form. When ``n - correction <= 0`` the
         result is inf or NaN, as in torch.
         """
+        self._float_only("var")
         dim, c = rules.var_arguments(dim, unbiased, correction)
         dims = self._reduced_dims(dim, "var")
         n = math.prod(self.shape[d] for d in dims)
@@ -680,27 +908,22 @@ class Tensor(TensorMethods):
         Where it is 0 (a constant slice) its gradient is 0, as in torch, rather than the
         ``inf * 0`` of the chain rule through ``sqrt``: those entries bypass the ``sqrt``.
         """
+        self._float_only("std")
         var = self.var(dim, unbiased, keepdim, correction=correction)
         zero = var.numpy() == 0.0
         return var.masked_fill(zero, 1.0).sqrt().masked_fill(zero, 0.0)
 
-    def max(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """Largest value over ``dim``; its gradient goes to the first maximal element.
-
-        NaN counts as larger than every number (torch propagates it).
-        """
-        return self._extreme(dim, keepdim, "max")
-
-    def min(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        """Smallest value over ``dim``; its gradient goes to the first minimal element.
-
-        NaN counts as smaller than every number (torch propagates it).
-        """
-        return self._extreme(dim, keepdim, "min")
-
     def _extreme(self, dim: int | None, keepdim: bool, op: str) -> Tensor:
-        """``max``/``min``: the first extreme Value of each group (the first NaN if any)."""
+        """The values of ``max``/``min`` (``op``): the first extreme Value of each group (the
+        first NaN if any), so the gradient goes to it. NaN counts as the extreme, as torch
+        propagates it. Int64 / bool tensors keep their dtype (no graph)."""
         dims = self._reduced_dims(None if dim is None else self._dim(dim, op), op)
+        if self._dtype is not _FLOAT:
+            x = self.numpy()
+            if not x.size:
+                raise ValueError(f"{op} over an empty dimension (shape {self.shape}, dim {dim})")
+            pick = np.max if op == "max" else np.min
+            return self._new(pick(x, axis=dims, keepdims=keepdim))
         groups, shape = self._groups(dims, keepdim)
         if any(not g for g in groups) or not self._values:
             raise ValueError(f"{op} over an empty dimension (shape {self.shape}, dim {dim})")
@@ -715,18 +938,20 @@ class Tensor(TensorMethods):
     def softmax(self, dim: int) -> Tensor:
         """``exp(x) / sum(exp(x))`` along ``dim``, from ``x - max(x)`` so that exp never
         overflows (the max is taken as a constant: it cancels in the value and the gradient)."""
+        self._float_only("softmax")
         dim = self._dim(dim, "softmax")
         e = self._minus_max(dim).exp()
         return e / e.sum(dim, keepdim=True)
 
     def log_softmax(self, dim: int) -> Tensor:
         """``x - log(sum(exp(x)))`` along ``dim``, computed from ``x - max(x)`` (stable)."""
+        self._float_only("log_softmax")
         dim = self._dim(dim, "log_softmax")
         shifted = self._minus_max(dim)
         return shifted - shifted.exp().sum(dim, keepdim=True).log()
 
     def _minus_max(self, dim: int) -> Tensor:
-        return self - self.max(dim, keepdim=True).detach()
+        return self - self._extreme(dim, True, "max").detach()
 
     # -- shapes: selections that create no node -----------------------------------------------
 
@@ -740,8 +965,11 @@ class Tensor(TensorMethods):
         """
         return self._arranged(_gather(self._values, positions), positions.shape, view)
 
-    def _arranged(self, values: list[Value], shape: tuple[int, ...], view: bool) -> Tensor:
-        """A selection of our Values as a view or a copy (see ``_select``)."""
+    def _arranged(self, values: list, shape: tuple[int, ...], view: bool) -> Tensor:
+        """A selection of our Values as a view or a copy (see ``_select``); of an int/bool
+        tensor, a tensor of the selected numbers (it shares no writes)."""
+        if self._dtype is not _FLOAT:
+            return _numbers(values, shape, self._dtype)
         tracked = self._tracked()
         if view:
             return _wrap(values, shape, tracked, (self,), self._storage_token())
@@ -809,7 +1037,8 @@ class Tensor(TensorMethods):
         return tuple(pieces)
 
     def __getitem__(self, key: object) -> Tensor:
-        """numpy indexing: ints, slices, None, ``...``, integer arrays (gather) and bool masks.
+        """numpy indexing: ints, slices, None, ``...``, integer arrays and int64 tensors
+        (gather), bool arrays and bool tensors (masks).
 
         A gather's backward is a scatter-add for free: a position picked twice is the same
         ``Value`` twice, and that ``Value`` receives the gradient of both uses.
@@ -822,18 +1051,13 @@ class Tensor(TensorMethods):
         leaf that requires grad refuses in grad mode; a recorded tensor takes the result's
         place, its elements at ``key`` becoming ``value``'s own ``Value``s (so the gradient
         reaches ``value`` for free). ``value`` (a number or a tensor) broadcasts to the
-        indexed region's shape."""
+        indexed region's shape, and is cast to this tensor's dtype."""
         self._inplace("__setitem__", lambda t: t._index_put(key, value))
 
     def _index_put(self, key: object, value: object) -> Tensor:
         """A copy of self (as Values) with ``value``'s Values at ``key``."""
         positions = _positions(self.shape, _index_key(key))
-        if isinstance(value, Tensor):
-            values, shape = value._values, value.shape
-        elif _foreign(value):
-            raise errors.mixing_error("__setitem__", NAME, value)
-        else:
-            values, shape = [Value(float(value))], ()  # type: ignore[arg-type]
+        values, shape = self._elements_of(value, "__setitem__")
         region, given = positions.shape, shape
         while len(shape) > len(region) and shape[0] == 1:  # leading 1s drop, as in torch
             shape = shape[1:]
@@ -848,48 +1072,88 @@ class Tensor(TensorMethods):
         for position, v in zip(positions.ravel().tolist(),
                                _broadcast_values(values, shape, region), strict=True):
             out[position] = v
+        if self._dtype is not _FLOAT:
+            return _numbers(out, self.shape, self._dtype)
         tracked = self._tracked() or (isinstance(value, Tensor) and value._tracked())
         inputs = (self, value) if isinstance(value, Tensor) else (self,)
         return _copy_unless_tracked(out, self.shape, tracked, inputs)
 
-    # -- masks and comparisons ----------------------------------------------------------------
+    def _elements_of(self, value: object, op: str) -> tuple[list, tuple[int, ...]]:
+        """``value`` (a number, a tensor, an array) as elements of this tensor's dtype: its
+        Values (a constant's new leaves) or Python numbers, and its shape."""
+        if _foreign(value):
+            raise errors.mixing_error(op, NAME, value)
+        if self._dtype is _FLOAT:
+            if isinstance(value, Tensor):
+                return _as_float(value)._values, value.shape
+            if _is_number(value):
+                return [Value(float(value))], ()
+            arr = _float_array(value, op)
+            return _leaves(arr.ravel().tolist()), arr.shape
+        arr = _array(value, op)
+        return arr.astype(self._dtype).ravel().tolist(), arr.shape
+
+    # -- masks --------------------------------------------------------------------------------
 
     def masked_fill(self, mask: object, value: float) -> Tensor:
-        """``value`` where ``mask`` is true (no gradient there), our Values elsewhere."""
+        """``value`` where ``mask`` (bool) is true (no gradient there), our Values elsewhere;
+        on an int/bool tensor the value is cast to its dtype."""
         m = _bool_array(mask, "masked_fill")
         rules.mask_shape(m.shape, self.shape, "masked_fill")
         m = np.broadcast_to(m, self.shape)
         if isinstance(value, Tensor):
             value = value.item()
-        fill = Value(float(value))
+        elif _foreign(value):
+            raise errors.mixing_error("masked_fill", NAME, value)
+        if self._dtype is not _FLOAT:
+            fill = np.asarray(value).astype(self._dtype).item()
+        else:
+            fill = Value(float(value))
         out = [fill if hit else v for hit, v in zip(m.ravel().tolist(), self._values, strict=True)]
+        if self._dtype is not _FLOAT:
+            return _numbers(out, self.shape, self._dtype)
         return _copy_unless_tracked(out, self.shape, self._tracked(), (self,))
 
-    def _compare(self, other: object) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(other, Tensor):
-            return self.numpy(), other.numpy()
-        if _foreign(other):
-            raise errors.mixing_error("comparison", NAME, other)
-        return self.numpy(), np.asarray(other)
+    @pausing_gc
+    def _scatter_add(self, positions: tuple[np.ndarray, ...], src: object) -> Tensor:
+        """A copy of self with ``src`` added at ``positions`` (a numpy advanced index into
+        self, broadcasting to src's shape), repeated positions adding up.
 
-    def __lt__(self, other: object) -> np.ndarray:
-        a, b = self._compare(other)
-        return a < b
+        One ``add`` node per element of ``src``: a position hit twice becomes a chain of two
+        sums. Untouched positions keep self's Values. The gradient reaches self whole (through
+        the sums' local derivative 1) and src gathered at the positions.
+        """
+        if not isinstance(src, Tensor):
+            if _foreign(src):
+                raise errors.mixing_error("scatter_add", NAME, src)
+            src = Tensor(src)
+        targets = np.broadcast_to(_grid(self.shape)[positions], src.shape).ravel().tolist()
+        dtype = rules.result_dtype(self, src)
+        if dtype.kind != "f":
+            out = self.numpy().astype(dtype).ravel()
+            np.add.at(out, targets, src.numpy().astype(dtype).ravel())
+            return self._new(out.reshape(self.shape))
+        x, s = _as_float(self), _as_float(src)
+        gx, gs = x._tracked(), s._tracked()
+        if not (gx or gs):
+            sums = list(map(_data, x._values))
+            for p, v in zip(targets, map(_data, s._values), strict=True):
+                sums[p] += v
+            return _wrap(_leaves(sums), x.shape, False)
+        out = list(x._values)
+        summed: set[int] = set()  # positions that hold a recorded sum by now
+        for p, v in zip(targets, s._values, strict=True):
+            if gx or p in summed:
+                out[p] = add(out[p], v) if gs else add_constant(out[p], v.data)
+            else:  # a constant of self meets a recorded src element
+                out[p] = add_constant(v, out[p].data)
+                summed.add(p)
+        count_nodes(len(targets))
+        return _wrap(out, x.shape, True, (x, s))
 
-    def __le__(self, other: object) -> np.ndarray:
-        a, b = self._compare(other)
-        return a <= b
 
-    def __gt__(self, other: object) -> np.ndarray:
-        a, b = self._compare(other)
-        return a > b
-
-    def __ge__(self, other: object) -> np.ndarray:
-        a, b = self._compare(other)
-        return a >= b
-
-    __eq__ = object.__eq__  # identity, so tensors stay hashable (as in PyTorch)
-    __hash__ = object.__hash__
+_WIDENING_REFUSED = frozenset({"add_", "sub_", "mul_", "div_", "clamp_"})
+"""In-place ops that refuse a result of a wider dtype than the tensor's (torch's rule)."""
 
 
 # -- elementwise binary ops -------------------------------------------------------------------
@@ -914,6 +1178,34 @@ def _pairwise(x: Tensor, y: Tensor, both: Callable[[Value, Value], Value],
     else:
         nodes = list(map(one_sided, xs, map(_data, ys)))
     return _new_nodes(nodes, shape, gx or gy, (x, y))
+
+
+_NUMPY_OPS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+
+
+def _mixed(op: str, x: Tensor, y: Tensor) -> Tensor:
+    """``x op y`` (``op`` one of add, sub, mul, div) when one of them is int64 or bool: on
+    numbers if neither is float, else on Values, with the int/bool side as a float constant
+    (so the gradient reaches the float side only)."""
+    if x._dtype is not _FLOAT and y._dtype is not _FLOAT:
+        return _numeric(op, x, y)
+    return _FLOAT_OPS[op](_as_float(x), _as_float(y))
+
+
+def _numeric(op: str, a: object, b: object) -> Tensor:
+    """``a op b`` for int64/bool tensors and numbers (no float tensor among them), computed
+    by numpy in torch's result dtype: ``int + int`` is int64, ``bool + bool`` bool (or),
+    ``int / int`` and ``int * 0.5`` float, ``bool - bool`` a TypeError. No graph."""
+    dtype = rules.result_dtype(a, b)
+    if op == "div":
+        dtype = rules.division_dtype(dtype)
+    elif op == "sub" and dtype == _BOOL:
+        raise TypeError(errors.BOOL_SUB)
+    work = _stored(dtype)
+    x, y = (np.asarray(v.numpy() if isinstance(v, Tensor) else v).astype(work) for v in (a, b))
+    _broadcast_shape(op, x.shape, y.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _constant(np.asarray(_NUMPY_OPS[op](x, y)).astype(work, copy=False))
 
 
 def _first_extreme(group: list[Value], largest: bool) -> Value:
@@ -1002,6 +1294,18 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     return _wrap(_leaves(out), shape, False)
 
 
+def _product(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b``: on Values when either is float (an int/bool side as a float constant), by
+    numpy for two int64/bool tensors (int64, no graph)."""
+    if a._dtype is _FLOAT and b._dtype is _FLOAT:
+        return _matmul(a, b)
+    if a._dtype is _FLOAT or b._dtype is _FLOAT:
+        return _matmul(_as_float(a), _as_float(b))
+    rules.matmul_shape(a.shape, b.shape)  # the engines' message for shapes that do not fit
+    dtype = rules.result_dtype(a, b)
+    return _constant(np.asarray(np.matmul(a.numpy().astype(dtype), b.numpy().astype(dtype))))
+
+
 # -- in-place writes and the backward pass -----------------------------------------------------
 
 
@@ -1054,14 +1358,15 @@ def _mark_reached(root: Tensor, retain_graph: bool) -> None:
 
 
 def _index_key(key: object) -> object:
-    """Tensors used as indices become integer arrays; everything else goes to numpy as is."""
+    """Tensors used as indices become arrays: an int64 tensor gathers, a bool tensor is a mask
+    (numpy's meaning of each); a float tensor is an IndexError. Everything else goes to numpy
+    as is."""
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, Tensor):
-        data = key.numpy()
-        if not np.all(data == np.round(data)):
-            raise IndexError(f"index tensor of shape {key.shape} holds non-integer values")
-        return data.astype(np.intp)
+        if key._dtype is _FLOAT:
+            raise IndexError(errors.INDEX_DTYPE)
+        return key.numpy()
     if _foreign(key):
         raise errors.mixing_error("indexing", NAME, key)
     return key
@@ -1096,9 +1401,10 @@ def _torch_order_index(grid: np.ndarray, key: object) -> np.ndarray:
 
 
 def _bool_array(mask: object, op: str) -> np.ndarray:
-    """A mask as a bool ndarray: one of our tensors (nonzero is true), or bool/0-1 data."""
+    """A mask as a bool ndarray: a bool tensor or bool data (0/1 integers are read as bools,
+    floats refused: ``rules.bool_mask``)."""
     if isinstance(mask, Tensor):
-        return mask.numpy() != 0.0
+        return rules.bool_mask(mask.numpy(), op)
     if _foreign(mask):
         raise errors.mixing_error(op, NAME, mask)
     return rules.bool_mask(mask, op)
@@ -1108,15 +1414,21 @@ def _bool_array(mask: object, op: str) -> np.ndarray:
 
 
 def tensor(data: object, requires_grad: bool = False, dtype: object = None) -> Tensor:
-    """A new leaf tensor from numbers, nested lists or an ndarray (always float64)."""
+    """A new leaf tensor from numbers, nested lists or an ndarray. The dtype is torch's
+    inference unless ``dtype`` says otherwise; any float is held as float64."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
 def _filled(shape: object, value: float, requires_grad: bool, dtype: object, op: str
             ) -> Tensor:
-    rules.float_dtype(dtype)
+    asked = rules.dtype_argument(dtype)
+    stored = _FLOAT if asked is None else _stored(asked)
     dims = rules.new_shape(shape, op)
+    if requires_grad and stored is not _FLOAT:
+        raise RuntimeError(errors.INT_GRAD)
     _check_budget(math.prod(dims), f"a tensor of shape {dims}")
+    if stored is not _FLOAT:
+        return _numbers([stored.type(value).item()] * math.prod(dims), dims, stored)
     t = _wrap(_leaves([value] * math.prod(dims)), dims, False)
     t._requires_grad = bool(requires_grad)
     return t
@@ -1140,9 +1452,15 @@ def _tensors(tensors: object, op: str) -> list[Tensor]:
 
 
 def cat(tensors: list[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing dim (no new nodes: the result holds their Values)."""
+    """Join tensors along an existing dim (no new nodes: the result holds their Values). Mixed
+    dtypes promote (``rules.result_dtype``): int64 and bool pieces join a float result as
+    float constants."""
     items = _tensors(tensors, "cat")
     shape, d = rules.concatenated_shape([t.shape for t in items], dim)
+    dtype = rules.result_dtype(*items)
+    if dtype.kind != "f":
+        return _constant(np.concatenate([t.numpy().astype(dtype) for t in items], axis=d))
+    items = [_as_float(t) for t in items]
     grids, offset, values = [], 0, []
     for t in items:
         grids.append(_grid(t.shape) + offset)
@@ -1161,10 +1479,18 @@ def stack(tensors: list[Tensor], dim: int = 0) -> Tensor:
 
 
 def where(cond: object, a: object, b: object) -> Tensor:
-    """``a`` where ``cond`` is true, else ``b`` (broadcast; numbers become constants)."""
+    """``a`` where ``cond`` (bool) is true, else ``b`` (broadcast; numbers become constants).
+    The result dtype is torch's promotion of ``a`` and ``b``."""
     c = _bool_array(cond, "where")
-    ta, tb = (x if isinstance(x, Tensor) else Tensor(_scalar_or_array(x)) for x in (a, b))
-    shape = _broadcast_shape("where", c.shape, ta.shape, tb.shape)
+    a, b = _where_operand(a), _where_operand(b)
+    shape = _broadcast_shape("where", c.shape, np.shape(a) if _is_number(a) else a.shape,
+                             np.shape(b) if _is_number(b) else b.shape)
+    dtype = rules.result_dtype(a, b)
+    if dtype.kind != "f":
+        x, y = (v.numpy() if isinstance(v, Tensor) else v for v in (a, b))
+        return _constant(np.asarray(np.where(c, x, y)).astype(dtype))
+    ta, tb = (_as_float(x) if isinstance(x, Tensor) else _wrap([Value(float(x))], (), False)
+              for x in (a, b))
     picks = np.broadcast_to(c, shape).ravel().tolist()
     out = [
         x if p else y for p, x, y in zip(picks, _expand(ta, shape), _expand(tb, shape), strict=True)
@@ -1172,7 +1498,18 @@ def where(cond: object, a: object, b: object) -> Tensor:
     return _copy_unless_tracked(out, shape, ta._tracked() or tb._tracked(), (ta, tb))
 
 
-def _scalar_or_array(x: object) -> object:
+Tensor._where = staticmethod(where)  # engine_api's ``t.where(condition, other)`` calls it
+
+
+def _where_operand(x: object) -> object:
+    """One of ``where``'s values: our tensor or a number as is, data as a tensor."""
+    if isinstance(x, Tensor) or _is_number(x):
+        return x
     if _foreign(x):
         raise errors.mixing_error("where", NAME, x)
-    return x
+    return Tensor(x)
+
+
+_FLOAT_OPS = {"add": Tensor.__add__, "sub": Tensor.__sub__, "mul": Tensor.__mul__,
+              "div": Tensor.__truediv__}
+"""The float ops ``_mixed`` hands its operands to once both are float."""

@@ -13,15 +13,16 @@ as plain floats when the node is created, backward needs no per-node closure: on
 the nodes does all the work.
 
 Only a handful of operations are *primitives* that know their derivative: ``+``, ``*``,
-``** c`` (number exponent), ``exp``, ``log``, ``tanh``, ``relu``, ``sigmoid``, ``abs``,
-``sin``, ``cos`` and ``erf`` (and, for ``Tensor``, ``clamp`` and ``clone``'s identity). Each
-is one small function below ("the primitives") that makes the node: its value and its local
-derivative, written once. The methods of ``Value`` call them one number at a time;
-``Tensor``'s ops map the same functions over all their elements. Everything else (``-``,
-``/``, the reflected operators, ``sqrt`` ...) is composed from them. At the edges they give
-PyTorch's answers rather than Python's exceptions: a NaN input gives a NaN output (local
-derivative 1 through ``relu``, 0 through ``abs``, as torch), and ``sin``/``cos`` of an
-infinity are NaN (see :mod:`scalar_engine.floats`).
+``** c`` (number exponent), ``exp``, ``log``, ``log1p``, ``tanh``, ``relu``, ``sigmoid``,
+``abs``, ``sin``, ``cos`` and ``erf`` (and, for ``Tensor``, ``clamp`` and ``clone``'s
+identity). Each is one small function below ("the primitives") that makes the node: its
+value and its local derivative, written once. The methods of ``Value`` call them one number
+at a time; ``Tensor``'s ops map the same functions over all their elements. Everything else
+(``-``, ``/``, the reflected operators, ``sqrt`` ...) is composed from them. At the edges
+they give PyTorch's answers rather than Python's exceptions: a NaN input gives a NaN output
+(local derivative 1 through ``relu``, 0 through ``abs``, as torch), and ``sin``/``cos`` of
+an infinity are NaN (see :mod:`scalar_engine.floats`). Values outside a function's domain
+(``log`` of 0, ``log1p`` of -1) are a ValueError naming the value, on every engine.
 
 Memory and speed notes (why the code looks the way it does):
 
@@ -173,8 +174,9 @@ class Value:
     def __pow__(self, exponent: float) -> Value:
         return _recorded(power(self, _exponent(exponent)))
 
-    # exp, log, tanh, relu, sigmoid, abs, sin, cos and erf are the primitives of the same name
-    # (below: each makes one node with its local derivative), recorded; see _recording.
+    # exp, log, log1p, tanh, relu, sigmoid, abs, sin, cos and erf are the primitives of the
+    # same name (below: each makes one node with its local derivative), recorded; see
+    # _recording.
 
     # -- composed from the primitives ---------------------------------------------------------
 
@@ -336,6 +338,15 @@ def log(x: Value) -> Value:
     return node(math.log(d), x, 1.0 / d)
 
 
+def log1p(x: Value) -> Value:
+    """log(1 + x), for x > -1 (NaN passes through); d/dx = 1 / (1 + x). ``math.log1p`` keeps
+    the digits a tiny x would lose in ``1 + x`` (log1p(1e-20) is 1e-20, log(1 + 1e-20) 0)."""
+    d = x.data
+    if d <= -1.0:
+        raise errors.domain_error("log1p", d, "> -1")
+    return node(math.log1p(d), x, 1.0 / (1.0 + d))
+
+
 def tanh(x: Value) -> Value:
     """tanh(x); d/dx = 1 - tanh(x) ** 2, from the output (no second tanh)."""
     y = math.tanh(x.data)
@@ -419,7 +430,8 @@ def _recording(primitive: Callable[[Value], Value], name: str) -> Callable[[Valu
     return method
 
 
-for _name, _primitive in (("exp", exp), ("log", log), ("tanh", tanh), ("relu", relu),
+for _name, _primitive in (("exp", exp), ("log", log), ("log1p", log1p), ("tanh", tanh),
+                          ("relu", relu),
                           ("sigmoid", sigmoid), ("abs", absolute), ("sin", sin), ("cos", cos),
                           ("erf", erf)):
     setattr(Value, _name, _recording(_primitive, _name))

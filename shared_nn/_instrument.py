@@ -73,6 +73,13 @@ METHOD_OPS = {
     "mul_": "mul_", "__imul__": "mul_", "div_": "div_", "__itruediv__": "div_",
     "fill_": "fill_", "zero_": "fill_", "copy_": "copy_", "clamp_": "clamp_",
     "__setitem__": "setitem",
+    "log1p": "log1p", "cumsum": "cumsum", "gather": "gather", "scatter_add": "scatter_add",
+    "index_select": "index_select", "where": "where", "masked_fill_": "masked_fill_",
+    # no graph: index-valued results (int64) and comparisons (bool)
+    "argmax": "argmax", "argmin": "argmin", "sort": "sort", "argsort": "sort", "topk": "topk",
+    "__eq__": "compare", "__ne__": "compare", "__lt__": "compare", "__le__": "compare",
+    "__gt__": "compare", "__ge__": "compare", "eq": "compare", "ne": "compare",
+    "lt": "compare", "le": "compare", "gt": "compare", "ge": "compare",
 }
 # Module-level functions (in the engine package, its tensor module and its fused module).
 FUNCTION_OPS = {

@@ -22,8 +22,8 @@ two parents, anything else                  ``*`` (a product stores its operands
                                             ``relu|abs`` (x == 0), ``abs`` (NaN), else
                                             ``clamp`` (an input outside its bounds)
 ``d is y``                                  ``exp`` (e^x is its own derivative)
-``y`` and ``d`` recomputed from ``x``       ``tanh``, ``sigmoid``, ``log``, ``sin``, ``cos``,
-                                            ``erf``, ``** c`` (c = d*x/y, checked), and
+``y`` and ``d`` recomputed from ``x``       ``tanh``, ``sigmoid``, ``log``, ``log1p``, ``sin``,
+                                            ``cos``, ``erf``, ``** c`` (c = d*x/y, checked), and
                                             ``* c`` (y == x * d: a constant factor)
 ==========================================  ================================================
 
@@ -31,9 +31,10 @@ The recomputation is exact (the same float operations as the engine), so a match
 a guess. Two cases stay ambiguous because the nodes are *identical*: relu and abs of a
 positive number both pass the input through with derivative 1 (so do ``clamp`` inside its
 bounds and ``clone``), and abs of a negative number stores exactly what ``x * -1`` stores.
-Inputs at special points can match several rules (at x = 0, ``tanh`` and ``sin`` both give
-0 with derivative 1, as does ``x * 1``); then every match is listed, ``tanh|sin|* 1``: the
-label never claims more than the node shows. (``x ** 1`` is always named ``* 1``.)
+Inputs at special points can match several rules (at x = 0, ``tanh``, ``log1p`` and ``sin``
+all give 0 with derivative 1, as does ``x * 1``); then every match is listed,
+``tanh|log1p|sin|* 1``: the label never claims more than the node shows. (``x ** 1`` is
+always named ``* 1``.)
 
 For exact names, build the graph inside ``with naming() as ops:``: while the block is
 active the primitives of ``Value`` and the elementwise primitives of the scalar engine's
@@ -122,6 +123,7 @@ def _recomputed(x: float, y: float, d: float) -> list[tuple[str, Callable[[], bo
         ("tanh", lambda: _eq(y, math.tanh(x)) and _eq(d, 1.0 - y * y)),
         ("sigmoid", lambda: _eq(y, se.sigmoid(x)) and _eq(d, y * (1.0 - y))),
         ("log", lambda: x > 0.0 and _eq(y, math.log(x)) and _eq(d, 1.0 / x)),
+        ("log1p", lambda: x > -1.0 and _eq(y, math.log1p(x)) and _eq(d, 1.0 / (1.0 + x))),
         ("sin", lambda: _eq(y, se.sin(x)) and _eq(d, se.cos(x))),
         ("cos", lambda: _eq(y, se.cos(x)) and _eq(d, -se.sin(x))),
         ("erf", lambda: _eq(y, math.erf(x)) and _eq(d, se.erf_slope(x))),
@@ -187,8 +189,8 @@ class OpNames:
 
 # Value-level primitives and the scalar Tensor's elementwise primitives (one node per
 # element, all made by the same primitive). Composed ops (-, /, sqrt ...) call these.
-VALUE_PRIMITIVES = ("__add__", "__mul__", "__pow__", "exp", "log", "tanh", "relu", "sigmoid",
-                    "abs", "sin", "cos", "erf")
+VALUE_PRIMITIVES = ("__add__", "__mul__", "__pow__", "exp", "log", "log1p", "tanh", "relu",
+                    "sigmoid", "abs", "sin", "cos", "erf")
 TENSOR_PRIMITIVES = (*VALUE_PRIMITIVES, "clamp", "clone")  # clip (engine_api) calls clamp
 _SYMBOLS = {"__add__": "+", "__mul__": "*", "__pow__": "**", "clip": "clamp"}
 
@@ -234,8 +236,8 @@ def _value_nodes(out: Any) -> Iterator[Any]:
 
 
 def _tensor_nodes(out: Any) -> Iterator[Any]:
-    for node in getattr(out, "_values", ()):
-        if node._a is not None:
+    for node in getattr(out, "_values", ()):  # an int64 / bool tensor holds plain numbers
+        if getattr(node, "_a", None) is not None:
             yield node
 
 
@@ -246,6 +248,8 @@ def _install() -> None:
     for cls, methods, nodes_of in ((Value, VALUE_PRIMITIVES, _value_nodes),
                                    (Tensor, TENSOR_PRIMITIVES, _tensor_nodes)):
         for method in methods:
+            if method not in cls.__dict__:  # a primitive this version of the engine lacks
+                continue
             _Patches.originals[(cls, method)] = cls.__dict__[method]
             setattr(cls, method, _wrap(cls, method, nodes_of))
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from engine_api.errors import mixing_error
+
 ENGINES = ("scalar", "tensor", "torch")
 CORE_ENGINES = ("scalar", "tensor")
 """The engines that are always installed (numpy only)."""
@@ -146,9 +148,33 @@ def is_tensor(x: object) -> bool:
 
 
 def as_numpy(value: Any) -> np.ndarray:
-    """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor (for state dicts)."""
-    if is_tensor(value):
-        return np.asarray(value.numpy())
+    """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor (for state dicts,
+    and for a gradient: ``as_numpy(p.grad)`` reads a ``.grad`` Tensor without copying on the
+    tensor and torch engines)."""
+    cls = type(value)
+    if cls is np.ndarray:  # a gradient some code assigned as an array
+        return value
+    if _engine_of_class.get(cls) is not None or is_tensor(value):  # the dict: optimizers ask
+        values = value.numpy()
+        return values if type(values) is np.ndarray else np.asarray(values)
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor (torch not imported)
         return value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+def index_array(value: Any, what: str, engine: str | None = None) -> np.ndarray:
+    """Integer indices (token ids, class targets, gather indices) as an int64 ndarray.
+
+    ``value`` is an int64 Tensor (of ``engine``, when one is named), an integer ndarray or a
+    nested list of ints. Indices are never differentiable, so a float or bool Tensor is a
+    TypeError, as in torch ("expected Long"), and so is a Tensor of another engine. Any
+    other dtype is left for the caller to refuse with its own message."""
+    if is_tensor(value):
+        other = engine_of(value)
+        if engine is not None and other != engine:
+            raise mixing_error(what, engine, value)
+        if value.dtype.kind not in "iu":
+            raise TypeError(f"{what}: indices must be an int64 tensor, got dtype {value.dtype}")
+        return np.asarray(value.numpy(), dtype=np.int64)
+    array = np.asarray(value)
+    return array.astype(np.int64, copy=False) if array.dtype.kind in "iu" else array

@@ -6,7 +6,11 @@ comes for free. When the input's engine ships a fused version with a hand-writte
 of a dozen. ``set_fused(False)`` or ``with fused(False):`` switches to the composed versions,
 which is how the two are compared.
 
-Integer inputs (class targets) are numpy int arrays or lists, never tensors.
+Integer inputs (class targets, indices) are int64 Tensors of the input's engine, integer
+numpy arrays or lists of ints: ``cross_entropy(logits, E.tensor([0, 2, 1]))`` and
+``cross_entropy(logits, np.array([0, 2, 1]))`` are the same loss. They are never
+differentiable; a float Tensor target of the input's shape holds class probabilities, as in
+torch.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .engine import engine_of, get_engine, is_tensor
+from engine_api.errors import float_only_error
+
+from .engine import engine_of, get_engine, index_array, is_tensor
 from .init import generator
 
 _fusion_default = True  # set_fused: the process-wide choice
@@ -66,6 +72,13 @@ def _engine(x: Any, fn: str) -> ModuleType:
 
 
 _engine_module_of_class: dict[type, ModuleType] = {}
+
+
+def _require_float(x: Any, fn: str) -> None:
+    """``fn`` is defined on float tensors only: an int64 or bool input is a RuntimeError, as
+    torch's "not implemented for 'Long'" (convert with ``.float()`` / ``.double()``)."""
+    if x.dtype.kind != "f":
+        raise float_only_error(fn, x.dtype)
 
 
 def _fused_op(engine: ModuleType, op: str) -> Any:
@@ -168,6 +181,7 @@ def _softmax(x: Any, dim: int, fn: str) -> Any:
     op = _fused_op(engine, fn)
     if op is not None:
         return op(x, dim=dim)
+    _require_float(x, fn)
     # Shifting by the max changes nothing mathematically, so the max is a constant (no grad).
     z = x - _constant(engine, x.numpy().max(axis=dim, keepdims=True), x)
     if fn == "log_softmax":
@@ -329,6 +343,70 @@ def _attention_mask(engine: ModuleType, attn_mask: Any, is_causal: bool, like: A
     return mask
 
 
+# --- indices ----------------------------------------------------------------------------------
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Any:
+    """torch's ``one_hot``: class indices ``tensor`` of shape ``(*)`` become an int64 tensor of
+    shape ``(*, num_classes)`` with a 1 at each index and 0 elsewhere.
+
+    ``tensor`` is an int64 Tensor (the result is on its engine) or an integer ndarray or list
+    (the result is on the current engine). ``num_classes=-1`` means ``max + 1`` (an empty
+    input then has no classes to infer: a ValueError, as torch refuses it too). A negative
+    class or one ``>= num_classes`` is a ValueError naming it. The result never requires
+    grad (it is integer), so ``one_hot(y, C).float()`` is the usual next step."""
+    engine = _engine(tensor, "one_hot") if is_tensor(tensor) else get_engine()
+    if is_tensor(tensor) and tensor.dtype.kind not in "iu":
+        raise TypeError(f"one_hot is only applicable to int64 (index) tensors, got dtype "
+                        f"{tensor.dtype}")
+    values = index_array(tensor, "one_hot")
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: class values must be integers, got dtype {values.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"one_hot: num_classes must be an int, got {type(num_classes).__name__}")
+    num_classes = int(num_classes)
+    if num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (infer) or >= 0, got {num_classes}")
+    if values.size and values.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {int(values.min())}")
+    if num_classes == -1:
+        if not values.size:
+            raise ValueError("one_hot: cannot infer the number of classes of an empty tensor; "
+                             "pass num_classes")
+        num_classes = int(values.max()) + 1
+    elif values.size and values.max() >= num_classes:
+        raise ValueError(f"one_hot: class value {int(values.max())} is not smaller than "
+                         f"num_classes={num_classes}")
+    out = np.zeros((*values.shape, num_classes), dtype=np.int64)
+    np.put_along_axis(out, values[..., None], 1, axis=-1)
+    return engine.tensor(out, dtype="int64")
+
+
+def embedding(input: Any, weight: Any) -> Any:
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the ids ``input`` (an int64
+    Tensor of the weight's engine, an integer ndarray or a list, any shape): a tensor of shape
+    ``input.shape + (embedding_dim,)``; the gradient reaches the picked rows of ``weight``.
+    Ids outside ``[0, num_embeddings)`` are an IndexError naming the first one."""
+    return lookup_rows(weight, input, "embedding")
+
+
+def lookup_rows(weight: Any, ids: Any, fn: str) -> Any:
+    """:func:`embedding`'s work, with errors naming ``fn`` (``Embedding`` uses it too)."""
+    engine = _engine(weight, fn)
+    values = index_array(ids, fn, engine.NAME)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: ids must be integers, got dtype {values.dtype}")
+    count = weight.shape[0]
+    bad = (values < 0) | (values >= count)
+    if bad.any():
+        raise IndexError(
+            f"{fn}: id {int(values[bad].flat[0])} is out of range for "
+            f"num_embeddings={count} (valid: 0..{count - 1})"
+        )
+    rows = weight[values.reshape(-1)]
+    return rows.reshape(*values.shape, weight.shape[1])
+
+
 # --- losses -----------------------------------------------------------------------------------
 #
 # Class losses follow torch's layout: input (N, C) with targets (N,), input (N, C, d1, ...)
@@ -377,8 +455,7 @@ def _rows(input: Any, fn: str) -> tuple[Any, tuple[int, ...], int]:
     return moved.reshape(-1, shape[1]), (shape[0], *shape[2:]), shape[1]
 
 
-def _index_rows(input: Any, target: Any, ignore_index: int, fn: str) -> _Rows:
-    labels = np.asarray(target)
+def _index_rows(input: Any, labels: np.ndarray, ignore_index: int, fn: str) -> _Rows:
     logits, shape, classes = _rows(input, fn)
     if labels.shape != shape:
         expected = "(N, d1, ...)" if len(shape) > 1 else "(N,)" if shape else "a scalar"
@@ -426,23 +503,28 @@ def _class_rows(
     engine: ModuleType, input: Any, target: Any, ignore_index: int, fn: str, probs: bool
 ) -> _Rows:
     """Check ``target`` against ``input`` and flatten both (see :class:`_Rows`). Integer
-    targets are class indices; float targets (an ndarray or a tensor) are class
-    probabilities of the input's shape, accepted only where ``probs``."""
-    if is_tensor(target) or np.asarray(target).dtype.kind == "f":
+    targets (an int64 Tensor, an int ndarray or a list) are class indices; float targets (a
+    Tensor or an ndarray) are class probabilities of the input's shape, accepted only where
+    ``probs``. Bool targets are neither (torch refuses them too)."""
+    if is_tensor(target):
+        _same_engine(engine, target, fn, "target")
+        kind = target.dtype.kind
+    else:
+        target = np.asarray(target)
+        kind = target.dtype.kind
+    if kind == "f":
         if not probs:
             raise TypeError(
-                f"{fn}: targets must be integer class indices (a numpy array or list), got "
-                f"{'a Tensor' if is_tensor(target) else 'float values'}"
+                f"{fn}: targets must be integer class indices (an int64 tensor, a numpy "
+                f"array or a list), got float values"
             )
         return _prob_rows(engine, input, target, fn)
-    kind = np.asarray(target).dtype.kind
     if kind not in "iu":
         raise TypeError(
             f"{fn}: targets must be integer class indices"
-            f"{' or float class probabilities' if probs else ''}, got dtype "
-            f"{np.asarray(target).dtype}"
+            f"{' or float class probabilities' if probs else ''}, got dtype {target.dtype}"
         )
-    return _index_rows(input, target, ignore_index, fn)
+    return _index_rows(input, index_array(target, fn, engine.NAME), ignore_index, fn)
 
 
 def _same_engine(engine: ModuleType, x: Any, fn: str, what: str) -> None:
@@ -503,6 +585,7 @@ def nll_loss(
     ``target``: ``-weight[t] * input[i, t]``; targets equal to ``ignore_index`` count 0 and
     leave the mean's denominator (the sum of the counted rows' weights)."""
     engine = _engine(input, "nll_loss")
+    _require_float(input, "nll_loss")
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "nll_loss")
     rows = _class_rows(engine, input, target, ignore_index, "nll_loss", probs=False)
@@ -575,6 +658,7 @@ def cross_entropy(
     Language-model logits (B, T, C) go in as ``input.reshape(-1, C)`` with
     ``target.reshape(-1)``, as in torch."""
     engine = _engine(input, "cross_entropy")
+    _require_float(input, "cross_entropy")
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "cross_entropy")
     eps = _check_label_smoothing(label_smoothing, "cross_entropy")
@@ -617,6 +701,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """Mean (or sum) of squared differences. ``target`` may be a Tensor of the same engine,
     an ndarray or a number; its shape must equal the input's."""
     engine = _engine(input, "mse_loss")
+    _require_float(input, "mse_loss")
     _check_reduction(reduction, "mse_loss")
     diff = input - _float_target(engine, input, target, "mse_loss")
     return _reduce(diff * diff, reduction)
@@ -626,6 +711,7 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """Mean (or sum) of absolute differences, ``|input - target|`` (needs ``Tensor.abs``).
     ``target`` as in :func:`mse_loss`."""
     engine = _engine(input, "l1_loss")
+    _require_float(input, "l1_loss")
     _check_reduction(reduction, "l1_loss")
     diff = input - _float_target(engine, input, target, "l1_loss")
     if not hasattr(diff, "abs"):
@@ -660,6 +746,7 @@ def binary_cross_entropy_with_logits(
     so no exp overflows. ``target`` (the input's shape) holds probabilities in [0, 1];
     ``weight`` scales each element, ``pos_weight`` the positive term (broadcast, e.g. (C,))."""
     engine = _engine(input, "binary_cross_entropy_with_logits")
+    _require_float(input, "binary_cross_entropy_with_logits")
     fn = "binary_cross_entropy_with_logits"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, fn)
@@ -668,7 +755,7 @@ def binary_cross_entropy_with_logits(
     target = _float_target(engine, input, target, fn)
     # |x| and max(-x, 0) through where(), so that at x == 0 the gradient is torch's
     # sigmoid(0) - t (the derivative of |x| is taken as +1 there, of max(-x, 0) as 0).
-    non_negative = input >= 0
+    non_negative = input.numpy() >= 0  # a constant mask: no graph, on every engine
     magnitude = engine.where(non_negative, input, -input)
     softplus = engine.where(non_negative, 0.0, -input) + ((-magnitude).exp() + 1.0).log()
     if pos_weight is not None:

@@ -23,24 +23,24 @@ from typing import Any
 
 import numpy as np
 
+from engine_api import random as engine_random
+
 from .engine import is_tensor
 
-_generator = np.random.default_rng(0)
 _skipping: ContextVar[bool] = ContextVar("dualgrad_skip_init", default=False)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the generator every initialiser draws from; returns the new generator."""
-    global _generator
+    """Reseed the generator every initialiser (and ``multinomial``) draws from; returns the
+    new generator. There is one, engine_api's, as torch has one global generator."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
-    _generator = np.random.default_rng(int(seed))
-    return _generator
+    return engine_random.manual_seed(int(seed))
 
 
 def generator() -> np.random.Generator:
     """The seeded numpy Generator shared by all initialisers."""
-    return _generator
+    return engine_random.generator()
 
 
 def _shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -51,7 +51,7 @@ def uniform(shape: int | tuple[int, ...], low: float, high: float) -> np.ndarray
     """float64 samples from U(low, high)."""
     if _skipping.get():
         return np.zeros(_shape(shape), dtype=np.float64)
-    return _generator.uniform(low, high, size=_shape(shape)).astype(np.float64)
+    return generator().uniform(low, high, size=_shape(shape)).astype(np.float64)
 
 
 def fan_in_uniform(shape: int | tuple[int, ...], fan_in: int) -> np.ndarray:
@@ -64,7 +64,7 @@ def normal(shape: int | tuple[int, ...], mean: float = 0.0, std: float = 1.0) ->
     """float64 samples from N(mean, std**2) (Embedding's default is N(0, 1))."""
     if _skipping.get():
         return np.zeros(_shape(shape), dtype=np.float64)
-    return _generator.normal(mean, std, size=_shape(shape)).astype(np.float64)
+    return generator().normal(mean, std, size=_shape(shape)).astype(np.float64)
 
 
 def ones(shape: int | tuple[int, ...]) -> np.ndarray:
@@ -118,7 +118,7 @@ def _fill(tensor: Any, values: np.ndarray) -> Any:
 
 
 def _rng(gen: np.random.Generator | None) -> np.random.Generator:
-    return _generator if gen is None else gen
+    return generator() if gen is None else gen
 
 
 def uniform_(

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import functional as F
 from . import init
-from .engine import _engine_of_class, get_engine, is_tensor
+from .engine import _engine_of_class, get_engine
 from .module import Module
 
 
@@ -106,8 +106,10 @@ class Linear(Module):
 
 class Embedding(Module):
     """A lookup table: row ``i`` of ``weight`` (num_embeddings, embedding_dim) is the vector of
-    id ``i``. Initialised from N(0, 1) as in torch. Takes integer ids (an int array or list of
-    any shape) and returns a tensor of shape ids.shape + (embedding_dim,)."""
+    id ``i``. Initialised from N(0, 1) as in torch. Takes integer ids of any shape (an int64
+    Tensor of the module's engine, an int array or a list) and returns a tensor of shape
+    ids.shape + (embedding_dim,). Ids are never differentiable: a float Tensor is a
+    TypeError, as in torch."""
 
     def __init__(
         self,
@@ -122,22 +124,7 @@ class Embedding(Module):
         self.weight = self.new_parameter(init.normal((self.num_embeddings, self.embedding_dim)))
 
     def forward(self, ids: Any) -> Any:
-        if is_tensor(ids):
-            raise TypeError(
-                "Embedding takes integer ids as a numpy array or list, not a Tensor "
-                "(ids are never differentiable)"
-            )
-        ids = np.asarray(ids)
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
-        bad = (ids < 0) | (ids >= self.num_embeddings)
-        if bad.any():
-            raise IndexError(
-                f"Embedding: id {int(ids[bad].flat[0])} is out of range for "
-                f"num_embeddings={self.num_embeddings} (valid: 0..{self.num_embeddings - 1})"
-            )
-        rows = self.weight[ids.reshape(-1).astype(np.int64)]
-        return rows.reshape(*ids.shape, self.embedding_dim)
+        return F.lookup_rows(self.weight, ids, "Embedding")
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"

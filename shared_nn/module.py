@@ -34,6 +34,17 @@ from .engine import (
 from .io import CheckpointError, load_state_dict_file, save_state_dict
 
 
+def float_dtype_argument(dtype: Any) -> np.dtype | None:
+    """A model's ``dtype=`` (float32 or float64, any spelling ``engine_api`` reads, or None).
+    Anything else, an int64 or bool dtype included (parameters are floats), is a TypeError
+    saying so."""
+    try:
+        return float_dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64 (a model's parameters are floats), "
+                        f"got {dtype!r}") from None
+
+
 def effective_dtype(engine: str, requested: np.dtype | None) -> np.dtype:
     """The dtype an engine really computes in: scalar is always float64, tensor float32 by
     default (float64 on request)."""
@@ -65,7 +76,7 @@ class Module:
 
     def __init__(self, engine: str | None = None, dtype: Any = None) -> None:
         name = engine_name() if engine is None else check_engine_name(engine)
-        requested = float_dtype(dtype)
+        requested = float_dtype_argument(dtype)
         state = self.__dict__
         state["_parameters"] = {}
         state["_modules"] = {}
@@ -315,7 +326,7 @@ class Module:
         untouched). ``dtype`` defaults to what this module was asked for, so a float32 tensor
         model that visits the scalar engine comes back float32."""
         check_engine_name(name)
-        requested = float_dtype(dtype)
+        requested = float_dtype_argument(dtype)
         old_params = {id(p): p for _, p in self._state_items()}
         # Deep-copy the structure but not the parameters: they are rebuilt below, once each,
         # so tied weights stay tied.

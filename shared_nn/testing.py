@@ -18,7 +18,9 @@
 
 :func:`assert_engines_agree` builds the model from one seed on each engine, runs it, and
 compares the outputs, the loss, every parameter's gradient (by name), the gradients of float
-inputs and, with ``steps > 0``, the losses and parameters along a few optimizer steps. The
+inputs and, with ``steps > 0``, the losses and parameters along a few optimizer steps.
+Integer and bool outputs (predicted classes, masks) are compared exactly, and never
+differentiated. The
 reference is PyTorch (``engine="torch"``, shared_nn's model computed by torch itself) when it
 is installed, else the first engine listed. A disagreement raises :class:`EnginesDisagree`
 (an AssertionError) whose message names the first quantity, parameter and engine that differ,
@@ -48,7 +50,8 @@ unbounded even for a correct result. The defaults follow the equivalence suite
 * **initial weights** must be identical: one seed gives the same float64 draws on every
   engine (cast to the model's dtype).
 
-``rtol=`` / ``atol=`` override every tolerance at once.
+``rtol=`` / ``atol=`` override every tolerance at once. Integer and bool outputs have no
+tolerance: the same dtype kind, shape and values, or a disagreement.
 
 gradcheck's defaults are ``torch.autograd.gradcheck``'s: ``eps = 1e-6``, ``atol = 1e-5``,
 ``rtol = 1e-3`` on ``|analytical - numerical| <= atol + rtol * |numerical|``, in float64.
@@ -65,14 +68,19 @@ from typing import Any
 
 import numpy as np
 
-from engine_api.rules import float_dtype
-
 from . import functional as F
 from ._report import Report, Row
-from .engine import ENGINES, check_engine_name, engine_available, get_engine, use_engine
+from .engine import (
+    ENGINES,
+    as_numpy,
+    check_engine_name,
+    engine_available,
+    get_engine,
+    use_engine,
+)
 from .grad_mode import enable_grad
 from .init import manual_seed
-from .module import Module, effective_dtype
+from .module import Module, effective_dtype, float_dtype_argument
 
 __all__ = ["assert_engines_agree", "assert_close", "difference", "gradcheck",
            "EnginesDisagree", "Report", "Row", "tolerances"]
@@ -93,7 +101,7 @@ class EnginesDisagree(AssertionError):
 
 def tolerances(dtype: Any) -> dict[str, tuple[float, float]]:
     """The default (rtol, atol) for one pass and for trajectories, by dtype."""
-    if float_dtype(dtype) == np.dtype(np.float32):
+    if float_dtype_argument(dtype) == np.dtype(np.float32):
         return {"pass": (RTOL32, ATOL32), "trajectory": (TRAJECTORY32, TRAJECTORY32)}
     return {"pass": (RTOL64, ATOL64), "trajectory": (TRAJECTORY64, TRAJECTORY64)}
 
@@ -108,8 +116,8 @@ class _Run:
     engine: str
     initial: dict[str, np.ndarray]
     built: np.dtype  # the dtype the factory built in (before any conversion)
-    outputs: list[np.ndarray] = field(default_factory=list)
-    loss: float = float("nan")
+    outputs: list[np.ndarray] = field(default_factory=list)  # each in its own dtype
+    loss: float | None = None  # None: no float output to differentiate
     grads: dict[str, np.ndarray | None] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)  # at steps 2..N (step 1 is `loss`)
     params: list[dict[str, np.ndarray]] = field(default_factory=list)  # after each step
@@ -155,8 +163,9 @@ def _as_args(inputs: Any) -> tuple:
 
 
 def _leaf(E: Any, x: Any, dtype: np.dtype) -> Any:
-    """Float data becomes a leaf that requires grad; integer data (ids) stays an ndarray."""
-    array = np.asarray(x)
+    """Float data becomes a leaf that requires grad; integer data (ids) stays an ndarray
+    (an engine Tensor given as input is read as its values first)."""
+    array = as_numpy(x)
     if array.dtype.kind == "f":
         return E.tensor(np.array(array, dtype=dtype), requires_grad=True, dtype=dtype)
     return array
@@ -169,18 +178,26 @@ def _weights(shape: tuple[int, ...], index: int) -> np.ndarray:
     return rng.standard_normal(shape)
 
 
+def _is_float(t: Any) -> bool:
+    """Whether ``t`` is a float Tensor (what has gradients); int and bool outputs have none."""
+    return np.dtype(t.dtype).kind == "f"
+
+
 def _loss_of(output: Any, targets: Any, loss: Callable[..., Any] | None, E: Any) -> Any:
-    """The scalar to differentiate (see :func:`assert_engines_agree`)."""
+    """The scalar to differentiate (see :func:`assert_engines_agree`), or None when the
+    model has no float output to differentiate (only int/bool ones) and no loss is given."""
     if loss is not None:
         return loss(output, targets)
     outputs = list(output) if isinstance(output, (tuple, list)) else [output]
     if targets is not None:
-        labels = np.asarray(targets)
+        labels = as_numpy(targets)
         if labels.dtype.kind in "iu":
             return F.cross_entropy(outputs[0], labels)
         return F.mse_loss(outputs[0], labels)
     total = None
     for i, out in enumerate(outputs):
+        if not _is_float(out):
+            continue  # an int/bool output is compared exactly, never differentiated
         w = E.tensor(_weights(tuple(out.shape), i), dtype=out.dtype)
         term = (out * w).sum()
         total = term if total is None else total + term
@@ -193,11 +210,13 @@ def _snapshot(model: Module) -> dict[str, np.ndarray]:
 
 
 def _forward(model: Module, args: tuple, targets: Any, loss: Any, E: Any) -> tuple:
-    """One forward pass, its loss, and backward; returns (output, loss)."""
+    """One forward pass, its loss, and backward; returns (output, loss) (loss None: nothing
+    to differentiate)."""
     out = model(*args)
     value = _loss_of(out, targets, loss, E)
     model.zero_grad()
-    value.backward()
+    if value is not None:
+        value.backward()
     return out, value
 
 
@@ -219,7 +238,12 @@ def _run(model: Module, record: _Run, task: _Task) -> _Run:
     with enable_grad():
         out, value = _forward(model, args, task.targets, task.loss, E)
         outputs = list(out) if isinstance(out, (tuple, list)) else [out]
-        record.outputs = [np.array(o.numpy(), dtype=np.float64) for o in outputs]
+        record.outputs = [np.array(as_numpy(o), copy=True) for o in outputs]
+        if value is None:
+            if task.steps:
+                raise ValueError("steps > 0 needs a loss: the model has no float output to "
+                                 "differentiate (pass loss=)")
+            return record
         record.loss = float(value.item())
         record.grads = {f"grad of {name}": _grad(p) for name, p in model.named_parameters()}
         float_args = [a for a in args if hasattr(type(a), "engine")]
@@ -245,7 +269,9 @@ def _train(model: Module, E: Any, task: _Task, record: _Run) -> None:
 
 
 def _grad(t: Any) -> np.ndarray | None:
-    return None if t.grad is None else np.array(t.grad, dtype=np.float64)
+    """``t.grad`` (a Tensor of ``t``'s engine) as a float64 copy, or None."""
+    grad = t.grad
+    return None if grad is None else np.array(as_numpy(grad), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- comparing
@@ -256,8 +282,8 @@ def difference(got: Any, want: Any, rtol: float, atol: float) -> tuple[float, fl
     this module and of the project's own equivalence suite (see Tolerances). ``|got - want|
     <= rtol * |want| + atol * max(1, max |want|)`` entry by entry; equal infinities and NaN
     where ``want`` has NaN agree; a shape mismatch fails."""
-    g = np.asarray(got, dtype=np.float64)
-    w = np.asarray(want, dtype=np.float64)
+    g = np.asarray(as_numpy(got), dtype=np.float64)  # engine Tensors read as their values
+    w = np.asarray(as_numpy(want), dtype=np.float64)
     if g.shape != w.shape:
         return np.inf, np.inf, False, f"shape {g.shape}, reference {w.shape}"
     if w.size == 0:
@@ -288,7 +314,37 @@ def assert_close(actual: Any, expected: Any, *, rtol: float = RTOL64, atol: floa
                              f"atol {atol:g} x max(1, max |expected|))")
 
 
+def _exact_kind(array: Any) -> bool:
+    """Integer or bool values: compared exactly."""
+    return isinstance(array, np.ndarray) and array.dtype.kind in "biu"
+
+
+def _exact_row(quantity: str, engine: str, got: np.ndarray, want: np.ndarray) -> Row:
+    """Integer and bool outputs agree only exactly: same kind (bool / integer / float), shape
+    and values."""
+    kinds = {"b": "bool", "i": "integer", "u": "integer", "f": "float"}
+    g_kind, w_kind = kinds.get(got.dtype.kind, str(got.dtype)), kinds.get(want.dtype.kind,
+                                                                          str(want.dtype))
+    note = ""
+    if g_kind != w_kind:
+        note = f"dtype {got.dtype}, reference {want.dtype}"
+    elif got.shape != want.shape:
+        note = f"shape {got.shape}, reference {want.shape}"
+    elif not np.array_equal(got, want):
+        wrong = np.argwhere(got != want)
+        first = tuple(int(i) for i in wrong[0])
+        note = (f"{len(wrong)} of {want.size} values differ; first at index {first}: "
+                f"{got[first].item()!r}, reference {want[first].item()!r}")
+    if note:
+        diff = np.inf if g_kind != w_kind or got.shape != want.shape else float(
+            np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
+        return Row(quantity, engine, diff, np.nan, "exact", False, note)
+    return Row(quantity, engine, 0.0, 0.0, "exact", True)
+
+
 def _row(quantity: str, engine: str, got: Any, want: Any, tol: tuple[float, float]) -> Row:
+    if _exact_kind(got) or _exact_kind(want):
+        return _exact_row(quantity, engine, np.asarray(got), np.asarray(want))
     if got is None or want is None:  # a gradient that is None: zeros mean the same
         if got is None and want is None:
             return Row(quantity, engine, 0.0, 0.0, _tol_text(tol), True)
@@ -330,7 +386,9 @@ def _pass_rows(run: _Run, ref: _Run, tol: tuple[float, float]) -> list[Row]:
     if len(run.outputs) != len(ref.outputs):
         rows.append(Row("outputs", run.engine, np.inf, np.inf, "same count", False,
                         f"{len(run.outputs)} outputs, reference {len(ref.outputs)}"))
-    rows.append(_row("loss", run.engine, run.loss, ref.loss, tol))
+    if run.loss is not None or ref.loss is not None:
+        rows.append(_row("loss", run.engine, np.nan if run.loss is None else run.loss,
+                         np.nan if ref.loss is None else ref.loss, tol))
     for name, want in ref.grads.items():
         rows.append(_row(name, run.engine, run.grads.get(name), want, tol))
     return rows
@@ -418,7 +476,7 @@ def assert_engines_agree(
     subclass, ``lambda **kw: MLP([4, 8, 3], **kw)``); a model built in another dtype is
     converted to ``dtype``. ``inputs`` is the model's input (a tuple: several positional
     inputs); float arrays become leaves that require grad, integer arrays (token ids) are
-    passed as they are.
+    passed as they are (an engine Tensor given here is read as its values first).
 
     The loss: ``loss(output, targets)`` if given; else cross-entropy for integer ``targets``
     and mean squared error for float ones; else a fixed random weighting of the outputs.
@@ -427,14 +485,16 @@ def assert_engines_agree(
     and the losses and parameters after each step are compared too.
 
     Compared against the reference (PyTorch if available, see the module docstring): the
-    initial weights (identical), outputs, loss, every parameter gradient by name, the
-    gradients of float inputs, and the trajectory. Returns the :class:`Report` (its
+    initial weights (identical), outputs (int64 and bool ones exactly), loss, every
+    parameter gradient by name, the gradients of float inputs, and the trajectory. A model
+    whose outputs are all int or bool has no loss to differentiate without ``loss=``: its
+    outputs alone are compared (and ``steps`` must be 0). Returns the :class:`Report` (its
     ``table()`` lists every comparison); raises :class:`EnginesDisagree` naming the first
     disagreement. Engines that are not installed are skipped (and listed in the report).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    wanted = float_dtype(dtype) or np.dtype(np.float64)
+    wanted = float_dtype_argument(dtype) or np.dtype(np.float64)
     names, skipped = _choose_engines(engines, reference)
     tols = tolerances(wanted)
     if rtol is not None or atol is not None:
@@ -501,6 +561,9 @@ def _call(fn: Callable[..., Any], tensors: list[Any], E: Any) -> Any:
     if getattr(type(out), "engine", None) != E.NAME:
         raise TypeError(f"gradcheck: fn must return a {E.NAME} engine tensor, got "
                         f"{type(out).__name__}")
+    if not _is_float(out):
+        raise TypeError(f"gradcheck: fn returned a {out.dtype} tensor, which has no gradient; "
+                        "return a float tensor")
     return out
 
 
@@ -521,7 +584,7 @@ def _analytical_jacobians(fn: Callable[..., Any], xs: list[np.ndarray], E: Any) 
             out.backward(upstream.reshape(out.shape), retain_graph=i < n - 1)
             for k, leaf in enumerate(leaves):
                 if leaf.grad is not None:
-                    jacobians[k][i] = np.asarray(leaf.grad).reshape(-1)
+                    jacobians[k][i] = as_numpy(leaf.grad).reshape(-1)
     return jacobians
 
 

@@ -59,6 +59,9 @@ def _root_value(root: Any) -> Any:
                 f"draw_graph needs a single number; got a tensor of shape {tuple(root.shape)} "
                 "(draw its .sum() or one element)"
             )
+        if root.dtype.kind != "f":  # int64 / bool tensors hold plain numbers, no graph
+            raise TypeError(f"draw_graph needs a float tensor; an {root.dtype} tensor has no "
+                            "graph")
         return root.values[0]  # the scalar engine's Tensor exposes its Value nodes
     raise TypeError(
         f"draw_graph expects a scalar_engine Value (or a one-element scalar-engine Tensor), "

@@ -7,8 +7,10 @@
 >>> w.grad.tolist()
 [[1.0, 1.0], [1.0, 1.0]]
 
-Tensors are float32 unless you ask for float64 (see ``tensor_engine.tensor`` for the
-dtype rule). ``tensor_engine.fused`` holds softmax, log_softmax, cross_entropy,
+Tensors are float32, float64, int64 or bool, by PyTorch's rules: ``tensor([1.5])`` is the
+default float dtype (float32), ``tensor([1, 2])`` int64, and ops promote as torch's do (see
+``tensor_engine.tensor`` for the dtype rule). ``.grad`` is a Tensor too.
+``tensor_engine.fused`` holds softmax, log_softmax, cross_entropy,
 layer_norm, gelu, linear and attention as single nodes with hand-written backward rules;
 ``tensor_engine.kernels`` the numpy kernels both modules compute with.
 """

@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from engine_api import rules
+from engine_api import errors, rules
 
 from . import kernels
 from .kernels import product, product_laid_out_like, swap, unbroadcast
-from .tensor import Tensor, grad_mode, note_write, record
+from .tensor import NAME, Tensor, grad_mode, note_write, record
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "linear",
            "scaled_dot_product_attention", "decoder_block_step"]
@@ -44,6 +44,8 @@ __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "gelu", "lin
 
 def _check_tensor(x: Any, op: str) -> Tensor:
     if not isinstance(x, Tensor):
+        if rules.foreign_tensor(x) or type(x).__name__ == "Tensor":
+            raise errors.mixing_error(op, NAME, x)
         raise TypeError(f"{op}: expected a tensor_engine Tensor, got {type(x).__name__}")
     return x
 
@@ -61,11 +63,13 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def _check_targets(targets: Any, n: int, classes: int, logits_shape: tuple) -> np.ndarray:
     if isinstance(targets, Tensor):
-        raise TypeError("cross_entropy: targets must be an integer ndarray or list of class "
-                        "indices, not a Tensor")
+        targets = targets._data
+    elif rules.foreign_tensor(targets) or type(targets).__name__ == "Tensor":
+        raise errors.mixing_error("cross_entropy", NAME, targets)
     targets = np.asarray(targets)
     if targets.dtype.kind not in "iu" and targets.size:
-        raise TypeError(f"cross_entropy: targets must be integers, got dtype {targets.dtype}")
+        raise TypeError(f"cross_entropy: targets must be integers (an int64 tensor, an int "
+                        f"ndarray or a list of class indices), got dtype {targets.dtype}")
     if targets.shape != (n,):
         raise ValueError(f"cross_entropy: targets of shape {targets.shape} do not match logits "
                          f"of shape {logits_shape} (expected ({n},))")
@@ -78,7 +82,8 @@ def _check_targets(targets: Any, n: int, classes: int, logits_shape: tuple) -> n
 
 
 def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of integer ``targets`` (N,) under ``softmax(logits)`` (N, C).
+    """Negative log-likelihood of integer ``targets`` (N,) under ``softmax(logits)`` (N, C);
+    ``targets`` is an int64 tensor, an int ndarray or a list of class indices.
 
     ``reduction``: ``"mean"`` (default) or ``"sum"`` over the batch, or ``"none"`` for
     the per-example losses.
@@ -341,14 +346,16 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: np.ndarr
     """``softmax(scale * q @ kᵀ + mask) @ v`` as one node: queries ``(..., L, E)``, keys
     ``(..., S, E)``, values ``(..., S, Ev)``; batch dims broadcast.
 
-    ``mask`` broadcasts to the scores' shape ``(..., L, S)``: a bool array (True where a
-    query may look, as in torch) or a float array added to the scores. ``scale`` defaults to
+    ``mask`` broadcasts to the scores' shape ``(..., L, S)``: a bool array or tensor (True
+    where a query may look, as in torch) or a float one added to the scores. ``scale`` defaults to
     ``1/sqrt(E)``. A query that may look nowhere gets zeros (torch's rule), not the NaN of a
     softmax over nothing. Composed, attention is six nodes and keeps the scores, the masked
     scores and the weights alive for backward; fused it keeps only the weights ``p``.
     """
     for t in (q, k, v):
         _check_tensor(t, "scaled_dot_product_attention")
+    if isinstance(mask, Tensor):
+        mask = mask._data
     Q, K, V = q._data, k._data, v._data
     scale = 1.0 / math.sqrt(Q.shape[-1]) if scale is None else float(scale)
     p, out = _attention(Q, K, V, mask, scale)

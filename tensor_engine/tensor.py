@@ -23,13 +23,21 @@ shares (how a dim, a dtype or a shape argument is read, and each misuse's messag
 
 dtype rule
 ----------
-Tensors are always floating point: float32 by default, float64 on request
-(``dtype=np.float64``) or when built from a float64 ndarray (as ``torch.from_numpy``).
-Integer and bool data become float32. Two tensors of different dtypes combine with numpy
-promotion (float32 with float64 gives float64). Python numbers and numpy scalars never
-change a tensor's dtype: numpy scalars are turned into Python floats first, because
-under NumPy 2 (NEP 50) ``float32_array * np.float64(2)`` would be float64, while
-``float32_array * 2.0`` stays float32. A gradient always has its tensor's dtype.
+A tensor is float32, float64, int64 or bool (``t.dtype``, a numpy dtype), by PyTorch's rules
+(:mod:`engine_api.dtypes`, :mod:`engine_api.rules`): ``tensor([1.5])`` gets the default
+float dtype (float32 unless ``set_default_dtype``), ``tensor([1, 2])`` int64,
+``tensor([True])`` bool, an ndarray keeps its kind (float64 stays float64, as
+``torch.from_numpy``). Only float tensors require grad.
+
+An op between operands of different dtypes gives ``rules.result_dtype(...)``: float32 with
+float64 tensors gives float64; a 0-d tensor or a Python number changes the result only when
+it is of a higher category (bool < int < float), so ``float32 * 2.5`` and ``float32 +
+float64 0-d`` stay float32 and ``int64 * 2`` stays int64, while ``int64 * 0.5`` gives the
+default float. True division of ints and the float functions (exp, log, ... ) of int input
+give the default float too. numpy promotes differently (``int64 * 0.5`` is float64 there,
+and ``float32 + float64 0-d`` float64), so every op computes with numpy and casts to the
+rule's dtype when numpy's differs; the same-dtype float path pays one identity check for
+it. Numpy scalars count as Python numbers. A gradient always has its tensor's dtype.
 
 Graph rules
 -----------
@@ -71,6 +79,7 @@ from typing import Any
 import numpy as np
 
 from engine_api import GradMode, TensorMethods, errors, rules
+from engine_api.dtypes import BOOL, FLOAT32, FLOAT64, INT64, get_default_dtype
 
 from . import kernels
 from .kernels import (
@@ -158,6 +167,21 @@ def record(data: np.ndarray, parents: tuple, backward: BackwardRule | None) -> T
     return out
 
 
+def _constant(data: np.ndarray) -> Tensor:
+    """``data`` (an ndarray) wrapped as a leaf outside the graph, without a copy: what
+    ``record(data, (), None)`` gives, without its grad-mode lookup (``.grad`` reads pay only
+    this)."""
+    out = object.__new__(Tensor)
+    out._data = data
+    out._rg = False
+    out._grad = None
+    out._parents = ()
+    out._backward = None
+    out._retains = False
+    out._consumed = False
+    return out
+
+
 def _identity_rule(g: np.ndarray) -> tuple:
     return (g,)
 
@@ -235,32 +259,53 @@ def _nodes_leading_to(root: Tensor) -> list[Tensor]:
 
 
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """A fresh float ndarray from numbers, nested lists, ndarrays or Tensors."""
-    dt = rules.float_dtype(dtype)
+    """A fresh ndarray from numbers, nested lists, ndarrays or Tensors, in ``dtype`` or the
+    dtype torch infers (``rules.inferred_dtype``: an engine Tensor keeps its own)."""
+    dt = rules.dtype_argument(dtype)
     if isinstance(data, Tensor):
         data = data._data
+        if dt is None:
+            dt = data.dtype
     elif rules.foreign_tensor(data):
         raise errors.mixing_error("tensor", NAME, data)
+    array = rules.numeric_array(data)
     if dt is None:
-        keeps_float64 = isinstance(data, np.ndarray) and data.dtype == np.float64
-        dt = rules.FLOAT64 if keeps_float64 else rules.FLOAT32
-    return np.array(rules.numeric_array(data), dtype=dt)
+        dt = rules.inferred_dtype(array if isinstance(data, (np.ndarray, np.generic)) else
+                                  _python_data_stand_in(array))
+    return np.array(array, dtype=dt)
 
 
-def _operand(other: Any, op: str) -> Tensor | float:
-    """Turn the other side of an arithmetic op into a Tensor or a Python float.
+def _python_data_stand_in(array: np.ndarray) -> Any:
+    """What ``rules.inferred_dtype`` reads for Python data already converted to ``array``:
+    its kind decides (bools, ints, or any float)."""
+    kind = array.dtype.kind
+    return 0.0 if kind == "f" else False if kind == "b" else 0
 
-    Numpy scalars become Python floats so that they cannot promote a float32 tensor.
+
+def _is_foreign(x: Any) -> bool:
+    """A tensor of another engine, or a torch tensor: an op mixing it with ours refuses."""
+    return rules.foreign_tensor(x) or type(x).__name__ == "Tensor"
+
+
+def _operand(other: Any, op: str) -> Any:
+    """The other side of an arithmetic op: a Tensor, or a Python number (int, float, bool).
+
+    Numpy scalars become Python numbers, so that they promote as Python's do and never
+    change a float tensor's dtype (under NumPy 2, ``float32_array * np.float64(2)`` would be
+    float64). Arrays and lists become constant tensors of their inferred dtype.
     """
     if isinstance(other, Tensor):
         return other
-    if type(other) is float:
+    kind = type(other)
+    if kind is float or kind is int or kind is bool:
         return other
-    if isinstance(other, numbers.Real):  # int, bool, numpy real scalars
-        return float(other)
+    if isinstance(other, np.generic) and other.dtype.kind in "biuf":
+        return other.item()
+    if isinstance(other, numbers.Real):  # other real types (fractions ...)
+        return int(other) if isinstance(other, numbers.Integral) else float(other)
     if isinstance(other, (np.ndarray, list, tuple)):
         return Tensor(other)
-    if rules.foreign_tensor(other):
+    if _is_foreign(other):
         raise errors.mixing_error(op, NAME, other)
     raise errors.operand_error(op, other)
 
@@ -269,18 +314,42 @@ def _as_tensor(x: Any, op: str) -> Tensor:
     """``x`` as a Tensor (numbers, lists and arrays become constants)."""
     if isinstance(x, Tensor):
         return x
-    if rules.foreign_tensor(x):
+    if _is_foreign(x):
         raise errors.mixing_error(op, NAME, x)
     return Tensor(x)
 
 
 def _bool_array(mask: Any, op: str) -> np.ndarray:
-    """A mask as a bool ndarray: bool (or 0/1 integer) arrays and lists, or a Tensor (!= 0)."""
+    """A mask as a bool ndarray: bool (or 0/1 integer) arrays, lists and Tensors; a float
+    mask is a TypeError."""
     if isinstance(mask, Tensor):
-        return mask._data != 0
-    if rules.foreign_tensor(mask):
+        return rules.bool_mask(mask._data, op)
+    if _is_foreign(mask):
         raise errors.mixing_error(op, NAME, mask)
     return rules.bool_mask(mask, op)
+
+
+def _in_dtype(out: Any, dtype: np.dtype) -> Any:
+    """``out`` (what numpy computed) in ``dtype``, the dtype torch's promotion gives."""
+    return out if out.dtype == dtype else out.astype(dtype)
+
+
+_F32, _F64 = FLOAT32, FLOAT64
+"""The float dtypes, for the fast paths' identity checks (``x.dtype is not _F32 and x.dtype
+is not _F64`` costs less than ``x.dtype.kind != "f"``); what fails them goes to a helper
+that checks the kind itself, so a float array whose dtype is an equal copy stays correct."""
+
+
+def _floating(x: np.ndarray) -> np.ndarray:
+    """int or bool values in the dtype a float function computes them in (the default
+    float: ``tensor([1, 2]).exp()`` is float32, as in torch); floats as they are."""
+    return x if x.dtype.kind == "f" else x.astype(rules.floating(x.dtype))
+
+
+def _float_only(t: Tensor, op: str) -> None:
+    """mean, var, std, softmax and log_softmax are defined for float tensors only."""
+    if t._data.dtype.kind != "f":
+        raise errors.float_only_error(op, t._data.dtype)
 
 
 def _read_only_error(op: str) -> RuntimeError:
@@ -293,7 +362,8 @@ def _read_only_error(op: str) -> RuntimeError:
 
 
 class Tensor(TensorMethods):
-    """An n-d float array that records the operations applied to it.
+    """An n-d array (float32, float64, int64 or bool) that records the operations applied
+    to it.
 
     Build one with :func:`tensor`, :func:`zeros` or :func:`ones` (or ``Tensor(data)``).
     ``numpy()`` is the underlying ndarray, ``.data`` the same memory as a tensor outside the
@@ -310,6 +380,8 @@ class Tensor(TensorMethods):
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self._data = _to_array(data, dtype)
         self._rg = bool(requires_grad)
+        if self._rg and self._data.dtype.kind != "f":
+            raise RuntimeError(errors.INT_GRAD)
         self._grad = None
         self._parents = ()
         self._backward = None
@@ -334,7 +406,7 @@ class Tensor(TensorMethods):
     def data(self) -> Tensor:
         """The same memory as a tensor outside the graph (torch's ``.data``): an in-place op
         on it (``p.data -= lr * p.grad``) changes ``self``, and no graph records it."""
-        return record(self._data, (), None)
+        return _constant(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -343,23 +415,36 @@ class Tensor(TensorMethods):
         self.assign_(value)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        """``np.asarray(t)`` gives the values, as for a CPU torch tensor."""
-        return self._data if dtype is None else self._data.astype(dtype)
+        """``np.asarray(t)`` gives the values, as for a CPU torch tensor: this tensor's own
+        array when ``dtype`` is its dtype (or None), a copy only when asked or converted."""
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)
+        return self._data if dtype is None else self._data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
-        extra = f", dtype={self.dtype}" if self.dtype != np.float32 else ""
+        extra = f", dtype={self.dtype}" if self.dtype != get_default_dtype() else ""
         extra += ", requires_grad=True" if self._rg else ""
         return f"tensor({body}{extra})"
 
     def _to(self, dtype: np.dtype | None, device: Any) -> Tensor:
-        """``to(...)``'s primitive: ``self`` when the dtype does not change (as torch), else
-        a cast recorded as a node whose gradient is cast back to this tensor's dtype."""
+        """``to(...)``'s primitive: ``self`` when the dtype does not change (as torch). A cast
+        between float dtypes is a node whose gradient is cast back to this tensor's dtype;
+        a cast to or from int64 or bool is a constant (no graph): floats truncate toward
+        zero into int64, anything nonzero is True as a bool."""
         rules.check_cpu(device)
-        source = self._data.dtype
+        x = self._data
+        source = x.dtype
         if dtype is None or dtype == source:
             return self
-        return record(self._data.astype(dtype), (self,), lambda g: (g.astype(source),))
+        if source.kind == "f" and dtype.kind == "f":
+            return record(x.astype(dtype), (self,), lambda g: (g.astype(source),))
+        return _constant(np.asarray(x != 0) if dtype == BOOL else x.astype(dtype))
+
+    def _new(self, values: np.ndarray) -> Tensor:
+        """A constant tensor holding ``values`` (no copy when they are already in one of the
+        four dtypes)."""
+        return _constant(values.astype(rules.array_dtype(values.dtype), copy=False))
 
     # -- autograd -------------------------------------------------------------
 
@@ -372,22 +457,37 @@ class Tensor(TensorMethods):
         if self._backward is not None:
             raise RuntimeError("requires_grad can only be changed on leaf tensors; "
                                "use detach() to get a leaf")
+        if value and self._data.dtype.kind != "f":
+            raise RuntimeError(errors.INT_GRAD)
         self._rg = bool(value)
 
     @property
-    def grad(self) -> np.ndarray | None:
-        """The accumulated gradient (an ndarray of this tensor's shape and dtype) or None."""
-        return self._grad
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient, a Tensor of this tensor's shape and dtype, or None.
+
+        The Tensor wraps the gradient's own array (no copy), and later backward passes add
+        into that array in place, so a ``.grad`` read before them sees their sum, as in
+        torch."""
+        g = self._grad
+        return None if g is None else _constant(g)
 
     @grad.setter
     def grad(self, value: Any) -> None:
+        """None, a Tensor (whose array becomes the gradient, shared as torch shares it) or
+        array-like values of this tensor's shape."""
         if value is None:
             self._grad = None
             return
-        value = np.asarray(value._data if isinstance(value, Tensor) else value, dtype=self.dtype)
+        if isinstance(value, Tensor):
+            value = value._data
+        elif _is_foreign(value):
+            raise errors.mixing_error("grad", NAME, value)
+        value = np.asarray(value, dtype=self.dtype)
         if value.shape != self.shape:
             raise ValueError(f"grad of shape {value.shape} does not match tensor shape "
                              f"{self.shape}")
+        if not value.flags.writeable:  # backward adds into it
+            value = value.copy()
         self._grad = value
 
     @property
@@ -403,7 +503,7 @@ class Tensor(TensorMethods):
 
     def detach(self) -> Tensor:
         """A leaf sharing this tensor's values, outside the graph."""
-        return record(self._data, (), None)
+        return _constant(self._data)
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf that requires grad.
@@ -418,10 +518,12 @@ class Tensor(TensorMethods):
                 raise errors.implicit_grad_error(self._data.shape)
             grad = np.ones(self.shape, dtype=self.dtype)
         else:
+            if not isinstance(grad, Tensor) and _is_foreign(grad):
+                raise errors.mixing_error("backward", NAME, grad)
             grad = np.asarray(grad._data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise errors.shape_mismatch("backward", "grad", grad.shape, self.shape)
-        handed_out = {id(memory_owner(grad))}  # memory some .grad (or the caller) holds
+        handed_out = {id(memory_owner(grad))}  # memory the caller or this pass holds
         if self._backward is None:
             self._accumulate(grad, handed_out)
             return
@@ -468,9 +570,17 @@ class Tensor(TensorMethods):
         held by another ``.grad`` (or by the caller). The gradient has the tensor's memory
         layout (row-major unless the tensor is stored column-major): an optimizer's update
         ``p - lr * p.grad`` over operands of two layouts runs several times slower.
+
+        A gradient that already exists is added into in place (a ``.grad`` Tensor read
+        earlier sees the sum, as in torch), unless this pass took its memory: a pending
+        gradient of some other node may share that memory, so the sum goes to a new array.
         """
-        if self._grad is not None:
-            self._grad = self._grad + g
+        current = self._grad
+        if current is not None:
+            if id(memory_owner(current)) in handed_out:
+                self._grad = np.asarray(current + g)  # 0-d: numpy gives a scalar
+            else:
+                current += g
             return
         column_major = self._data.flags.fnc
         if type(g) is np.ndarray and g.flags.writeable and (
@@ -499,7 +609,12 @@ class Tensor(TensorMethods):
         caller must not write to it again. Optimizers do this with the new values they have
         just computed, which saves a pass over every parameter per step.
         """
-        value = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if isinstance(value, Tensor):
+            value = value._data
+        elif type(value) is not np.ndarray:
+            if _is_foreign(value):
+                raise errors.mixing_error("assign_", NAME, value)
+            value = np.asarray(value)
         if value.shape != self.shape:
             raise errors.shape_mismatch("assign_", "value", value.shape, self.shape)
         # A new array rather than a write into the old one: backward rules of a graph
@@ -559,40 +674,54 @@ class Tensor(TensorMethods):
         Without a graph to record, only the region is written, in place: a cache buffer
         written one row at a time costs one row, not a copy of the buffer."""
         v = _operand(value, "__setitem__")
-        if not self._rg and (type(v) is float or not (v._rg and _mode.enabled)):
+        is_tensor = isinstance(v, Tensor)
+        if not self._rg and not (is_tensor and v._rg and _mode.enabled):
             if not self._data.flags.writeable:
                 raise _read_only_error("__setitem__")
-            _put(self._data, index, v if type(v) is float else v._data)
+            _put(self._data, index, v._data if is_tensor else v)
             note_write(self._data)
             return
         self._inplace("__setitem__", lambda t: t._index_put(index, v))
 
     def _index_put(self, index: Any, v: Tensor | float) -> Tensor:
         """A copy of self with ``value`` written at ``index`` (the node ``__setitem__``
-        records)."""
+        records), in self's dtype."""
         out = self._data.copy()
-        region = _put(out, index, v if type(v) is float else v._data)
+        is_tensor = isinstance(v, Tensor)
+        region = _put(out, index, v._data if is_tensor else v)
 
         def backward(g: np.ndarray) -> tuple:
             grad = g.copy()
-            _put(grad, index, 0.0)
-            if type(v) is float:
+            _put(grad, index, 0)
+            if not is_tensor:
                 return (grad,)
             return grad, (unbroadcast(region(g), v.shape) if v._rg else None)
 
-        return record(out, (self,) if type(v) is float else (self, v), backward)
+        return record(out, (self, v) if is_tensor else (self,), backward)
 
     # -- arithmetic -----------------------------------------------------------
+    #
+    # Each operator has two fast paths, a Python number and a tensor of the same dtype: numpy
+    # computes them in torch's dtype already (a Python number never changes an array's
+    # dtype under NumPy 2 unless it is of a higher kind). One identity check of the dtypes
+    # sends everything else to rules.result_dtype, and numpy's result is cast to it. A
+    # Python float skips ``_operand``, which reads every other kind of operand (arrays and
+    # lists become Tensors and take the tensor path).
 
     def __add__(self, other: Any) -> Tensor:
-        other = _operand(other, "add")
-        if type(other) is float:
-            return record(self._data + other, (self,), _identity_rule)
+        if type(other) is not Tensor:
+            if type(other) is float or not isinstance(other := _operand(other, "add"), Tensor):
+                out = self._data + other
+                if out.dtype is not self._data.dtype:
+                    out = _in_dtype(out, rules.result_dtype(self, other))
+                return record(out, (self,), _identity_rule)
         a, b = self._data, other._data
         try:
             out = a + b
         except ValueError:
             raise rules.broadcast_error("add", a.shape, b.shape) from None
+        if a.dtype is not b.dtype:
+            out = _in_dtype(out, rules.result_dtype(self, other))
         sa, sb = a.shape, b.shape
         return record(out, (self, other),
                       lambda g: (unbroadcast(g, sa), unbroadcast(g, sb)))
@@ -600,36 +729,62 @@ class Tensor(TensorMethods):
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> Tensor:
-        other = _operand(other, "sub")
-        if type(other) is float:
-            return record(self._data - other, (self,), _identity_rule)
+        if type(other) is not Tensor:
+            if type(other) is float or not isinstance(other := _operand(other, "sub"), Tensor):
+                try:
+                    out = self._data - other
+                except TypeError:
+                    raise TypeError(errors.BOOL_SUB) from None
+                if out.dtype is not self._data.dtype:
+                    out = _in_dtype(out, rules.result_dtype(self, other))
+                return record(out, (self,), _identity_rule)
         a, b = self._data, other._data
         try:
             out = a - b
         except ValueError:
             raise rules.broadcast_error("sub", a.shape, b.shape) from None
+        except TypeError:  # numpy refuses bool - bool, as torch does
+            raise TypeError(errors.BOOL_SUB) from None
+        if a.dtype is not b.dtype:
+            out = _in_dtype(out, rules.result_dtype(self, other))
         sa, sb = a.shape, b.shape
         return record(out, (self, other),
                       lambda g: (unbroadcast(g, sa), unbroadcast(-g, sb)))
 
     def __rsub__(self, other: Any) -> Tensor:
-        other = _operand(other, "sub")
-        if type(other) is float:
-            return record(other - self._data, (self,), lambda g: (-g,))
-        return other.__sub__(self)
+        if type(other) is not float:
+            other = _operand(other, "sub")
+        if isinstance(other, Tensor):
+            return other.__sub__(self)
+        try:
+            out = other - self._data
+        except TypeError:
+            raise TypeError(errors.BOOL_SUB) from None
+        if out.dtype is not self._data.dtype:
+            out = _in_dtype(out, rules.result_dtype(self, other))
+        return record(out, (self,), lambda g: (-g,))
 
     def __neg__(self) -> Tensor:
-        return record(-self._data, (self,), lambda g: (-g,))
+        try:
+            out = -self._data
+        except TypeError:  # numpy refuses -bool, as torch does
+            raise TypeError(errors.BOOL_NEG) from None
+        return record(out, (self,), lambda g: (-g,))
 
     def __mul__(self, other: Any) -> Tensor:
-        other = _operand(other, "mul")
-        if type(other) is float:
-            return record(self._data * other, (self,), lambda g: (g * other,))
+        if type(other) is not Tensor:
+            if type(other) is float or not isinstance(other := _operand(other, "mul"), Tensor):
+                out = self._data * other
+                if out.dtype is not self._data.dtype:
+                    out = _in_dtype(out, rules.result_dtype(self, other))
+                return record(out, (self,), lambda g: (g * other,))
         a, b = self._data, other._data
         try:
             out = a * b
         except ValueError:
             raise rules.broadcast_error("mul", a.shape, b.shape) from None
+        if a.dtype is not b.dtype:
+            out = _in_dtype(out, rules.result_dtype(self, other))
         x, y = self, other
 
         def backward(g: np.ndarray) -> tuple:
@@ -642,14 +797,20 @@ class Tensor(TensorMethods):
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> Tensor:
-        other = _operand(other, "div")
-        if type(other) is float:
-            return record(self._data / other, (self,), lambda g: (g / other,))
+        """``self / other``; two int (or bool) operands divide into the default float."""
+        if type(other) is not Tensor:
+            if type(other) is float or not isinstance(other := _operand(other, "div"), Tensor):
+                out = self._data / other
+                if out.dtype is not self._data.dtype:
+                    out = _in_dtype(out, rules.division_dtype(rules.result_dtype(self, other)))
+                return record(out, (self,), lambda g: (g / other,))
         a, b = self._data, other._data
         try:
             out = a / b
         except ValueError:
             raise rules.broadcast_error("div", a.shape, b.shape) from None
+        if not (out.dtype is a.dtype is b.dtype):
+            out = _in_dtype(out, rules.division_dtype(rules.result_dtype(self, other)))
         x, y = self, other
 
         def backward(g: np.ndarray) -> tuple:
@@ -660,16 +821,24 @@ class Tensor(TensorMethods):
         return record(out, (self, other), backward)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        other = _operand(other, "div")
         if type(other) is not float:
+            other = _operand(other, "div")
+        if isinstance(other, Tensor):
             return other.__truediv__(self)
         x = self._data
         out = other / x
+        if out.dtype is not x.dtype:
+            out = _in_dtype(out, rules.division_dtype(rules.result_dtype(self, other)))
         return record(out, (self,), lambda g: (-g * out / x,))
 
     def __pow__(self, exponent: Any) -> Tensor:
-        p = rules.exponent(exponent)
+        """``self ** exponent`` for a number exponent. An int64 (or bool) tensor to a
+        non-negative int power stays int64 (a negative one is a ValueError, as in torch); to
+        a float power it computes in the default float."""
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64 and x.dtype.kind != "f":
+            return _integer_power(self, exponent)
+        p = rules.exponent(exponent)
         negative = None if p.is_integer() else first_below(x, 0.0, inclusive=False)
         if negative is not None:
             raise errors.negative_base_error(negative, p, self.shape)
@@ -685,41 +854,42 @@ class Tensor(TensorMethods):
     def __rmatmul__(self, other: Any) -> Tensor:
         return matmul(other, self)
 
-    # -- comparisons (bool ndarrays, no graph) --------------------------------
-
-    def _compare_data(self, other: Any, op: str) -> Any:
-        other = _operand(other, op)
-        return other if type(other) is float else other._data
-
-    def __lt__(self, other: Any) -> np.ndarray:
-        return self._data < self._compare_data(other, "lt")
-
-    def __le__(self, other: Any) -> np.ndarray:
-        return self._data <= self._compare_data(other, "le")
-
-    def __gt__(self, other: Any) -> np.ndarray:
-        return self._data > self._compare_data(other, "gt")
-
-    def __ge__(self, other: Any) -> np.ndarray:
-        return self._data >= self._compare_data(other, "ge")
-
-    __hash__ = object.__hash__
-
     # -- elementwise ----------------------------------------------------------
+    #
+    # The float functions compute int and bool input in the default float (``_floating``);
+    # such input never requires grad, so the backward rules see floats only.
 
     def exp(self) -> Tensor:
-        out = np.exp(self._data)
+        x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
+        out = np.exp(x)
         return record(out, (self,), lambda g: (g * out,))
 
     def log(self) -> Tensor:
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
         bad = first_below(x, 0.0, inclusive=True)  # NaN is allowed: it propagates
         if bad is not None:
             raise errors.domain_error("log", bad, "> 0")
         return record(np.log(x), (self,), lambda g: (g / x,))
 
+    def log1p(self) -> Tensor:
+        """``log(1 + x)``, precise for tiny ``x`` (numpy's ``log1p``, where ``1 + x`` would
+        round ``x`` away); its gradient is ``1 / (1 + x)``. Defined for ``x > -1``."""
+        x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
+        bad = first_below(x, -1.0, inclusive=True)  # NaN is allowed: it propagates
+        if bad is not None:
+            raise errors.domain_error("log1p", bad, "> -1")
+        return record(np.log1p(x), (self,), lambda g: (g / (1.0 + x),))
+
     def sqrt(self) -> Tensor:
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
         bad = first_below(x, 0.0, inclusive=False)  # NaN is allowed: it propagates
         if bad is not None:
             raise errors.domain_error("sqrt", bad, ">= 0")
@@ -727,54 +897,88 @@ class Tensor(TensorMethods):
         return record(out, (self,), lambda g: (g * 0.5 / out,))
 
     def tanh(self) -> Tensor:
-        out = np.tanh(self._data)
+        x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
+        out = np.tanh(x)
         return record(out, (self,), lambda g: (g * (1.0 - out * out),))
 
     def relu(self) -> Tensor:
-        """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu."""
+        """max(x, 0); NaN stays NaN and passes its gradient, as torch's relu. An int64 tensor
+        stays int64; a bool one is refused, as torch refuses it."""
         x = self._data
-        out = np.maximum(x, 0.0)
+        if x.dtype is BOOL:
+            raise errors.bool_refused("relu")
+        out = np.maximum(x, 0)  # a Python int: any array keeps its dtype
         return record(out, (self,), lambda g: (zero_where_not_positive(g, x),))
 
     def sigmoid(self) -> Tensor:
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
         # exp(-|x|) never overflows; the two branches are the same function.
         e = np.exp(-np.abs(x))
         out = np.where(x >= 0, 1.0, e) / (1.0 + e)
         return record(out, (self,), lambda g: (g * out * (1.0 - out),))
 
     def abs(self) -> Tensor:
-        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN."""
+        """|x|; its gradient is sign(x), 0 at 0 (torch's choice) and at NaN. An int64
+        tensor stays int64; a bool one is refused, as torch refuses it."""
         x = self._data
+        if x.dtype is BOOL:
+            raise errors.bool_refused("abs")
         return record(np.abs(x), (self,), lambda g: (g * sign(x),))
 
     def sin(self) -> Tensor:
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
         return record(np.sin(x), (self,), lambda g: (g * np.cos(x),))
 
     def cos(self) -> Tensor:
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
         return record(np.cos(x), (self,), lambda g: (-g * np.sin(x),))
 
     def erf(self) -> Tensor:
         """The error function; d/dx erf(x) = 2/sqrt(pi) * exp(-x^2)."""
         x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64:
+            x = _floating(x)
         return record(kernels.erf(x), (self,),
                       lambda g: (g * (_TWO_OVER_SQRT_PI * np.exp(-x * x)),))
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         """Each value limited to ``[min, max]``; either bound may be None, not both.
 
         The gradient passes where ``min <= x <= max`` (bounds included) and is 0 elsewhere.
         NaN stays NaN (gradient 0), and with ``min > max`` every value becomes ``max``, as in
-        torch (numpy's ``maximum``/``minimum`` propagate NaN as torch's do).
+        torch (numpy's ``maximum``/``minimum`` propagate NaN as torch's do). An int64 tensor
+        with int bounds stays int64; a float bound makes the result the default float.
         """
         lo, hi = rules.clamp_bounds(min, max)
+        x = self._data
+        if x.dtype is not _F32 and x.dtype is not _F64 and x.dtype.kind != "f":
+            return _integer_clamp(self, min, max)
         lo = -math.inf if lo is None else lo  # a missing bound: the infinity that changes
         hi = math.inf if hi is None else hi  # nothing
-        x = self._data
         out = np.minimum(np.maximum(x, lo), hi)
         return record(out, (self,), lambda g: (np.where((x >= lo) & (x <= hi), g, 0.0),))
+
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along ``dim`` (int64 for int and bool input, as torch). Each input
+        element feeds every later sum, so its gradient is the sum of the upstream gradient
+        from its own position to the end: a cumulative sum run backwards."""
+        data, d = _along(self, dim, "cumsum")
+        out = np.cumsum(data, axis=d, dtype=None if data.dtype.kind == "f" else INT64)
+        shape = self._data.shape
+
+        def backward(g: np.ndarray) -> tuple:
+            reversed_g = np.flip(g.reshape(data.shape), d)
+            return (np.flip(np.cumsum(reversed_g, axis=d), d).reshape(shape),)
+
+        return record(out.reshape(shape), (self,), backward)
 
     # -- along one dim: softmax and log_softmax, one node each ----------------------------
 
@@ -782,6 +986,8 @@ class Tensor(TensorMethods):
         """``exp(x) / sum(exp(x))`` along ``dim``, as one node (``tensor_engine.fused`` calls
         it too). Backward for ``y = softmax(x)``: ``dx = y * (dy - sum(dy * y))``; only ``y``
         is kept, where the same op composed from primitives keeps five arrays."""
+        if self._data.dtype is not _F32 and self._data.dtype is not _F64:
+            _float_only(self, "softmax")
         data, d = _along(self, dim, "softmax")
         y = data - data.max(axis=d, keepdims=True)  # exp never overflows
         np.exp(y, out=y)
@@ -798,6 +1004,8 @@ class Tensor(TensorMethods):
     def log_softmax(self, dim: int) -> Tensor:
         """``x - log(sum(exp(x)))`` along ``dim``, computed stably, as one node. Backward for
         ``y = log_softmax(x)``: ``dx = dy - exp(y) * sum(dy)``."""
+        if self._data.dtype is not _F32 and self._data.dtype is not _F64:
+            _float_only(self, "log_softmax")
         data, d = _along(self, dim, "log_softmax")
         y = kernels.log_softmax(data, d)
         shape = self._data.shape
@@ -811,7 +1019,8 @@ class Tensor(TensorMethods):
     # -- reductions -----------------------------------------------------------
 
     def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Sum over ``dim`` (an int, a tuple of ints, or None or ``()`` for all)."""
+        """Sum over ``dim`` (an int, a tuple of ints, or None or ``()`` for all); int and bool
+        tensors sum to int64."""
         dims = rules.normalize_dims(dim, self._data.ndim, "sum")
         shape = self._data.shape
         out = self._data.sum(axis=dims, keepdims=keepdim)
@@ -823,6 +1032,8 @@ class Tensor(TensorMethods):
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Mean over ``dim`` (an int, a tuple of ints, or None or ``()`` for all)."""
+        if self._data.dtype is not _F32 and self._data.dtype is not _F64:
+            _float_only(self, "mean")
         dims = rules.normalize_dims(dim, self._data.ndim, "mean")
         shape = self._data.shape
         count = self._data.size if dims is None else math.prod(shape[d] for d in dims)
@@ -873,19 +1084,11 @@ class Tensor(TensorMethods):
 
         return record(out, (self,), backward)
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Largest values over ``dim`` (or of everything); the gradient goes to the first
-        maximal element, as PyTorch's CPU ``max(dim)``. NaN wins (torch propagates it)."""
-        return self._extreme(dim, keepdim, "max")
-
-    def min(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        """Smallest values over ``dim`` (or of everything); the gradient goes to the first
-        minimal element, as PyTorch's CPU ``min(dim)``. NaN wins (torch propagates it)."""
-        return self._extreme(dim, keepdim, "min")
-
     def _extreme(self, dim: Any, keepdim: bool, op: str) -> Tensor:
-        """``max``/``min``: numpy's ``argmax``/``argmin`` pick the element, and their rules are
-        torch's: the first extreme element, or the first NaN if there is one."""
+        """The values of ``max``/``min`` (``op``) over ``dim`` (None: everything), the
+        primitive of :meth:`engine_api.TensorMethods.max`. numpy's ``argmax``/``argmin``
+        pick the element, and their rules are torch's: the gradient goes to the first
+        extreme element, or to the first NaN if there is one (NaN wins)."""
         x, shape = self._data, self._data.shape
         if x.size == 0:
             raise ValueError(f"{op}: cannot reduce an empty tensor of shape {shape}")
@@ -1006,7 +1209,9 @@ class Tensor(TensorMethods):
     # -- indexing and masks --------------------------------------------------------
 
     def __getitem__(self, index: Any) -> Tensor:
-        """Basic indexing (ints, slices, None, ...) gives a view; integer arrays gather.
+        """Basic indexing (ints, slices, None, ...) gives a view; int64 tensors (and integer
+        arrays and lists) gather; a bool tensor (or array) is a mask, as in numpy and torch.
+        A float tensor as an index is an IndexError.
 
         Ints are applied before any index array, as torch does: ``x[i, :, ids]`` has shape
         ``(n, len(ids))``, where numpy would count ``i`` as an index array too and give
@@ -1032,12 +1237,33 @@ class Tensor(TensorMethods):
         return record(out, (self,), backward)
 
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
-        """Replace the values where ``mask`` is True by ``value`` (mask broadcasts)."""
+        """Replace the values where ``mask`` (bool; it broadcasts) is True by ``value``, a
+        number or a one-element tensor, cast to this tensor's dtype."""
         mask = _bool_array(mask, "masked_fill")
-        rules.mask_shape(mask.shape, self._data.shape, "masked_fill")
-        value = value.item() if isinstance(value, Tensor) else float(value)
-        return record(filled(self._data, mask, value), (self,),
-                      lambda g: (filled(g, mask, 0.0),))
+        x = self._data
+        rules.mask_shape(mask.shape, x.shape, "masked_fill")
+        if type(value) is not float:
+            if isinstance(value, Tensor):
+                value = value.item()
+            elif _is_foreign(value):
+                raise errors.mixing_error("masked_fill", NAME, value)
+        value = float(value) if x.dtype is _F32 or x.dtype is _F64 else x.dtype.type(value)
+        return record(filled(x, mask, value), (self,), lambda g: (filled(g, mask, 0.0),))
+
+    def _scatter_add(self, positions: tuple[np.ndarray, ...], src: Any) -> Tensor:
+        """A copy of self with ``src`` added at ``positions`` (a numpy advanced index into
+        self whose arrays broadcast to ``src``'s shape), repeated positions adding up
+        (``np.add.at``), in the promoted dtype: the primitive of ``scatter_add``. The
+        gradient reaches self whole and ``src`` gathered from the same positions."""
+        src = _as_tensor(src, "scatter_add")
+        out = self._data.astype(rules.result_dtype(self, src))  # a copy, promoted
+        np.add.at(out, positions, src._data)
+        x, s = self, src
+
+        def backward(g: np.ndarray) -> tuple:
+            return (g if x._rg else None), (g[positions] if s._rg else None)
+
+        return record(out, (self, src), backward)
 
 
 # ---------------------------------------------------------------------------
@@ -1045,6 +1271,35 @@ class Tensor(TensorMethods):
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _integer_power(t: Tensor, exponent: Any) -> Tensor:
+    """``t ** exponent`` for an int64 or bool ``t`` (no graph: it never requires grad)."""
+    rules.exponent(exponent)  # the TypeError for a non-number
+    if isinstance(exponent, np.generic):
+        exponent = exponent.item()
+    if isinstance(exponent, float):  # torch: int ** float is the default float
+        return t._to(rules.floating(t.dtype), None) ** exponent
+    if exponent < 0:
+        raise ValueError(errors.NEGATIVE_INT_POWER)
+    out = t._data.astype(INT64) ** int(exponent)
+    return _constant(np.asarray(_in_dtype(out, rules.result_dtype(t, exponent))))
+
+
+def _integer_clamp(t: Tensor, lo: Any, hi: Any) -> Tensor:
+    """``clamp`` of an int64 or bool ``t``: int64 with int bounds; a float bound clamps the
+    values in the default float instead (torch's promotion)."""
+    bounds = [b for b in (lo, hi) if b is not None]
+    bounds = [b.item() if isinstance(b, np.generic) else b for b in bounds]
+    dtype = rules.result_dtype(t, *bounds)
+    if dtype.kind == "f":
+        return t._to(dtype, None).clamp(lo, hi)
+    out = t._data.astype(INT64)
+    if lo is not None:
+        out = np.maximum(out, int(lo))
+    if hi is not None:
+        out = np.minimum(out, int(hi))
+    return _constant(np.asarray(out))
 
 
 def _along(t: Tensor, dim: Any, op: str) -> tuple[np.ndarray, int]:
@@ -1060,6 +1315,7 @@ def _deviations(t: Tensor, dim: Any, unbiased: bool | None, correction: Any,
                 op: str) -> tuple[tuple[int, ...] | None, float, np.ndarray]:
     """What var and std share: the reduced dims, the divisor ``max(0, n - correction)`` and
     ``x - mean`` (the mean taken over those dims)."""
+    _float_only(t, op)
     dim, c = rules.var_arguments(dim, unbiased, correction)
     x = t._data
     dims = rules.normalize_dims(dim, x.ndim, op)
@@ -1076,15 +1332,23 @@ def _var_grad(g: np.ndarray, centred: np.ndarray, divisor: float, shape: tuple,
 
 
 def _index_part(part: Any) -> Any:
+    """One part of an index, with tensors and lists as ndarrays: int arrays gather, bool
+    arrays are masks, float ones are refused (torch's rule)."""
     if isinstance(part, Tensor):
         values = part._data
-        as_int = values.astype(np.int64)
-        if not np.array_equal(as_int, values):
-            raise IndexError("tensor used as an index must hold whole numbers")
-        return as_int
-    if isinstance(part, list):
-        return np.asarray(part)
-    return part
+    elif isinstance(part, list):
+        values = np.asarray(part)
+        if values.size == 0:
+            values = values.astype(np.intp)  # ``x[[]]``: an empty gather, as in torch
+    elif isinstance(part, np.ndarray):
+        values = part
+    elif _is_foreign(part):
+        raise errors.mixing_error("__getitem__", NAME, part)
+    else:
+        return part
+    if values.dtype.kind not in "biu":
+        raise IndexError(errors.INDEX_DTYPE)
+    return values
 
 
 def _normalize_index(index: Any) -> Any:
@@ -1099,9 +1363,10 @@ _BASIC_PARTS = frozenset({int, slice, type(None), type(Ellipsis)})
 def _split_index(index: Any) -> tuple[Any, Any]:
     """``(basic, gather)`` with ``x[index] == x[basic][gather]`` in torch's order.
 
-    ``basic`` holds the ints, slices, None and ``...`` (a view of ``x``); ``gather`` the
-    index arrays (lists and tensors converted), at the positions of the dims ``basic``
-    kept, or None without arrays.
+    ``basic`` holds the ints, slices, None and ``...`` (a view of ``x``), with full slices
+    for the dims the arrays index (one per dim of a bool mask); ``gather`` the index arrays
+    (lists and tensors converted), at the positions of the dims ``basic`` kept, or None
+    without arrays.
     """
     parts = index if type(index) is tuple else (index,)
     if _BASIC_PARTS.issuperset(map(type, parts)):  # the usual view: nothing to convert
@@ -1110,10 +1375,15 @@ def _split_index(index: Any) -> tuple[Any, Any]:
     parts = index if isinstance(index, tuple) else (index,)
     if not any(isinstance(p, np.ndarray) for p in parts):
         return index, None
-    basic = tuple(slice(None) if isinstance(p, np.ndarray) else p for p in parts)
+    basic: list[Any] = []
+    for p in parts:
+        if not isinstance(p, np.ndarray):
+            basic.append(p)
+        else:  # a mask covers as many dims as it has
+            basic += [slice(None)] * (p.ndim if p.dtype.kind == "b" else 1)
     gather = tuple(p if isinstance(p, np.ndarray) or p is Ellipsis else slice(None)
                    for p in parts if not rules.is_int(p))
-    return basic, gather
+    return tuple(basic), gather
 
 
 def _put(array: np.ndarray, index: Any, value: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -1147,7 +1417,8 @@ def _put(array: np.ndarray, index: Any, value: Any) -> Callable[[np.ndarray], np
 
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with torch's rules: 1-D operands are promoted to a row (left) or a
-    column (right) and that dimension is removed again; batch dims broadcast.
+    column (right) and that dimension is removed again; batch dims broadcast. int64
+    operands give int64; operands of two dtypes give ``rules.result_dtype``'s.
 
     A batch of rows times one matrix (``x @ W.T`` with ``x`` of shape (B, T, k)) is computed
     as one 2-D product of B*T rows, which BLAS runs faster than B separate ones.
@@ -1155,17 +1426,20 @@ def matmul(a: Any, b: Any) -> Tensor:
     a, b = _as_tensor(a, "matmul"), _as_tensor(b, "matmul")
     A, B = a._data, b._data
     dims = A.ndim, B.ndim
-    if dims == (2, 2) and A.shape[1] == B.shape[0]:
+    same = A.dtype is B.dtype
+    if same and dims == (2, 2) and A.shape[1] == B.shape[0]:
         return record(product(A, B), (a, b), lambda g: (
             product_laid_out_like(A, g, B.T) if a._rg else None,
             product_laid_out_like(B, A.T, g) if b._rg else None))
-    if dims[1] == 2 and dims[0] > 2 and A.shape[-1] == B.shape[0]:
+    if same and dims[1] == 2 and dims[0] > 2 and A.shape[-1] == B.shape[0]:
         return _rows_times_matrix(a, b)
     try:
         out = product(A, B) if min(dims) > 1 else kernels.mm(A, B)
     except ValueError:
         rules.matmul_shape(A.shape, B.shape)  # numpy refused: the contract's message
         raise
+    if not same:  # computed in numpy's dtype, given in torch's
+        out = _in_dtype(out, rules.result_dtype(a, b))
     return record(out, (a, b), lambda g: _matmul_backward(g, a, b))
 
 
@@ -1213,55 +1487,77 @@ def _matmul_backward(g: np.ndarray, a: Tensor, b: Tensor) -> tuple:
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` is True, else ``b``; a and b are tensors or numbers."""
+    """``a`` where ``cond`` (bool) is True, else ``b``; a and b are tensors or numbers, and
+    the result has their promoted dtype (``rules.result_dtype``)."""
     cond = _bool_array(cond, "where")
     a, b = _operand(a, "where"), _operand(b, "where")
-    a_data = a if type(a) is float else a._data
-    b_data = b if type(b) is float else b._data
+    a_is, b_is = isinstance(a, Tensor), isinstance(b, Tensor)
+    a_data = a._data if a_is else a
+    b_data = b._data if b_is else b
     try:
         out = np.where(cond, a_data, b_data)
     except ValueError:
         raise rules.broadcast_error("where", cond.shape, np.shape(a_data),
                                     np.shape(b_data)) from None
-    if type(a) is float and type(b) is float:
-        return record(out.astype(np.float32), (), None)
-    parents = tuple(t for t in (a, b) if type(t) is not float)
+    parents = (a, b) if a_is and b_is else (a,) if a_is else (b,) if b_is else ()
+    out = _joined(out, parents, (a, b))
 
     def backward(g: np.ndarray) -> tuple:
         grads = []
-        if type(a) is not float:
+        if a_is:
             grads.append(unbroadcast(np.where(cond, g, 0.0), a.shape) if a._rg else None)
-        if type(b) is not float:
+        if b_is:
             grads.append(unbroadcast(np.where(cond, 0.0, g), b.shape) if b._rg else None)
         return tuple(grads)
 
     return record(out, parents, backward)
 
 
+Tensor._where = staticmethod(where)
+
+
 def _check_tensor_list(tensors: Any, op: str) -> list[Tensor]:
     tensors = list(tensors)
     for t in tensors:
         if not isinstance(t, Tensor):
+            if _is_foreign(t):
+                raise errors.mixing_error(op, NAME, t)
             raise TypeError(f"{op}: expected tensor_engine Tensors, got "
                             f"{type(t).__module__}.{type(t).__name__}")
     return tensors
 
 
+def _joined(out: Any, tensors: Sequence[Tensor], operands: Sequence[Any] = ()) -> Any:
+    """``out``, computed by numpy from ``tensors`` (and the numbers among ``operands``), in
+    their promoted dtype. When every tensor has one dtype and numpy kept it, that is the
+    answer (a Python number changes it only by being of a higher kind, and then numpy
+    changes it too); otherwise ``rules.result_dtype`` says."""
+    if tensors:
+        first = tensors[0]._data.dtype
+        for t in tensors:
+            if t._data.dtype is not first:
+                break
+        else:
+            if out.dtype is first:
+                return out
+    return _in_dtype(out, rules.result_dtype(*(operands or tensors)))
+
+
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join tensors along an existing dimension."""
+    """Join tensors along an existing dimension (their dtypes promote)."""
     tensors = _check_tensor_list(tensors, "cat")
     shapes = [t._data.shape for t in tensors]
     _, d = rules.concatenated_shape(shapes, dim)
-    out = np.concatenate([t._data for t in tensors], axis=d)
+    out = _joined(np.concatenate([t._data for t in tensors], axis=d), tensors)
     offsets = list(itertools.accumulate(s[d] for s in shapes[:-1]))
     return record(out, tuple(tensors), lambda g: tuple(np.split(g, offsets, axis=d)))
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new dimension."""
+    """Join same-shaped tensors along a new dimension (their dtypes promote)."""
     tensors = _check_tensor_list(tensors, "stack")
     _, d = rules.stacked_shape([t._data.shape for t in tensors], dim)
-    out = np.stack([t._data for t in tensors], axis=d)
+    out = _joined(np.stack([t._data for t in tensors], axis=d), tensors)
     lead = (slice(None),) * d
     return record(out, tuple(tensors),
                   lambda g: tuple(g[lead + (i,)] for i in range(len(tensors))))
@@ -1272,21 +1568,27 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """A new leaf tensor holding a copy of ``data`` (numbers, nested lists, ndarrays)."""
+    """A new leaf tensor holding a copy of ``data`` (numbers, nested lists, ndarrays), in
+    ``dtype`` (float32, float64, int64 or bool, any spelling ``rules.dtype_argument``
+    reads) or the one torch infers from the data."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def zeros(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """A leaf of zeros; ``shape`` is an int or a tuple."""
-    dt = rules.float_dtype(dtype) or rules.FLOAT32
-    t = record(np.zeros(rules.new_shape(shape, "zeros"), dtype=dt), (), None)
+def _filled(shape: Any, requires_grad: bool, dtype: Any, op: str, fill: Callable) -> Tensor:
+    """``zeros``/``ones``: ``fill`` (numpy's) in ``dtype``, the default float if None."""
+    dt = rules.dtype_argument(dtype)
+    t = _constant(fill(rules.new_shape(shape, op), dtype=get_default_dtype() if dt is None else dt))
     t.requires_grad = requires_grad
     return t
+
+
+def zeros(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A leaf of zeros; ``shape`` is an int or a tuple; the default float dtype unless
+    ``dtype`` says otherwise."""
+    return _filled(shape, requires_grad, dtype, "zeros", np.zeros)
 
 
 def ones(shape: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """A leaf of ones; ``shape`` is an int or a tuple."""
-    dt = rules.float_dtype(dtype) or rules.FLOAT32
-    t = record(np.ones(rules.new_shape(shape, "ones"), dtype=dt), (), None)
-    t.requires_grad = requires_grad
-    return t
+    """A leaf of ones; ``shape`` is an int or a tuple; the default float dtype unless
+    ``dtype`` says otherwise."""
+    return _filled(shape, requires_grad, dtype, "ones", np.ones)

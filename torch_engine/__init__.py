@@ -7,12 +7,14 @@
 [[1.0, 1.0], [1.0, 1.0]]
 
 Each :class:`Tensor` wraps one ``torch.Tensor`` and speaks the protocol of
-``docs/architecture.md``: the same names, argument conventions, return types (``grad`` and
-``numpy()`` are ndarrays, comparisons give bool ndarrays, ``max(dim)`` gives values only,
-``argmax`` an int or an int ndarray) and exception types as ``scalar_engine`` and
-``tensor_engine``. The arithmetic, the graph and the gradients are torch's own, so a shared_nn
-model built with ``engine="torch"`` is computed by PyTorch itself: the reference the other two
-engines are checked against (``shared_nn.testing``).
+``docs/architecture.md``: the same names, argument conventions, dtypes (float32, float64,
+int64, bool, ``dtype`` a numpy dtype), return types (``grad`` a Tensor, ``numpy()`` an
+ndarray, comparisons bool Tensors, ``argmax`` an int64 Tensor, ``max(dim)`` the named tuple
+``(values, indices)``) and exception types as ``scalar_engine`` and ``tensor_engine``. The
+arithmetic, the graph and the gradients are torch's own, so a shared_nn model built with
+``engine="torch"`` is computed by PyTorch itself: the reference the other two engines are
+checked against (``shared_nn.testing``). Where the protocol differs from torch is listed in
+:mod:`torch_engine.tensor`.
 
 ``fused`` holds torch.nn.functional's softmax, log_softmax, cross_entropy, layer_norm and
 gelu, which shared_nn.functional uses while fusion is on. Grad mode is torch's (per thread).

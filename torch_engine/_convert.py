@@ -1,15 +1,20 @@
 """What only the torch engine needs: torch's dtypes, its devices, and new torch tensors.
 
-The argument rules every engine shares (dims, shapes, ``dtype=`` spellings, clamp bounds ...)
-live in :mod:`engine_api.rules`; what is left here is what maps the protocol onto torch:
+The argument rules every engine shares (dims, shapes, ``dtype=`` spellings, dtype inference,
+clamp bounds ...) live in :mod:`engine_api.rules`; what is left here is what maps the protocol
+onto torch:
 
-* **dtypes**: a ``dtype=`` argument, checked by ``engine_api.rules.float_dtype`` (None,
-  float32 or float64 as numpy's, torch's or their names), becomes torch's;
+* **dtypes**: the four dtypes of the protocol (float32, float64, int64, bool) as numpy's and
+  as torch's, both ways; a ``dtype=`` argument, read by ``engine_api.rules.dtype_argument``
+  (any spelling of the four, numpy's, torch's, Python's or their names), becomes torch's;
 * **devices**: new tensors go to the default device (:func:`set_device`, the CPU unless
   changed) or to ``device=``, checked once when it is named;
 * **data**: :func:`from_data` copies numbers, nested lists, ndarrays or torch tensors into a
-  new torch tensor, float32 unless asked otherwise, except that float64 data (an ndarray or
-  a torch tensor) keeps float64, exactly as ``tensor_engine.tensor`` decides.
+  new torch tensor of the dtype ``dtype=`` names, else of the dtype
+  ``engine_api.rules.inferred_dtype`` infers (torch's inference: Python bools give bool,
+  ints int64, any float the default float dtype; an ndarray keeps float64, float32, int64 and
+  bool, other ints become int64 and other floats float32); a torch tensor is read the same
+  way (int32 -> int64, float16 / bfloat16 -> float32).
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine_api import rules
+from engine_api import errors, rules
+from engine_api.dtypes import BOOL, FLOAT32, FLOAT64, INT64
 
-_TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_TO_TORCH = {FLOAT32: torch.float32, FLOAT64: torch.float64, INT64: torch.int64,
+             BOOL: torch.bool}
 _TO_NUMPY = {value: key for key, value in _TO_TORCH.items()}
 
 _default_device = torch.device("cpu")
@@ -32,19 +39,32 @@ _default_device = torch.device("cpu")
 
 def torch_dtype(dtype: Any) -> torch.dtype | None:
     """The torch dtype for a protocol ``dtype=`` argument (None stays None); anything but
-    float32 / float64 is a TypeError, raised by engine_api's rule."""
-    return as_torch_dtype(rules.float_dtype(dtype))
+    the four dtypes is a TypeError, raised by engine_api's rule."""
+    return as_torch_dtype(rules.dtype_argument(dtype))
 
 
 def as_torch_dtype(dtype: np.dtype | None) -> torch.dtype | None:
-    """torch's name for a dtype the rules already checked (None stays None)."""
+    """torch's name for one of the four dtypes, already checked (None stays None)."""
     return None if dtype is None else _TO_TORCH[dtype]
 
 
 def numpy_dtype(dtype: torch.dtype) -> np.dtype:
-    """The numpy dtype of a torch dtype (float32 / float64; others by name)."""
+    """The numpy dtype of a torch dtype (the four of the protocol; others by name)."""
     found = _TO_NUMPY.get(dtype)
     return found if found is not None else np.dtype(str(dtype).removeprefix("torch."))
+
+
+def protocol_dtype(dtype: torch.dtype) -> np.dtype:
+    """The protocol dtype a torch tensor of ``dtype`` becomes, as ``rules.array_dtype``
+    reads an ndarray's: float64 and float32 stay, other floats (float16, bfloat16) become
+    float32, bool stays bool and every integer dtype becomes int64. Complex is a
+    TypeError."""
+    found = _TO_NUMPY.get(dtype)
+    if found is not None:
+        return found
+    if dtype.is_complex:
+        raise TypeError(f"tensor data must be real numbers, got a torch {dtype} tensor")
+    return FLOAT32 if dtype.is_floating_point else INT64
 
 
 # --------------------------------------------------------------------------- devices
@@ -83,23 +103,32 @@ def resolve_device(device: Any) -> torch.device:
 
 
 def from_data(data: Any, dtype: Any = None, device: Any = None) -> torch.Tensor:
-    """A fresh float tensor (always a copy) from numbers, nested lists, ndarrays or torch
-    tensors. float32 unless ``dtype`` says otherwise or the data is float64."""
-    target = torch_dtype(dtype)
+    """A fresh tensor (always a copy) from numbers, nested lists, ndarrays or torch tensors,
+    in the dtype ``dtype`` names or, without one, the dtype torch would infer (see the
+    module docstring)."""
+    target = rules.dtype_argument(dtype)
     where = resolve_device(device)
     if isinstance(data, torch.Tensor):
         source = data.detach()
-        if source.is_complex():
-            raise TypeError(f"tensor data must be real numbers, got a torch {source.dtype} tensor")
-        keep = torch.float64 if source.dtype == torch.float64 else torch.float32
-        return source.to(device=where, dtype=target or keep, copy=True)
-    if rules.foreign_tensor(data):
-        raise TypeError(f"cannot build a torch_engine Tensor from {type(data).__module__}."
-                        f"{type(data).__name__}; use .numpy() first")
-    keeps_float64 = isinstance(data, np.ndarray) and data.dtype == np.float64
+        chosen = target or protocol_dtype(source.dtype)
+        return source.to(device=where, dtype=_TO_TORCH[chosen], copy=True)
+    if rules.foreign_tensor(data):  # another engine's tensor (this engine's come as torch's)
+        raise errors.mixing_error("tensor", "torch", data)
     array = rules.numeric_array(data)
-    chosen = target or (torch.float64 if keeps_float64 else torch.float32)
-    return torch.from_numpy(c_array(array, _TO_NUMPY[chosen])).to(where)
+    chosen = target or rules.inferred_dtype(data)
+    return torch.from_numpy(c_array(array, chosen)).to(where)
+
+
+def from_array(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``values`` (an ndarray of one of the four dtypes) as a torch tensor on ``device``,
+    sharing the array's memory on the CPU where torch can (a writable array with
+    non-negative strides), else a copy."""
+    if values.flags.writeable and all(s >= 0 for s in values.strides):
+        try:
+            return torch.from_numpy(values).to(device)
+        except (TypeError, ValueError):  # a layout torch cannot share
+            pass
+    return torch.from_numpy(c_array(values, values.dtype)).to(device)
 
 
 def c_array(array: np.ndarray, dtype: Any) -> np.ndarray:

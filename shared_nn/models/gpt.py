@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..engine import _engine_of_class, get_engine
+from ..engine import _engine_of_class, get_engine, index_array
 from ..init import normal, skip_init, skipping_init
 from ..io import CheckpointError
 from ..layers import Embedding, LayerNorm, Linear
@@ -295,10 +295,9 @@ class GPT(Module):
     # --- input checks -----------------------------------------------------------------------
 
     def _check_idx(self, idx: Any, what: str = "idx") -> np.ndarray:
-        """Token ids as an int64 array of shape (B, T), T >= 1, every id in the vocabulary."""
-        if hasattr(type(idx), "engine"):
-            raise TypeError(f"{what} must be integer token ids (ndarray or list), not a Tensor")
-        arr = np.asarray(idx)
+        """Token ids (an int64 Tensor of the model's engine, an int ndarray or a list) as an
+        int64 array of shape (B, T), T >= 1, every id in the vocabulary."""
+        arr = index_array(idx, what, self.engine)
         if arr.ndim != 2:
             raise ValueError(
                 f"{what} must be a 2-D array of token ids (batch, time), got shape {arr.shape}"

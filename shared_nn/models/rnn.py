@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import get_engine
+from ..engine import get_engine, index_array
 from ..layers import GRU, LSTM, RNN, Embedding, Linear
 from ..module import Module
 
@@ -82,7 +82,7 @@ class CharRNN(Module):
     def forward(self, ids: Any, h0: Any = None, return_hidden: bool = False) -> Any:
         """Logits (B, T, vocab_size) for ids (B, T); with ``return_hidden`` also h_n, which
         can be passed back as ``h0`` to continue the sequence."""
-        ids = np.asarray(ids)
+        ids = index_array(ids, "CharRNN", self.engine)
         if ids.ndim != 2:
             raise ValueError(f"CharRNN: expected ids of shape (batch, time), got {ids.shape}")
         output, h_n = self.rnn(self.embed(ids), h0)

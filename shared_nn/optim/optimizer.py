@@ -1,10 +1,11 @@
 """SGD, Adam and AdamW, following torch.optim's update formulas in torch's order of operations.
 
-An optimizer never builds graph nodes: it reads each parameter's ``grad`` (a numpy array),
-computes the update with numpy in the parameter's dtype, and writes the new values with
-``p.assign_``, handing the new array over (``copy=False``: no pass is spent copying it).
-So the same code drives both engines, and float64 runs follow PyTorch's
-trajectory to rounding.
+An optimizer never builds graph nodes: it reads each parameter's ``grad`` (a Tensor of the
+parameter's engine) as a numpy array (``p.grad.numpy()``: no copy on the tensor and torch
+engines), computes the update with numpy in the parameter's dtype, and writes the new values
+with ``p.assign_``, handing the new array over (``copy=False``: no pass is spent copying it).
+So the same code drives every engine, and float64 runs follow PyTorch's trajectory to
+rounding. A gradient assigned as an ndarray (``p.grad = array``) is read the same way.
 
 As in torch, ``params`` is an iterable of parameters or of dicts ("parameter groups") with a
 ``"params"`` entry and per-group settings, e.g.
@@ -131,11 +132,15 @@ class Optimizer:
         """Update every parameter that has a gradient."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad  # read once: on some engines each read wraps the array anew
+                if grad is None:
                     continue
                 dtype = np.dtype(p.dtype)
                 value = _read_only(np.asarray(p.numpy(), dtype=dtype))
-                grad = np.asarray(p.grad, dtype=dtype)
+                # the hot path: a Tensor's array, no copy (an assigned ndarray as it is)
+                grad = grad if type(grad) is np.ndarray else grad.numpy()
+                if grad.dtype != dtype:
+                    grad = grad.astype(dtype)
                 if group.get("maximize", False):
                     grad = -grad
                 state = self.state.setdefault(id(p), {})

@@ -1,7 +1,8 @@
 """Gradient clipping, as ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``.
 
-These functions read each parameter's ``grad`` (a numpy array), compute with numpy in the
-gradient's dtype and write a *new* array back with ``p.grad = new``; they never modify a
+These functions read each parameter's ``grad`` (a Tensor of its engine, read as an array
+with ``p.grad.numpy()``; a gradient assigned as an ndarray works too), compute with numpy in
+the gradient's dtype and write a *new* array back with ``p.grad = new``; they never modify a
 gradient array in place and never build graph nodes. Parameters whose ``grad`` is None are
 skipped. ``parameters`` is one engine tensor or an iterable of them (``model.parameters()``).
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import is_tensor
+from ..engine import as_numpy, is_tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
@@ -42,9 +43,11 @@ def get_total_norm(
     error_if_nonfinite: bool = False,
     foreach: bool | None = None,
 ) -> np.floating:
-    """The norm of the norms of ``tensors`` (ndarrays, e.g. gradients): the norm of all their
-    entries as if concatenated into one vector. ``foreach`` is accepted and ignored."""
-    arrays = [tensors] if isinstance(tensors, np.ndarray) else [np.asarray(t) for t in tensors]
+    """The norm of the norms of ``tensors`` (gradients: engine Tensors or ndarrays): the norm
+    of all their entries as if concatenated into one vector. ``foreach`` is accepted and
+    ignored."""
+    single = isinstance(tensors, np.ndarray) or is_tensor(tensors)
+    arrays = [as_numpy(t) for t in ([tensors] if single else tensors)]
     norm_type = float(norm_type)
     if not arrays:
         return np.float32(0.0)  # torch.tensor(0.0): the default float32
@@ -64,13 +67,13 @@ def clip_grads_with_norm_(
 ) -> None:
     """Scale every gradient by ``min(max_norm / (total_norm + 1e-6), 1)`` (always multiplied,
     as torch, so a factor of exactly 1 changes nothing)."""
-    params = [p for p in _as_list(parameters) if p.grad is not None]
-    if not params:
+    pairs = [(p, g) for p, g in ((p, p.grad) for p in _as_list(parameters)) if g is not None]
+    if not pairs:
         return
-    total = np.asarray(total_norm)
+    total = as_numpy(total_norm)
     coef = min(total.dtype.type(float(max_norm)) / (total + total.dtype.type(1e-6)), 1.0)
-    for p in params:
-        grad = np.asarray(p.grad)
+    for p, g in pairs:
+        grad = as_numpy(g)
         with np.errstate(invalid="ignore"):  # inf * 0 -> nan, silently, as torch
             p.grad = grad * grad.dtype.type(coef)
 
@@ -88,7 +91,7 @@ def clip_grad_norm_(
     ``error_if_nonfinite=True`` raises RuntimeError when that norm is nan or inf.
     ``norm_type`` may be ``float("inf")`` (the largest absolute entry)."""
     params = _as_list(parameters)
-    grads = [np.asarray(p.grad) for p in params if p.grad is not None]
+    grads = [as_numpy(g) for g in (p.grad for p in params) if g is not None]
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     clip_grads_with_norm_(params, max_norm, total)
     return total
@@ -100,6 +103,7 @@ def clip_grad_value_(
     """Clamp every gradient entry into ``[-clip_value, clip_value]``."""
     limit = float(clip_value)
     for p in _as_list(parameters):
-        if p.grad is not None:
-            grad = np.asarray(p.grad)
+        grad = p.grad
+        if grad is not None:
+            grad = as_numpy(grad)
             p.grad = np.clip(grad, -limit, limit).astype(grad.dtype, copy=False)

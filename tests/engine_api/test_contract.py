@@ -31,6 +31,15 @@ DERIVED = [
     "clip", "lerp", "matmul", "view", "flatten", "float", "double", "to", "requires_grad_",
     "add_", "sub_", "mul_", "div_", "clamp_", "fill_", "zero_", "copy_", "__iadd__", "__isub__",
     "__imul__", "__itruediv__",
+    # the tensors as torch has them: one definition each (the torch engine may run
+    # argmax/argmin, any/all and the comparisons' _nondiff on torch itself, same results)
+    "dim", "nelement", "__int__", "__index__", "max", "min", "sort", "argsort", "topk", "eq",
+    "ne", "lt", "le", "gt", "ge", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__hash__", "logical_and", "logical_or", "logical_xor", "logical_not", "__and__",
+    "__or__", "__xor__", "__invert__", "isnan", "isinf", "isfinite", "nonzero", "multinomial",
+    "log10", "log2", "mm", "bmm", "norm", "long", "int", "bool", "type", "contiguous", "t",
+    "narrow", "expand_as", "chunk", "repeat", "flip", "roll", "tril", "triu", "index_select",
+    "gather", "scatter", "scatter_add", "where", "masked_fill_",
 ]
 
 

@@ -22,11 +22,12 @@ torch_engine = pytest.importorskip("torch_engine")
 
 ENGINES = {"scalar": scalar_engine, "tensor": tensor_engine, "torch": torch_engine}
 _ENGINE_NAMES = re.compile(r"\b(scalar|tensor|torch)_engine\b")
+_TWO_ENGINES = re.compile(r"got (scalar|tensor|torch) and (scalar|tensor|torch)\b")
 
 
 def same_words(message: str) -> str:
-    """A message with the engine's own package name replaced, so engines compare alike."""
-    return _ENGINE_NAMES.sub("<engine>", message)
+    """A message with the engines' own names replaced, so engines compare alike."""
+    return _ENGINE_NAMES.sub("<engine>", _TWO_ENGINES.sub("got <engine> and <other>", message))
 
 
 def z(E: Any, *shape: int, grad: bool = False) -> Any:
@@ -138,6 +139,50 @@ MISUSES: list[tuple[str, Callable[[Any], Any], type[Exception]]] = [
     ("in-place operator on a leaf", _inplace_on_leaf, RuntimeError),
     ("add_ on a leaf", _add_on_leaf, RuntimeError),
     ("set_grad_enabled type", lambda E: E.set_grad_enabled("yes"), TypeError),
+    # int64 and bool tensors
+    ("int requires grad", lambda E: E.tensor([1, 2], requires_grad=True), RuntimeError),
+    ("bool requires grad", lambda E: E.tensor([True]).requires_grad_(), RuntimeError),
+    ("int requires_grad setter", lambda E: setattr(E.tensor([1]), "requires_grad", True),
+     RuntimeError),
+    ("bool minus bool", lambda E: E.tensor([True]) - E.tensor([False]), TypeError),
+    ("negate bool", lambda E: -E.tensor([True, False]), TypeError),
+    ("int to a negative power", lambda E: E.tensor([2, 3]) ** -1, ValueError),
+    ("float tensor as index", lambda E: z(E, 3)[E.tensor([0.0, 1.0])], IndexError),
+    ("float tensor as mask", lambda E: z(E, 2).masked_fill(z(E, 2), 1.0), TypeError),
+    ("mean of ints", lambda E: E.tensor([1, 2]).mean(), RuntimeError),
+    ("softmax of ints", lambda E: E.tensor([1, 2]).softmax(0), RuntimeError),
+    ("bitwise and of floats", lambda E: z(E, 2) & z(E, 2), TypeError),
+    ("invert a float", lambda E: ~z(E, 2), TypeError),
+    ("float tensor as list index", lambda E: [1, 2][E.tensor(0.0)], TypeError),
+    # comparisons
+    ("compare shapes", lambda E: z(E, 2, 3) < z(E, 4), ValueError),
+    ("equal shapes", lambda E: z(E, 2, 3) == z(E, 2), ValueError),
+    ("compare with a string", lambda E: z(E, 2) < "a", TypeError),
+    # index-valued ops and the methods on ids
+    ("topk k too large", lambda E: z(E, 2, 3).topk(4), ValueError),
+    ("sort dim", lambda E: z(E, 2, 3).sort(dim=2), ValueError),
+    ("gather index out of range", lambda E: z(E, 2, 3).gather(1, E.tensor([[0, 3]])),
+     IndexError),
+    ("gather negative index", lambda E: z(E, 2, 3).gather(1, E.tensor([[-1]])), IndexError),
+    ("gather index dims", lambda E: z(E, 2, 3).gather(1, E.tensor([0, 1])), ValueError),
+    ("gather float index", lambda E: z(E, 2, 3).gather(1, z(E, 2, 3)), TypeError),
+    ("scatter_add index too large",
+     lambda E: z(E, 2, 3).scatter_add(0, E.tensor([[0, 0, 0, 0]]), z(E, 1, 4)), ValueError),
+    ("scatter src too small",
+     lambda E: z(E, 2, 3).scatter(0, E.tensor([[0, 1, 0]]), z(E, 1, 2)), ValueError),
+    ("index_select out of range", lambda E: z(E, 2, 3).index_select(0, E.tensor([2])),
+     IndexError),
+    ("narrow too long", lambda E: z(E, 2, 3).narrow(1, 2, 2), IndexError),
+    ("t of 3-d", lambda E: z(E, 2, 3, 4).t(), ValueError),
+    ("mm of vectors", lambda E: z(E, 3).mm(z(E, 3)), ValueError),
+    ("bmm batch sizes", lambda E: z(E, 2, 2, 3).bmm(z(E, 3, 3, 1)), ValueError),
+    ("chunk zero", lambda E: z(E, 4).chunk(0), ValueError),
+    ("repeat fewer sizes", lambda E: z(E, 2, 3).repeat(2), ValueError),
+    ("tril of a vector", lambda E: z(E, 3).tril(), ValueError),
+    ("norm p", lambda E: z(E, 3).norm(p=-1), ValueError),
+    ("multinomial without replacement",
+     lambda E: E.tensor([0.5, 0.5], dtype="float64").multinomial(3), ValueError),
+    ("roll shifts and dims", lambda E: z(E, 2, 3).roll((1, 2), (0,)), ValueError),
 ]
 
 

@@ -155,6 +155,13 @@ def upstream_gradient(shape: tuple[int, ...], index: int, seed: int = 0) -> np.n
     return rng.standard_normal(shape)
 
 
+def _flattened(result: Any) -> list[Any]:
+    """The outputs of a property, nested tuples (``max(dim)``'s (values, indices)) unpacked."""
+    if isinstance(result, (tuple, list)):
+        return [leaf for item in result for leaf in _flattened(item)]
+    return [result]
+
+
 def run(backend: Backend, fn: Callable[..., Any], inputs: Sequence[Any], seed: int = 0) -> Run:
     """Call ``fn(backend, *leaves)``, backpropagate every differentiable output, collect.
 
@@ -174,7 +181,7 @@ def run(backend: Backend, fn: Callable[..., Any], inputs: Sequence[Any], seed: i
             args.append(x)
     with backend.active():
         result = fn(backend, *args)
-    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+    outputs = _flattened(result)
     record = Run(backend.name)
     differentiable = [o for o in outputs if is_tensor(o) and o.requires_grad]
     for o in outputs:

@@ -261,16 +261,26 @@ def test_ambiguous_truthiness_and_iterating_a_0d_tensor_raise(backend: str) -> N
 
 
 @pytest.mark.parametrize("backend", ENGINES)
-@pytest.mark.parametrize("dtype", ["fp64", "bogus", "f4", "float", "float16", np.int64, 3])
+@pytest.mark.parametrize("dtype", ["fp64", "bogus", "f4", "int32", "float16", np.int32, 3])
 def test_a_dtype_argument_outside_the_documented_set_is_a_type_error(backend: str,
                                                                      dtype: Any) -> None:
     import shared_nn
 
     E = BACKENDS[backend]
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="dtype must be float32, float64, int64 or bool"):
         E.module.tensor([1.0], dtype=dtype)
     with pytest.raises(TypeError, match="float32 or float64"):
-        shared_nn.Linear(2, 3, engine=backend, dtype=dtype)
+        shared_nn.Linear(2, 3, engine=E.engine, dtype=dtype)
+
+
+@pytest.mark.parametrize("backend", ENGINES)
+@pytest.mark.parametrize("dtype", ["int64", np.int64, int, "bool", bool])
+def test_a_module_refuses_an_integer_dtype(backend: str, dtype: Any) -> None:
+    """Parameters require grad, so a module's dtype is float32 or float64 only."""
+    import shared_nn
+
+    with pytest.raises(TypeError, match="float32 or float64"):
+        shared_nn.Linear(2, 3, engine=BACKENDS[backend].engine, dtype=dtype)
 
 
 @pytest.mark.parametrize("backend", ENGINES)

@@ -9,10 +9,6 @@ meanings where torch's differ:
 =========================  ====================================================
 protocol                   torch
 =========================  ====================================================
-``x.max(dim)``             ``x.max(dim).values`` (torch returns values+indices)
-``x.min(dim)``             ``x.min(dim).values``
-``x.argmax()``             an int / int ndarray instead of a tensor
-``x.argmin()``             an int / int ndarray instead of a tensor
 ``x.to(numpy dtype)``      the torch dtype of the same name
 ``x.grad``, ``x.numpy()``  numpy arrays instead of tensors
 ``x.masked_fill(m, v)``    ``m`` is a bool ndarray instead of a bool tensor
@@ -280,27 +276,25 @@ class TorchTensor:
     def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> TorchTensor:
         return TorchTensor(self.t.mean(dim=_dims(dim, self.ndim), keepdim=keepdim))
 
-    def max(self, dim: int | None = None, keepdim: bool = False) -> TorchTensor:
+    def max(self, dim: int | None = None, keepdim: bool = False) -> Any:
         if dim is None:  # torch's max() shares the gradient among ties; inputs have none
             out = self.t.max()
             return TorchTensor(out.reshape((1,) * self.ndim) if keepdim else out)
-        return TorchTensor(self.t.max(dim=dim, keepdim=keepdim).values)
+        out = self.t.max(dim=dim, keepdim=keepdim)
+        return type(out)((TorchTensor(out.values), TorchTensor(out.indices)))
 
-    def argmax(self, dim: int | None = None) -> int | np.ndarray:
-        if dim is None:
-            return int(self.t.argmax())
-        return self.t.argmax(dim=dim).numpy()
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> TorchTensor:
+        return TorchTensor(self.t.argmax(dim=dim, keepdim=keepdim))
 
-    def min(self, dim: int | None = None, keepdim: bool = False) -> TorchTensor:
+    def min(self, dim: int | None = None, keepdim: bool = False) -> Any:
         if dim is None:  # torch's min() shares the gradient among ties (and NaNs)
             out = self.t.min()
             return TorchTensor(out.reshape((1,) * self.ndim) if keepdim else out)
-        return TorchTensor(self.t.min(dim=dim, keepdim=keepdim).values)
+        out = self.t.min(dim=dim, keepdim=keepdim)
+        return type(out)((TorchTensor(out.values), TorchTensor(out.indices)))
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> int | np.ndarray:
-        if dim is None:
-            return int(self.t.argmin())
-        return self.t.argmin(dim=dim, keepdim=keepdim).numpy()
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> TorchTensor:
+        return TorchTensor(self.t.argmin(dim=dim, keepdim=keepdim))
 
     def var(self, *args: Any, **kwargs: Any) -> TorchTensor:
         """torch's own argument parsing (``var(False)``, ``correction=``...) is the reference."""

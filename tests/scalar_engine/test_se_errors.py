@@ -51,7 +51,7 @@ CASES = {
     "dtype": (lambda: se.tensor([1.0], dtype=np.int32), TypeError, ["int32"]),
     "tensor exponent": (lambda: a**a, TypeError, ["exponent"]),
     "reflected tensor exponent": (lambda: 2.0**a, TypeError, ["exponent"]),
-    "torch tensor": (lambda: a + torch.ones(2, 3), TypeError, ["scalar_engine", "torch"]),
+    "torch tensor": (lambda: a + torch.ones(2, 3), TypeError, ["add", "got scalar and torch"]),
     "torch data": (lambda: se.tensor(torch.ones(2)), TypeError, ["torch"]),
     "cat foreign": (lambda: se.cat([a, torch.ones(2, 3)]), TypeError, ["torch"]),
     "string operand": (lambda: a / "x", TypeError, ["Tensor", "str"]),
@@ -79,5 +79,5 @@ def test_failed_log_records_no_partial_graph() -> None:
 def test_other_engine_tensor_is_refused() -> None:
     tensor_engine = pytest.importorskip("tensor_engine")
     other = tensor_engine.tensor([1.0, 2.0, 3.0])
-    with pytest.raises(TypeError, match="tensor_engine"):
+    with pytest.raises(TypeError, match="got scalar and tensor"):
         se.tensor([1.0, 2.0, 3.0]) + other

@@ -55,8 +55,8 @@ def test_value_and_tensor_build_the_same_node(name: str, x: float) -> None:
 
 
 @pytest.mark.parametrize("x", [v for v in POINTS if v == v and v > 0.0], ids=repr)
-def test_log_and_sqrt_build_the_same_node(x: float) -> None:
-    for op in (lambda t: t.log(), lambda t: t.sqrt()):
+def test_log_log1p_and_sqrt_build_the_same_node(x: float) -> None:
+    for op in (lambda t: t.log(), lambda t: t.log1p(), lambda t: t.sqrt()):
         by_value = op(Value(x))
         by_tensor = node_of(op(se.tensor([x], requires_grad=True)))
         assert same(by_value.data, by_tensor.data)

@@ -131,12 +131,15 @@ def test_max_and_argmax_with_ties(array, data) -> None:
     dim = data.draw(st.integers(-array.ndim, array.ndim - 1))
     keepdim = data.draw(st.booleans())
     x, xt = both(array)
-    out, ref = x.max(dim, keepdim=keepdim), xt.max(dim, keepdim=keepdim).values
+    ours, theirs = x.max(dim, keepdim=keepdim), xt.max(dim, keepdim=keepdim)
+    out, ref = ours.values, theirs.values
     assert_same(out, ref)
+    assert ours.indices.dtype == np.int64
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
     backward_both(out, ref)
     assert_grads([(x, xt)])
-    np.testing.assert_array_equal(x.argmax(dim), xt.argmax(dim).numpy())
-    assert x.argmax() == int(np.argmax(array))
+    np.testing.assert_array_equal(x.argmax(dim).numpy(), xt.argmax(dim).numpy())
+    assert x.argmax().dtype == np.int64 and x.argmax().item() == int(np.argmax(array))
 
 
 @given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=4, max_side=3),
@@ -196,7 +199,7 @@ def test_composed_softmax_cross_entropy_matches_torch() -> None:
     rng = np.random.default_rng(5)
     logits_np, targets = rng.standard_normal((4, 5)), np.array([0, 3, 4, 3])
     x, xt = both(logits_np)
-    shifted = x - x.max(-1, keepdim=True)
+    shifted = x - x.max(-1, keepdim=True).values
     log_probs = shifted - shifted.exp().sum(-1, keepdim=True).log()
     loss = -log_probs[np.arange(4), targets].mean()
     ref = torch.nn.functional.cross_entropy(xt, torch.tensor(targets))
@@ -207,20 +210,25 @@ def test_composed_softmax_cross_entropy_matches_torch() -> None:
 
 
 def test_data_accessors_and_constructors() -> None:
-    t = se.tensor([[1, 2, 3], [4, 5, 6]])
+    t = se.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6 and len(t) == 2
     assert t.dtype == np.float64 and se.Tensor.engine == "scalar" == se.NAME
     assert se.fused is None
     assert t.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     assert isinstance(t.numpy(), np.ndarray) and t.numpy().dtype == np.float64
+    ints = se.tensor([[1, 2, 3], [4, 5, 6]])  # int data stays int64, as torch infers it
+    assert ints.dtype == np.int64 and ints.tolist() == [[1, 2, 3], [4, 5, 6]]
+    assert (ints == t).all().item() is True
     assert se.tensor(2.5).item() == 2.5 and se.tensor(2.5).shape == ()
     assert se.tensor(np.float32(1.5), dtype=np.float32).dtype == np.float64
     np.testing.assert_array_equal(se.zeros((2, 2)).numpy(), np.zeros((2, 2)))
     np.testing.assert_array_equal(se.ones(3, requires_grad=True).numpy(), np.ones(3))
     assert se.ones(3, requires_grad=True).requires_grad
+    assert (t > 2).dtype == np.bool_  # comparisons give bool tensors
     assert (t > 2).tolist() == [[False, False, True], [True, True, True]]
     assert (t <= se.tensor([1.0, 5.0, 0.0])).tolist() == [[True, True, False], [False, True, False]]
-    assert (t == t) and not (t == se.tensor(t.numpy()))  # identity, as torch's hash/eq for sets
+    assert (t == se.tensor(t.numpy())).all()  # elementwise, as torch's ==
+    assert t in {t} and se.tensor(t.numpy()) not in {t}  # but hashed by identity, as torch's
     assert "tensor(" in repr(t) and "requires_grad=True" in repr(se.ones(1, requires_grad=True))
     np.testing.assert_array_equal((np.ones(3) + se.tensor([1.0, 2.0, 3.0])).numpy(), [2, 3, 4])
 

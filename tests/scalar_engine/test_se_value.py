@@ -48,6 +48,7 @@ def check_against_torch(fn, *xs: float) -> None:
 UNARY = {
     "exp": (lambda a: a.exp(), general),
     "log": (lambda a: a.log(), positive),
+    "log1p": (lambda a: a.log1p(), finite(-0.95, 6.0)),
     "tanh": (lambda a: a.tanh(), general),
     "relu": (lambda a: a.relu(), nonzero),
     "sigmoid": (lambda a: a.sigmoid(), finite(-30.0, 30.0)),

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from shared_nn.engine import as_numpy
+
 ENGINES = ["scalar", "tensor"]
 RTOL = 1e-10
 
@@ -15,8 +17,8 @@ def assert_close(actual, expected, rtol: float = RTOL, what: str = "") -> None:
     """Equal to ``rtol`` relative to the magnitude of ``expected``, or to 1 if that is smaller
     (elementwise relative error would reject entries that should be 0 and differ by rounding,
     e.g. 1e-15 against 0.0)."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
+    actual = np.asarray(as_numpy(actual), dtype=np.float64)  # a Tensor (a .grad) as values
+    expected = np.asarray(as_numpy(expected), dtype=np.float64)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     scale = max(float(np.max(np.abs(expected), initial=0.0)), 1.0)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)

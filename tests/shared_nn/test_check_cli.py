@@ -153,3 +153,40 @@ def test_the_worked_example_of_docs_checking_md(capsys: pytest.CaptureFixture) -
     out = capsys.readouterr().out
     assert out.startswith("engines disagree. First disagreement: output on the tensor engine")
     assert "max abs diff 2.69e-05" in out
+
+
+def test_int_and_bool_outputs_are_compared_exactly(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """A model that also returns its predicted classes (int64) and a mask (bool), with int64
+    tensor ids as input: the extra outputs are compared exactly and never differentiated."""
+    (tmp_path / "cls.py").write_text(textwrap.dedent('''
+        import numpy as np
+        import shared_nn as nn
+
+
+        class Classifier(nn.Module):
+            def __init__(self, engine=None, dtype=None):
+                super().__init__(engine=engine, dtype=dtype)
+                self.embed = nn.Embedding(6, 3, engine=self.engine, dtype=self._dtype_request)
+                self.fc = nn.Linear(3, 4, engine=self.engine, dtype=self._dtype_request)
+
+            def forward(self, ids):
+                logits = self.fc(self.embed(ids).sum(dim=1))
+                return logits, logits.argmax(dim=-1), logits > 0
+
+
+        def build(engine=None, dtype=None):
+            return Classifier(engine=engine, dtype=dtype)
+
+
+        def example_input(batch):
+            return nn.tensor(np.arange(batch * 2).reshape(batch, 2) % 6)
+    '''))
+    code = main([f"{tmp_path / 'cls.py'}", "--steps", "1", "--plain"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = [line.split() for line in out.splitlines()]
+    exact = [row[:3] for row in rows if row and row[-2:] == ["exact", "ok"]]
+    assert sorted(exact) == [["output", "1", "scalar"], ["output", "1", "tensor"],
+                             ["output", "2", "scalar"], ["output", "2", "tensor"]]
+    assert "grad of embed.weight" in out and "grad of input" not in out

@@ -208,8 +208,14 @@ def test_class_targets_are_checked(fn):
         fn(x, [0, 1, 2])
     with pytest.raises(ValueError, match="reduction must be one of"):
         fn(x, [0, 1], reduction="avg")
+    with pytest.raises(TypeError, match="integer class indices.*got dtype bool"):
+        fn(x, shared_nn.tensor([True, False]))  # torch refuses bool targets too
+    with pytest.raises(IndexError, match=r"target 3 is out of range for 3 classes"):
+        fn(x, shared_nn.tensor([0, 3]))  # an int64 tensor is checked as an array is
+    with pytest.raises(TypeError, match="tensor tensor but target is a scalar tensor"):
+        fn(x, shared_nn.tensor([0, 1], engine="scalar"))
     if fn is F.nll_loss:  # nll_loss takes class indices only
-        with pytest.raises(TypeError, match="integer class indices.*got a Tensor"):
+        with pytest.raises(TypeError, match="integer class indices.*got float values"):
             fn(x, shared_nn.tensor([0.0, 1.0]))
         with pytest.raises(TypeError, match="integer class indices.*got float values"):
             fn(x, np.array([0.0, 1.0]))

@@ -254,8 +254,14 @@ def test_embedding_rejects_bad_ids():
         emb(np.array([[0, -1]]))
     with pytest.raises(TypeError, match="integers.*float64"):
         emb(np.array([0.0, 1.0]))
-    with pytest.raises(TypeError, match="not a Tensor"):
-        emb(shared_nn.tensor([0.0, 1.0]))
+    with pytest.raises(TypeError, match="int64 tensor, got dtype float32"):
+        emb(shared_nn.tensor([0.0, 1.0]))  # ids are never differentiable (torch: Long only)
+    with pytest.raises(TypeError, match="int64 tensor, got dtype bool"):
+        emb(shared_nn.tensor([True, False]))
+    with pytest.raises(IndexError, match=r"id 5 .*num_embeddings=5"):
+        emb(shared_nn.tensor([0, 5]))
+    with pytest.raises(TypeError, match="one engine, got tensor and scalar"):
+        emb(shared_nn.tensor([0, 1], engine="scalar"))
 
 
 def test_bad_constructor_arguments():

@@ -74,7 +74,7 @@ def test_draw_graph_of_a_scalar_engine_tensor(tmp_path):
     fig = draw_graph(loss, path=tmp_path / "t.png")
     boxes = [t.get_text() for t in fig.axes[0].texts if "data" in t.get_text()]
     assert len(boxes) == len(nodes)
-    assert f"grad {w.grad[0, 0]:.4g}" in "".join(boxes)
+    assert f"grad {w.grad[0, 0].item():.4g}" in "".join(boxes)
     with pytest.raises(ValueError, match=r"\(1, 2\)"):
         draw_graph(w)
 
@@ -106,6 +106,8 @@ PRIMITIVES = [
     (lambda x, y: x**0, "** 0", "** 0"),
     (lambda x, y: x.exp(), "exp", "exp"),
     (lambda x, y: x.log(), "log", "log"),
+    (lambda x, y: x.log1p(), "log1p", "log1p"),
+    (lambda x, y: (y * 0.5).log1p(), "log1p", "log1p"),  # a negative input above -1
     (lambda x, y: x.tanh(), "tanh", "tanh"),
     (lambda x, y: x.sigmoid(), "sigmoid", "sigmoid"),
     (lambda x, y: x.sin(), "sin", "sin"),
@@ -137,8 +139,9 @@ def test_every_primitive_is_named(build, inferred, exact):
 
 def test_a_leaf_has_no_op_and_special_points_list_every_match():
     assert op_name(Value(1.0)) is None
-    # At 0, tanh and sin both give 0 with derivative 1, exactly what x * 1 stores:
-    assert op_name(Value(0.0).tanh()) == op_name(Value(0.0).sin()) == "tanh|sin|* 1"
+    # At 0, tanh, log1p and sin all give 0 with derivative 1, exactly what x * 1 stores:
+    assert (op_name(Value(0.0).tanh()) == op_name(Value(0.0).sin())
+            == op_name(Value(0.0).log1p()) == "tanh|log1p|sin|* 1")
     assert op_name(Value(0.0).abs()) == op_name(Value(0.0).relu()) == "relu|abs"
     assert op_name(Value(X) ** 1) == "* 1"  # x ** 1 stores what x * 1 stores
 
@@ -181,6 +184,17 @@ def test_naming_is_zero_cost_outside_its_block_and_nests():
     assert se.Tensor.__dict__["relu"] is tensor_relu
     c = Value(X).relu()
     assert c not in outer and len(outer) == 2
+
+
+def test_integer_tensors_have_no_graph_to_name_or_draw():
+    import scalar_engine as se
+
+    ids = se.tensor([3, -1])
+    with naming() as ops:
+        out = ids.clamp(0, 2)  # plain ints, no nodes: nothing to name, and nothing fails
+    assert out.tolist() == [2, 0] and len(ops) == 0
+    with pytest.raises(TypeError, match="needs a float tensor; an int64 tensor"):
+        draw_graph(se.tensor([3]))
 
 
 def test_draw_graph_prints_op_names_in_the_boxes():

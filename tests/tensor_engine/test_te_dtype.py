@@ -87,7 +87,7 @@ class EngineShim:
 
     @staticmethod
     def max(x, dim):
-        return x.max(dim)
+        return x.max(dim).values
 
 
 class TorchShim:
@@ -157,8 +157,10 @@ def test_float32_values_match_torch_float32(name):
 
 
 def test_default_dtypes():
-    assert te.tensor([1, 2]).dtype == np.float32
-    assert te.tensor([True, False]).dtype == np.float32
+    assert te.tensor([1, 2]).dtype == np.int64  # as torch infers them
+    assert te.tensor([True, False]).dtype == np.bool_
+    assert te.tensor([1, 2.5]).dtype == np.float32
+    assert te.tensor(np.arange(3, dtype=np.int32)).dtype == np.int64
     assert te.tensor(2.5).dtype == np.float32
     assert te.tensor(np.arange(3, dtype=np.float32)).dtype == np.float32
     assert te.tensor(np.arange(3, dtype=np.float64)).dtype == np.float64  # like from_numpy

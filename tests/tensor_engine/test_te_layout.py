@@ -97,10 +97,10 @@ def test_weight_gradients_keep_the_weights_layout():
         w = te.tensor(rng.standard_normal((3, 4)), requires_grad=True)
         w._data = np.asarray(w._data, order=order)
         (x @ w.T).sum().backward()
-        assert w.grad.flags[f"{order}_CONTIGUOUS"]
+        assert w.grad.numpy().flags[f"{order}_CONTIGUOUS"]
         w.grad = None
         fused.linear(x, w).sum().backward()
-        assert w.grad.flags[f"{order}_CONTIGUOUS"]
+        assert w.grad.numpy().flags[f"{order}_CONTIGUOUS"]
 
 
 @pytest.mark.parametrize("order", "CF")
@@ -233,7 +233,7 @@ def test_a_narrowing_linear_stores_its_weight_by_columns(in_features, out_featur
         outs.append((out.numpy(), x.grad, lin.weight.grad))
     for got, expected in zip(outs[0], outs[1], strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    assert layer.weight.grad.flags.f_contiguous == column_major
+    assert layer.weight.grad.numpy().flags.f_contiguous == column_major
     SGD(layer.parameters(), lr=0.1).step()
     assert (layer.weight.numpy().flags.f_contiguous
             and not layer.weight.numpy().flags.c_contiguous) == column_major

@@ -5,6 +5,7 @@ equivalence suite's job: tests/equivalence/test_torch_engine.py.)"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 
 import tensor_engine as te
 import torch_engine as pe
+from engine_api import errors, rules
 
 
 def t(*shape: int, grad: bool = False) -> pe.Tensor:
@@ -26,14 +28,21 @@ def t(*shape: int, grad: bool = False) -> pe.Tensor:
 
 def test_protocol_return_types() -> None:
     x = pe.tensor(np.array([[1.0, 5.0, 2.0], [7.0, 0.5, 7.0]]), requires_grad=True)
-    assert isinstance(x.max(1), pe.Tensor) and x.max(1).shape == (2,)
-    assert x.argmax() == 3 and type(x.argmax()) is int
-    assert isinstance(x.argmax(1), np.ndarray) and x.argmax(1).tolist() == [1, 0]
-    assert isinstance(x < 2.0, np.ndarray) and (x < 2.0).dtype == bool
-    assert (x >= x).all() and x == x and not (x == x.detach())  # == is identity
+    values, indices = x.max(1)
+    assert isinstance(values, pe.Tensor) and values.shape == (2,)
+    assert x.max(1).indices.tolist() == [1, 0] and x.max(1).indices.dtype == np.int64
+    assert isinstance(x.argmax(), pe.Tensor) and x.argmax().dtype == np.int64
+    assert x.argmax().item() == 3 and type(x.argmax().item()) is int
+    assert x.argmax(1).tolist() == [1, 0]
+    less = x < 2.0
+    assert isinstance(less, pe.Tensor) and less.dtype == np.bool_ and not less.requires_grad
+    assert less.tolist() == [[True, False, False], [False, True, False]]
+    assert bool((x >= x).all()) and bool((x == x.detach()).all())  # == compares values
+    assert hash(x) == object.__hash__(x) and {x: 1}[x] == 1  # hashed by identity
     assert x.grad is None
     x.sum().backward()
-    assert isinstance(x.grad, np.ndarray) and x.grad.dtype == np.float64
+    assert isinstance(x.grad, pe.Tensor) and x.grad.dtype == np.float64
+    assert x.grad.shape == x.shape and not x.grad.requires_grad
     assert isinstance(x.numpy(), np.ndarray) and x.shape == (2, 3) and type(x.shape) is tuple
     assert type(x[0, 1].item()) is float and x.dtype == np.dtype(np.float64)
     assert x.size() == (2, 3) and x.size(-1) == 3 and x.numel() == 6 and len(x) == 2
@@ -45,27 +54,41 @@ def test_max_over_everything_sends_the_gradient_to_the_first_maximum() -> None:
     """torch's ``max()`` splits it among ties; the protocol gives it to the first one."""
     x = pe.tensor(np.array([3.0, 7.0, 7.0, 1.0]), requires_grad=True)
     (x.max() * 2.0).backward()
-    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 2.0, 0.0, 0.0])
     y = pe.tensor(np.array([3.0, 1.0, 1.0]), requires_grad=True)
     y.min(keepdim=True).sum().backward()
-    np.testing.assert_array_equal(y.grad, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 1.0, 0.0])
 
 
-def test_dtypes_follow_the_tensor_engine() -> None:
-    assert pe.tensor([1, 2]).dtype == np.float32  # ints become float32
+def test_dtypes_follow_torch() -> None:
+    """The four dtypes, inferred as torch infers them (``engine_api.rules.inferred_dtype``)."""
+    assert pe.tensor([1, 2]).dtype == np.int64  # ints stay ints
+    assert pe.tensor([True, False]).dtype == np.bool_
+    assert pe.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int64  # no int32
     assert pe.tensor(np.ones(2)).dtype == np.float64  # float64 ndarrays keep float64
-    assert pe.tensor([1.0, 2.0]).dtype == np.float32  # lists of floats: float32
+    assert pe.tensor([1.0, 2.0]).dtype == np.float32  # lists of floats: the default float
     assert pe.tensor(torch.ones(2, dtype=torch.float64)).dtype == np.float64
-    for spelling in ("float64", np.float64, np.dtype("float64"), torch.float64):
+    assert pe.tensor(torch.ones(2, dtype=torch.int32)).dtype == np.int64
+    assert pe.tensor(torch.ones(2, dtype=torch.float16)).dtype == np.float32
+    assert pe.tensor(torch.ones(2, dtype=torch.bool)).dtype == np.bool_
+    assert pe.tensor(pe.tensor([1, 2])).dtype == np.int64  # a Tensor keeps its dtype
+    for spelling in ("float64", np.float64, np.dtype("float64"), torch.float64, float):
         assert pe.zeros(2, dtype=spelling).dtype == np.float64
+    for spelling in ("int64", "long", np.int64, torch.int64, int):
+        assert pe.ones(2, dtype=spelling).dtype == np.int64
+    assert pe.tensor([0.7, -1.5, 0.0], dtype="int64").tolist() == [0, -1, 0]  # truncated
+    assert pe.tensor([2, 0], dtype=bool).tolist() == [True, False]
     x = pe.ones((2, 2))
     assert (x * np.float64(2.0)).dtype == np.float32  # numpy scalars never promote
     assert (x @ pe.ones(2, dtype="float64")).dtype == np.float64  # torch would refuse
-    for bad in ("fp64", "f4", np.int64, "float16", 3):
-        with pytest.raises(TypeError, match="float32 or float64"):
+    assert (x + np.ones(2)).dtype == np.float64  # a float64 array has dims: it promotes
+    for bad in ("fp64", "int32", np.int32, "float16", 3, "complex128"):
+        with pytest.raises(TypeError, match="float32, float64, int64 or bool"):
             pe.tensor([1.0], dtype=bad)
     with pytest.raises(TypeError):
         pe.tensor([["a", "b"]])
+    with pytest.raises(TypeError, match="real"):
+        pe.tensor(torch.ones(2, dtype=torch.complex64))
     with pytest.raises(ValueError, match="rectangular"):
         pe.tensor([[1.0, 2.0], [3.0]])
 
@@ -92,9 +115,50 @@ ERRORS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      r"\(4,\).*\(2, 3\)"),
     ("dim of a 0-d tensor", lambda: pe.tensor(3.0).sum(1), ValueError, "dim 1"),
     ("a bad device", lambda: pe.tensor([1.0], device="nowhere"), ValueError, "nowhere"),
-    ("from_torch of ints", lambda: pe.from_torch(torch.ones(2, dtype=torch.int64)), TypeError,
-     "float32 or float64"),
-    ("to() an int dtype", lambda: t(2).to(np.int64), TypeError, "float32 or float64"),
+    ("from_torch of int32", lambda: pe.from_torch(torch.ones(2, dtype=torch.int32)), TypeError,
+     "float32, float64, int64 or bool"),
+    ("to() a float16 dtype", lambda: t(2).to(np.float16), TypeError, "float32, float64"),
+    ("grad of an int tensor", lambda: pe.tensor([1, 2], requires_grad=True), RuntimeError,
+     f"^{errors.INT_GRAD}$"),
+    ("grad of a bool tensor", lambda: pe.zeros(2, dtype=bool, requires_grad=True),
+     RuntimeError, f"^{errors.INT_GRAD}$"),
+    ("grad set on an int tensor", lambda: setattr(pe.tensor([1]), "requires_grad", True),
+     RuntimeError, f"^{errors.INT_GRAD}$"),
+    ("requires_grad_ on an int tensor", lambda: pe.tensor([1]).requires_grad_(), RuntimeError,
+     f"^{errors.INT_GRAD}$"),
+    ("bool - bool", lambda: pe.tensor([True]) - pe.tensor([False]), TypeError,
+     re.escape(errors.BOOL_SUB)),
+    ("bool - True", lambda: pe.tensor([True]) - True, TypeError, re.escape(errors.BOOL_SUB)),
+    ("True - bool", lambda: True - pe.tensor([True]), TypeError, re.escape(errors.BOOL_SUB)),
+    ("-bool", lambda: -pe.tensor([True]), TypeError, re.escape(errors.BOOL_NEG)),
+    ("int ** -1", lambda: pe.tensor([2]) ** -1, ValueError,
+     re.escape(errors.NEGATIVE_INT_POWER)),
+    ("a float index", lambda: t(3)[pe.tensor([1.0])], IndexError,
+     re.escape(errors.INDEX_DTYPE)),
+    ("a float index array", lambda: t(3)[np.array([1.0])], IndexError,
+     re.escape(errors.INDEX_DTYPE)),
+    ("a float index in setitem", lambda: t(3).__setitem__(pe.tensor([0.0]), 1.0), IndexError,
+     re.escape(errors.INDEX_DTYPE)),
+    ("mean of ints", lambda: pe.tensor([1, 2]).mean(), RuntimeError,
+     re.escape(str(errors.float_only_error("mean", np.dtype("int64"))))),
+    ("var of bools", lambda: pe.tensor([True]).var(), RuntimeError, r"var\(\).*bool"),
+    ("softmax of ints", lambda: pe.tensor([1, 2]).softmax(0), RuntimeError, r"softmax\(\)"),
+    ("fused log_softmax of ints", lambda: pe.fused.log_softmax(pe.tensor([1, 2])),
+     RuntimeError, r"log_softmax\(\).*int64"),
+    ("a float mask", lambda: t(2).masked_fill(pe.tensor([1.0, 0.0]), 0.0), TypeError,
+     "mask must be a bool array, got dtype float32"),
+    ("a float condition", lambda: pe.where(np.array([0.5]), t(1), 0.0), TypeError,
+     "mask must be a bool array"),
+    ("comparison shapes", lambda: t(2, 3) < t(2), ValueError,
+     re.escape(str(rules.broadcast_error("lt", (2, 3), (2,))))),
+    ("logic shapes", lambda: pe.tensor([True, False]) & pe.tensor([True, False, True]),
+     ValueError, re.escape(str(rules.broadcast_error("bitwise_and", (2,), (3,))))),
+    ("bitwise on floats", lambda: t(2) & t(2), TypeError, "bitwise_and"),
+    ("comparison with a string", lambda: t(2) < "a", TypeError, "str"),
+    ("relu of bools", lambda: pe.tensor([True]).relu(), TypeError, "relu: not supported for "
+     "bool"),
+    ("abs of bools", lambda: pe.tensor([True]).abs(), TypeError, "abs: not supported for bool"),
+    ("log1p off its domain", lambda: pe.tensor([0.5, -1.0]).log1p(), ValueError, "-1.0"),
     ("data of another shape", lambda: setattr(t(2), "data", np.ones(3)), ValueError,
      r"\(3,\).*\(2,\)"),
 ]
@@ -107,15 +171,29 @@ def test_errors_use_the_protocols_types(name: str, bad: Callable[[], Any],
         bad()
 
 
-def test_mixing_engines_is_a_type_error_naming_both() -> None:
-    with pytest.raises(TypeError, match="torch_engine.Tensor.*tensor_engine"):
-        t(2) + te.ones(2)
-    with pytest.raises(TypeError, match="torch_engine"):
+MIXED: dict[str, Callable[[], Any]] = {
+    "add": lambda: t(2) + te.ones(2),
+    "tensor": lambda: pe.tensor(te.ones(2)),
+    "cat": lambda: pe.cat([t(2), te.ones(2)]),
+    "stack": lambda: pe.stack([t(2), te.ones(2)]),
+    "where": lambda: pe.where(np.ones(2, bool), t(2), te.ones(2)),
+    "matmul": lambda: pe.matmul(t(2), te.ones(2)),
+    "lt": lambda: t(2) < te.ones(2),
+    "logical_and": lambda: pe.tensor([True]).logical_and(te.ones(1)),
+    "softmax": lambda: pe.fused.softmax(te.ones(2)),
+    "scatter_add": lambda: t(2).scatter_add(0, pe.tensor([0]), te.ones(1)),
+    "grad": lambda: setattr(t(2, grad=True), "grad", te.ones(2)),
+    "backward": lambda: (t(2, grad=True) * 1.0).backward(te.ones(2)),
+}
+
+
+@pytest.mark.parametrize("op", list(MIXED))
+def test_mixing_engines_is_engine_apis_type_error(op: str) -> None:
+    with pytest.raises(TypeError, match=f"^{op}: expected all tensors on one engine, got torch "
+                                        "and tensor"):
+        MIXED[op]()
+    with pytest.raises(TypeError, match="torch"):
         te.ones(2) * t(2)
-    with pytest.raises(TypeError, match="tensor_engine"):
-        pe.cat([t(2), te.ones(2)])
-    with pytest.raises(TypeError, match="tensor_engine"):
-        pe.fused.softmax(te.ones(2))
 
 
 # --------------------------------------------------------------------------- torch's other names
@@ -127,7 +205,7 @@ NEW_METHODS: dict[str, tuple[Callable[[Any], Any], Callable[[torch.Tensor], torc
     "abs": (lambda x: x.abs(), lambda x: x.abs()),
     "clamp": (lambda x: x.clamp(-0.5, 0.7), lambda x: x.clamp(-0.5, 0.7)),
     "clip": (lambda x: x.clip(max=0.2), lambda x: x.clip(max=0.2)),
-    "min(dim)": (lambda x: x.min(1), lambda x: x.min(1).values),
+    "min(dim)": (lambda x: x.min(1).values, lambda x: x.min(1).values),
     "pow": (lambda x: x.pow(3), lambda x: x.pow(3)),
     "square": (lambda x: x.square(), lambda x: x.square()),
     "var": (lambda x: x.var(1), lambda x: x.var(1)),
@@ -159,12 +237,12 @@ def test_methods_beyond_the_core_match_torch(name: str) -> None:
     want.backward(torch.from_numpy(upstream).to(want.dtype))
     assert got.dtype == np.dtype(str(want.dtype).removeprefix("torch."))
     np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(x.grad, y.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-6)
 
 
 def test_argmin_to_and_requires_grad_() -> None:
     x = pe.tensor(np.array([[3.0, 1.0], [0.0, 5.0]]))
-    assert x.argmin() == 2 and x.argmin(1).tolist() == [1, 0]
+    assert x.argmin().item() == 2 and x.argmin(1).tolist() == [1, 0]
     assert x.double() is x and x.to(torch.float64) is x and x.to("cpu") is x
     assert x.requires_grad_() is x and x.requires_grad
     with pytest.raises(RuntimeError):
@@ -178,6 +256,7 @@ def test_data_and_no_grad_updates_record_nothing() -> None:
     w = pe.tensor(np.array([1.0, 2.0]), requires_grad=True)
     (w * w).sum().backward()
     w.data -= 0.5 * w.grad
+    assert isinstance(w.data, pe.Tensor)
     np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
     with pe.no_grad():
         w += 1.0
@@ -201,7 +280,7 @@ def test_inplace_ops_are_torchs_own_in_its_books() -> None:
     (h * h + c).sum().backward()
     (want * want + c_want).sum().backward()
     np.testing.assert_allclose(h.numpy(), want.detach().numpy(), rtol=1e-15)
-    np.testing.assert_allclose(x.grad, raw.grad.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), raw.grad.numpy(), rtol=1e-15)
     assert not c.is_leaf and c.requires_grad
 
 
@@ -237,7 +316,7 @@ def test_where_the_other_engines_document_a_difference_torch_engine_is_torch() -
     used = h.sum() * 3.0
     h += 1.0  # allowed in torch
     (used + h.sum()).backward()
-    np.testing.assert_allclose(v.grad, [8.0, 8.0])
+    np.testing.assert_allclose(v.grad.numpy(), [8.0, 8.0])
 
 
 # --------------------------------------------------------------------------- engine module
@@ -275,6 +354,8 @@ def test_from_torch_and_to_torch_share_the_tensor() -> None:
     assert wrapped.to_torch().grad_fn is not None
     wrapped.sum().backward()
     assert raw.grad.tolist() == [3.0, 3.0]
+    for kind in (torch.int64, torch.bool):  # the four dtypes wrap as they are
+        assert pe.from_torch(torch.zeros(2, dtype=kind)).dtype == pe.tensor([0]).to(kind).dtype
 
 
 def test_set_grad_enabled_wants_a_bool_and_decorates() -> None:
