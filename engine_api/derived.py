@@ -227,7 +227,7 @@ class TensorMethods:
         through ``values`` to the elements they came from."""
         indices = self.argsort(dim, descending, stable)
         d = rules.normalize_dim(dim, max(self.ndim, 1), "sort")
-        return _SORT(self.gather(d, indices) if self.ndim else self * 1, indices)
+        return _SORT(self.gather(d, indices) if self.ndim else self.clone(), indices)
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
         """The int64 indices that sort the tensor along ``dim`` (see :meth:`sort`)."""
@@ -247,7 +247,7 @@ class TensorMethods:
                              f"{dim} of shape {self.shape}")
         order = self.argsort(dim, descending=largest)
         if not self.ndim:
-            return _TOPK(self * 1, order) if k else _TOPK(self.reshape(1)[:0], order.reshape(1)[:0])
+            return _TOPK(self.clone(), order)  # torch: the element, for k 0 or 1
         d = rules.normalize_dim(dim, self.ndim, "topk")
         indices = order.narrow(d, 0, k)
         return _TOPK(self.gather(d, indices), indices)
@@ -698,19 +698,36 @@ class TensorMethods:
 
     def add_(self, other: Any, alpha: float = 1) -> Any:
         """``self += alpha * other`` in place."""
-        return self._inplace("add_", lambda t: t + _scaled(other, alpha))
+        return self._arithmetic_inplace("add_", lambda t: t + _scaled(other, alpha))
 
     def sub_(self, other: Any, alpha: float = 1) -> Any:
         """``self -= alpha * other`` in place."""
-        return self._inplace("sub_", lambda t: t - _scaled(other, alpha))
+        return self._arithmetic_inplace("sub_", lambda t: t - _scaled(other, alpha))
 
     def mul_(self, other: Any) -> Any:
         """``self *= other`` in place."""
-        return self._inplace("mul_", lambda t: t * other)
+        return self._arithmetic_inplace("mul_", lambda t: t * other)
 
     def div_(self, other: Any) -> Any:
         """``self /= other`` in place."""
-        return self._inplace("div_", lambda t: t / other)
+        return self._arithmetic_inplace("div_", lambda t: t / other)
+
+    def _arithmetic_inplace(self, op: str, compute: Callable[[Any], Any]) -> Any:
+        """``_inplace`` for arithmetic: a result of a wider dtype than the tensor's (``ints +=
+        0.5``) cannot be written back, as in torch (fill, copy and index writes cast)."""
+        dtype = self.dtype
+        if dtype.kind == "f":
+            return self._inplace(op, compute)
+
+        def kept(t: Any) -> Any:
+            out = compute(t)
+            if rules.widens(out.dtype, dtype):
+                raise RuntimeError(f"{op}: result type {out.dtype} can't be cast to the "
+                                   f"desired output type {dtype} (an in-place op keeps the "
+                                   f"dtype)")
+            return out
+
+        return self._inplace(op, kept)
 
     def masked_fill_(self, mask: Any, value: Any) -> Any:
         """``masked_fill`` in place."""
@@ -718,7 +735,7 @@ class TensorMethods:
 
     def clamp_(self, min: Any = None, max: Any = None) -> Any:  # noqa: A002 (torch's names)
         """``clamp`` in place."""
-        return self._inplace("clamp_", lambda t: t.clamp(min=min, max=max))
+        return self._arithmetic_inplace("clamp_", lambda t: t.clamp(min=min, max=max))
 
     def fill_(self, value: Any) -> Any:
         """Every element becomes ``value`` (a number or a one-element tensor)."""

@@ -128,6 +128,12 @@ def result_dtype(*operands: Any) -> np.dtype:
     return _over(dimmed, _over(zero_dim, scalars))
 
 
+def widens(result: np.dtype, dtype: np.dtype) -> bool:
+    """Whether ``result`` is of a higher category than ``dtype`` (a float result for an int
+    tensor, an int result for a bool one): what an in-place op cannot write back."""
+    return _category(result) > _category(dtype)
+
+
 def division_dtype(dtype: np.dtype) -> np.dtype:
     """True division (``/``) of non-float operands gives the default float dtype."""
     return dtype if dtype.kind == "f" else get_default_dtype()

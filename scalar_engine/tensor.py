@@ -111,7 +111,6 @@ class _Budget:
 _budget = _Budget()
 _FLOAT64 = _FLOAT = FLOAT64  # the one float dtype; ``t._dtype is _FLOAT`` is the fast check
 _INT, _BOOL = INT64, BOOL
-_RANK = {_BOOL: 0, _INT: 1, _FLOAT: 2}  # bool < int64 < float, torch's categories
 _data = attrgetter("data")
 _grad = attrgetter("grad")
 
@@ -609,14 +608,11 @@ class Tensor(TensorMethods):
 
     def _inplace_numbers(self, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
         """An in-place op on an int64 / bool tensor: its list of numbers is replaced by the
-        result's, cast to its dtype. Arithmetic whose result needs a wider dtype is refused,
-        as torch refuses ``int_tensor += 0.5``; fill, copy and index writes cast."""
+        result's, cast to its dtype (engine_api refuses arithmetic whose result is wider, as
+        torch refuses ``int_tensor += 0.5``; fill, copy and index writes cast)."""
         result = compute(self)
         if result.shape != self.shape:
             raise errors.shape_mismatch(op, "the result", result.shape, self.shape)
-        if op in _WIDENING_REFUSED and _RANK[result._dtype] > _RANK[self._dtype]:
-            raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the desired "
-                               f"output type {self.dtype} (an in-place op keeps the dtype)")
         self._values = result.numpy().astype(self._dtype).ravel().tolist()
         return self
 
@@ -1150,10 +1146,6 @@ class Tensor(TensorMethods):
                 summed.add(p)
         count_nodes(len(targets))
         return _wrap(out, x.shape, True, (x, s))
-
-
-_WIDENING_REFUSED = frozenset({"add_", "sub_", "mul_", "div_", "clamp_"})
-"""In-place ops that refuse a result of a wider dtype than the tensor's (torch's rule)."""
 
 
 # -- elementwise binary ops -------------------------------------------------------------------

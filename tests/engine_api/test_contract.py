@@ -120,3 +120,22 @@ def test_worked_example_lerp_matches_torch(name: str, data: st.DataObject) -> No
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-12, atol=1e-12)
     for leaf, grad in zip(leaves, want_grads, strict=True):
         np.testing.assert_allclose(np.asarray(leaf.grad), grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+def test_in_place_arithmetic_keeps_the_dtype(name: str) -> None:
+    """``ints += 0.5`` is refused (its result is float), as torch refuses it; a write that
+    casts (``fill_``, ``copy_``, an index write) and a narrower operand are fine."""
+    E = ENGINES[name]
+    ints = E.tensor([1, 2])
+    for widen in (lambda t: t.add_(0.5), lambda t: t.mul_(E.tensor([1.5, 2.0])),
+                  lambda t: t.div_(2)):
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type int64"):
+            widen(ints)
+    with pytest.raises(RuntimeError, match="output type bool"):
+        E.tensor([True, False]).add_(1)
+    ints.add_(E.tensor([True, False]))
+    ints.fill_(2.7)
+    assert ints.tolist() == [2, 2] and ints.dtype == np.int64
+    ints[0] = 5.9
+    assert ints.tolist() == [5, 2]
