@@ -206,6 +206,15 @@ def bool_mask(mask: np.ndarray, op: str) -> np.ndarray:
     return mask.astype(bool, copy=False)
 
 
+def positive_steps(index: Any) -> None:
+    """Slices in an index take positive steps only, as torch's: ``x[::-1]`` is a ValueError
+    on every engine (``flip`` reverses)."""
+    for part in index if type(index) is tuple else (index,):
+        if type(part) is slice and part.step is not None and part.step <= 0:
+            raise ValueError(f"step must be greater than zero, got {part.step} in {part} "
+                             f"(reverse with flip())")
+
+
 def foreign_tensor(x: Any) -> bool:
     """A tensor of another engine: something that says which ``engine`` it belongs to."""
     return hasattr(type(x), "engine")

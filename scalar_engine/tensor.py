@@ -174,7 +174,7 @@ def _budget_from_env() -> int:
     text = os.environ.get(_BUDGET_VAR, "").strip()
     if not text:
         return _DEFAULT_BUDGET
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"${_BUDGET_VAR} must be a positive integer, got {text!r}")
     return int(text)
 
@@ -1353,6 +1353,7 @@ def _index_key(key: object) -> object:
     """Tensors used as indices become arrays: an int64 tensor gathers, a bool tensor is a mask
     (numpy's meaning of each); a float tensor is an IndexError. Everything else goes to numpy
     as is."""
+    rules.positive_steps(key)
     if isinstance(key, tuple):
         return tuple(_index_key(k) for k in key)
     if isinstance(key, Tensor):

@@ -259,6 +259,9 @@ class Module:
         :class:`StateDictKeyError`; a shape mismatch always is a
         :class:`~shared_nn.io.CheckpointError` (both are ``ValueError``s). Nothing is written
         unless every tensor fits."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected state_dict to be "
+                            f"dict-like (names to arrays), got {type(state).__name__}")
         own = dict(self._state_items())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]

@@ -1369,6 +1369,8 @@ def _split_index(index: Any) -> tuple[Any, Any]:
     without arrays.
     """
     parts = index if type(index) is tuple else (index,)
+    if slice in map(type, parts):
+        rules.positive_steps(parts)
     if _BASIC_PARTS.issuperset(map(type, parts)):  # the usual view: nothing to convert
         return index, None
     index = _normalize_index(index)

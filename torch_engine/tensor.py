@@ -302,6 +302,7 @@ def _index_part(part: Any, device: torch.device) -> Any:
 
 
 def _index(index: Any, device: torch.device) -> Any:
+    rules.positive_steps(index)  # torch refuses too; this is every engine's message
     if isinstance(index, tuple):
         return tuple(_index_part(p, device) for p in index)
     return _index_part(index, device)

@@ -43,6 +43,9 @@ class Optimizer:
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if hasattr(params, "parameters") and callable(params.parameters):
             params = params.parameters()  # a Module: a convenience torch does not offer
+        if is_tensor(params):  # list() would split it into rows, and step() update copies
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or "
+                            f"of dicts, got one Tensor; pass [tensor]")
         items = list(params)
         if not items:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")

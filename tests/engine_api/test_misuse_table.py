@@ -126,6 +126,10 @@ MISUSES: list[tuple[str, Callable[[Any], Any], type[Exception]]] = [
     # indexing
     ("index array out of range", lambda E: z(E, 2, 3)[np.array([0, 2])], IndexError),
     ("int index out of range", lambda E: z(E, 2, 3)[5], IndexError),
+    ("negative step", lambda E: z(E, 4)[::-1], ValueError),
+    ("negative step with others", lambda E: z(E, 2, 4)[0, ::-2], ValueError),
+    ("negative step written", lambda E: z(E, 4).__setitem__(slice(None, None, -1), 1.0),
+     ValueError),
     # domains
     ("log of 0", lambda E: E.tensor([1.0, 0.0], dtype="float64").log(), ValueError),
     ("sqrt of negative", lambda E: E.tensor([-2.0], dtype="float64").sqrt(), ValueError),

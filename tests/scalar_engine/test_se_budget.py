@@ -55,7 +55,10 @@ def test_the_budget_is_configurable(monkeypatch):
             se.set_value_budget(bad)
 
 
-def test_a_bad_budget_variable_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("DUALGRAD_VALUE_BUDGET", "lots")
+@pytest.mark.parametrize("text", ["lots", "²", "١٢", "0", "-5", "1e6"])
+def test_a_bad_budget_variable_is_a_clear_error(monkeypatch, text):
+    """Unicode digits ("²", Arabic-Indic) pass str.isdigit but not int(): the message must
+    still name the variable."""
+    monkeypatch.setenv("DUALGRAD_VALUE_BUDGET", text)
     with pytest.raises(ValueError, match=r"DUALGRAD_VALUE_BUDGET must be a positive integer"):
         se.zeros(3)

@@ -246,3 +246,12 @@ def test_attributes_follow_registration_through_every_change():
     tied = Tied(engine="tensor").to_engine("scalar")  # rebuilt parameters are the ones read
     assert tied.head.weight is tied.embed.weight is tied.embed._parameters["weight"]
     assert type(tied.head.weight).engine == "scalar"
+
+
+@pytest.mark.parametrize("bad", [None, [("weight", np.zeros((2, 3)))], "weights.safetensors"])
+def test_load_state_dict_wants_a_mapping(bad):
+    """A list of pairs, None or a file name is named as what it is (torch: "Expected
+    state_dict to be dict-like"), not a numpy or hashing error from deep inside."""
+    model = shared_nn.Linear(3, 2, engine="tensor")
+    with pytest.raises(TypeError, match=r"expected state_dict to be dict-like.*got "):
+        model.load_state_dict(bad)

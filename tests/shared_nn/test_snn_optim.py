@@ -150,3 +150,13 @@ def test_state_dict_resumes_the_same_trajectory(name, options):
         assert np.array_equal(value, resumed.state_dict()[key]), key
     with pytest.raises(ValueError, match=r"groups of sizes \[4\], this optimizer \[2\]"):
         optim.SGD(list(resumed.parameters())[:2], lr=0.1).load_state_dict(saved_state)
+
+
+@pytest.mark.parametrize("engine", ["scalar", "tensor"])
+def test_one_tensor_as_params_is_a_type_error(engine):
+    """``SGD(m.weight)`` would iterate the tensor's rows, and step() would update copies:
+    torch refuses it, and so do we."""
+    weight = shared_nn.Linear(3, 2, engine=engine).weight
+    with pytest.raises(TypeError, match=r"params must be an iterable of Tensors.*pass \[tensor\]"):
+        optim.SGD(weight, lr=0.1)
+    optim.SGD([weight], lr=0.1)  # the list is fine
