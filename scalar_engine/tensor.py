@@ -395,14 +395,27 @@ class Tensor(TensorMethods):
         return self._dtype
 
     def numpy(self) -> np.ndarray:
-        """The values as a new ndarray of the tensor's dtype."""
+        """The values as a new, **read-only** ndarray of the tensor's dtype.
+
+        torch's ``numpy()`` (and the tensor engine's) shares memory, so writing into it changes
+        the tensor; here the values live in ``Value`` nodes, which an array cannot share. A
+        write into the copy would change nothing, silently, so the copy refuses writes
+        (``.copy()`` it to get a writable array; ``assign_`` or ``x[...] = v`` to change x)."""
+        values = self._fresh_array()
+        values.flags.writeable = False
+        return values
+
+    def _fresh_array(self) -> np.ndarray:
         if self._dtype is _FLOAT:
-            return np.array(list(map(_data, self._values)), dtype=_FLOAT64).reshape(self.shape)
-        return np.array(self._values, dtype=self._dtype).reshape(self.shape)
+            values = np.array(list(map(_data, self._values)), dtype=_FLOAT64)
+        else:
+            values = np.array(self._values, dtype=self._dtype)
+        return values.reshape(self.shape)
 
     def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
-        """``np.asarray(t)`` gives the values (as for a CPU torch tensor)."""
-        data = self.numpy()
+        """``np.asarray(t)`` gives the values, read-only as ``numpy()``'s; ``np.array(t)``
+        (a copy) a writable array."""
+        data = self._fresh_array() if copy else self.numpy()
         return data if dtype is None else data.astype(dtype, copy=False)
 
     def __repr__(self) -> str:

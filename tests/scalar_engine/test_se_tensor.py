@@ -246,3 +246,18 @@ def test_power_matches_torch(exponent) -> None:
     assert_same(out, ref)
     backward_both(out, ref)
     assert_grads([(x, xt)])
+
+
+def test_numpy_is_a_read_only_copy():
+    """The values live in Value nodes, which no array can share: a write into ``numpy()``
+    would change nothing, so it is refused instead of ignored (torch's numpy() shares memory,
+    and a write there does change the tensor)."""
+    t = se.tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match="read-only"):
+        t.numpy()[0] = 5.0
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(t)[0] = 5.0
+    copy = np.array(t)
+    copy[0] = 5.0  # an explicit copy is the user's to write
+    assert t.tolist() == [1.0, 2.0] and copy.tolist() == [5.0, 2.0]
+    assert not se.tensor([1, 2]).numpy().flags.writeable
