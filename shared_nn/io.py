@@ -309,6 +309,9 @@ def _umask() -> int:
 def _save_target(path: str | os.PathLike) -> tuple[Path, int]:
     """The regular file a save to ``path`` replaces (symlinks followed) and the mode the new
     file gets: the old file's, or 0o666 minus the umask for a new one."""
+    if os.fspath(path).endswith(("/", os.sep)):  # realpath would drop the slash: a file
+        raise IsADirectoryError(f"{os.fspath(path)}: names a folder (it ends with a slash); "
+                                f"give a file name to save to")
     target = Path(os.path.realpath(path))
     try:
         mode = os.stat(target).st_mode
@@ -327,11 +330,19 @@ def _save_target(path: str | os.PathLike) -> tuple[Path, int]:
     return target, stat.S_IMODE(mode)
 
 
+def _short(name: str) -> str:
+    """``name`` cut to 200 bytes: the temporary file's name adds about 14, and must fit the
+    file system's limit (255 bytes) whenever the target's own name does."""
+    encoded = name.encode()
+    return name if len(encoded) <= 200 else encoded[:200].decode(errors="ignore")
+
+
 def _stage(path: str | os.PathLike, data: bytes) -> tuple[str, Path]:
     """Write ``data`` to a new temporary file beside ``path``'s target, with the target's
     mode, flushed to disk. Returns (temporary path, target)."""
     target, mode = _save_target(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_short(target.name)}.", suffix=".tmp",
+                               dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -396,6 +407,9 @@ def save_state_dict(
     for name, value in state.items():
         if not isinstance(name, str):
             raise TypeError(f"save_state_dict: keys must be str, got {name!r}")
+        if name == "__metadata__":
+            raise ValueError("save_state_dict: the key '__metadata__' is reserved by the "
+                             "safetensors format (the file could not be loaded); rename it")
         array = np.ascontiguousarray(as_numpy(value))
         if array.dtype not in _SAFETENSORS_DTYPE:
             raise TypeError(

@@ -33,6 +33,7 @@ routes long arrows between the boxes and shrinks the font as the graph grows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,9 @@ def draw_graph(
     ... by extension, at ``dpi``). Graphs above ``max_nodes`` Values, and graphs that
     ``backward()`` released, are refused with a ValueError.
     """
+    if path is not None and (os.fspath(path).endswith(("/", os.sep)) or os.path.isdir(path)):
+        raise IsADirectoryError(f"draw_graph: {os.fspath(path)} is a folder; give a file name "
+                                f"(graph.png) to save the drawing to")
     layout = layout_graph(root, names, ops, max_nodes)
     width, height = layout.width * dpi, layout.height * dpi
     if max(width, height) > MAX_PIXELS:

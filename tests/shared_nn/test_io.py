@@ -314,3 +314,33 @@ def test_saving_other_dtypes_is_refused(tmp_path):
     with pytest.raises(TypeError, match="'step' holds int64"):
         save_state_dict({"step": np.arange(3)}, tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_path_ending_in_a_slash_names_a_folder(tmp_path):
+    """``save("ck/newdir/")`` once wrote a *file* named ``ck/newdir``: a trailing slash means
+    a folder, which a checkpoint cannot be, whether it exists or not."""
+    for path in (f"{tmp_path}/newdir/", f"{tmp_path}/"):
+        with pytest.raises(IsADirectoryError, match="give a file name"):
+            save_state_dict({"w": np.zeros(2)}, path)
+        with pytest.raises(IsADirectoryError, match="give a file name"):
+            Linear(2, 2, engine="tensor").save(path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_metadata_key_is_refused_before_anything_is_written(tmp_path):
+    """safetensors reserves ``__metadata__`` for its header: such a file saves but can never
+    be read back, so the save refuses it."""
+    path = tmp_path / "x.safetensors"
+    with pytest.raises(ValueError, match="'__metadata__' is reserved"):
+        save_state_dict({"__metadata__": np.zeros(2), "w": np.ones(2)}, path)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("length", [200, 243, 255 - len(".safetensors")])
+def test_long_file_names_save(tmp_path, length):
+    """A name up to the file system's 255 bytes saves: the temporary file beside it gets a
+    shortened name rather than one longer than the limit (OSError 36)."""
+    path = tmp_path / ("a" * length + ".safetensors")
+    save_state_dict({"w": np.arange(3.0)}, path)
+    assert load_state_dict_file(path)["w"].tolist() == [0.0, 1.0, 2.0]
+    assert os.listdir(tmp_path) == [path.name]

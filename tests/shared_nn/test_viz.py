@@ -359,3 +359,13 @@ def test_value_keeps_six_slots_and_its_bytes_per_node():
     # 104 B/node); products and sums store no float of their own as derivatives.
     assert per_node < sys.getsizeof(SixSlots()) + sys.getsizeof(1.0) + 2
     del graph
+
+
+def test_a_folder_as_the_path_is_refused(tmp_path):
+    """``path=existing_dir`` once wrote ``existing_dir.png`` beside the folder."""
+    out, _ = neuron()
+    for path in (tmp_path, f"{tmp_path}/new/"):
+        with pytest.raises(IsADirectoryError, match="give a file name"):
+            draw_graph(out, path=path)
+    assert list(tmp_path.iterdir()) == []
+    assert not (tmp_path.parent / f"{tmp_path.name}.png").exists()
