@@ -109,6 +109,10 @@ def load_target(target: str) -> tuple[ModuleType, Any]:
         sys.path.insert(0, folder)  # the file may import its neighbours
     try:
         spec.loader.exec_module(module)
+    except SystemExit as err:  # exit status 0 would tell a CI job that the check passed
+        raise UsageError(f"importing {path} called sys.exit({err.code!r}): nothing was "
+                         f"checked (guard the script's main code with "
+                         f"`if __name__ == \"__main__\":`)") from None
     except Exception as err:
         raise UsageError(f"importing {path} raised {type(err).__name__}: {err}") from None
     factory = getattr(module, name, None)

@@ -213,6 +213,11 @@ def _forward(model: Module, args: tuple, targets: Any, loss: Any, E: Any) -> tup
     """One forward pass, its loss, and backward; returns (output, loss) (loss None: nothing
     to differentiate)."""
     out = model(*args)
+    for item in out if isinstance(out, (tuple, list)) else (out,):
+        if isinstance(item, np.ndarray):  # it left the graph: no gradient to compare
+            raise TypeError(f"{type(model).__name__}.forward returned a "
+                            f"{type(item).__module__}.{type(item).__name__}, not a Tensor of "
+                            f"the {E.NAME} engine (a .numpy() in forward leaves the graph)")
     value = _loss_of(out, targets, loss, E)
     model.zero_grad()
     if value is not None:

@@ -190,3 +190,14 @@ def test_int_and_bool_outputs_are_compared_exactly(tmp_path: Path,
     assert sorted(exact) == [["output", "1", "scalar"], ["output", "1", "tensor"],
                              ["output", "2", "scalar"], ["output", "2", "tensor"]]
     assert "grad of embed.weight" in out and "grad of input" not in out
+
+
+@pytest.mark.parametrize("code", ["0", "None", "3"])
+def test_a_file_that_exits_while_imported_is_not_a_pass(tmp_path: Path, code: str) -> None:
+    """A script whose top level calls ``sys.exit(0)`` once made the check exit 0 with no
+    output: a CI job would pass without anything checked. It is a usage error (2)."""
+    (tmp_path / "script.py").write_text(f"import sys\nsys.exit({code})\n")
+    result = _run("script.py:build", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "called sys.exit(" in lines[0] and "nothing was checked" in lines[0]

@@ -217,3 +217,18 @@ def test_gradcheck_catches_a_wrong_torch_autograd_function() -> None:
 def test_gradcheck_wants_an_engine_tensor_back() -> None:
     with pytest.raises(TypeError, match="tensor engine tensor"):
         gradcheck(lambda x: x.numpy(), np.ones(2))
+
+
+class NumpyOut(Gated):
+    def forward(self, x: Any) -> Any:
+        return super().forward(x).numpy()
+
+
+def test_a_forward_that_returns_an_ndarray_is_named() -> None:
+    """A ``.numpy()`` at the end of forward leaves the graph; the check said "element 0 of
+    tensors does not require grad", which names neither the model nor the cause."""
+    for engines in (None, ("scalar", "tensor")):
+        kwargs = {} if engines is None else {"engines": engines}
+        with pytest.raises(TypeError, match=r"NumpyOut.forward returned a numpy.ndarray, not a "
+                                            r"Tensor.*\.numpy\(\) in forward leaves the graph"):
+            assert_engines_agree(NumpyOut, X, **kwargs)
