@@ -111,6 +111,7 @@ class Optimizer:
                 f"optimizer state has parameter groups of sizes {sizes}, this optimizer "
                 f"{[len(g['params']) for g in self.param_groups]}"
             )
+        self._check_saved(state_dict, groups, params)
         for group, saved in zip(self.param_groups, groups, strict=True):
             for key, value in saved.items():
                 if key == "params":
@@ -125,6 +126,29 @@ class Optimizer:
                 k: np.array(v, dtype=p.dtype, copy=True) if isinstance(v, np.ndarray) else v
                 for k, v in values.items()
             }
+
+    def _check_saved(self, state_dict: dict[str, Any], groups: list[dict[str, Any]],
+                     params: list[Any]) -> None:
+        """Refuse, before changing anything, a state saved by another kind of optimizer (its
+        settings differ) or over parameters of other shapes (step() would fail later, or
+        worse, broadcast)."""
+        name = type(self).__name__
+        for saved in groups:  # extra keys are fine: a scheduler adds initial_lr, torch more
+            missing = set(self.defaults) - set(saved)
+            if missing:
+                raise ValueError(
+                    f"{name}.load_state_dict: the state lacks {name}'s settings "
+                    f"{sorted(missing)} (saved by another optimizer?)")
+        for i, values in state_dict["state"].items():
+            if not 0 <= int(i) < len(params):
+                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but this "
+                                 f"optimizer has {len(params)} parameters")
+            shape = tuple(params[int(i)].shape)
+            for key, value in values.items():
+                if isinstance(value, np.ndarray) and value.ndim and value.shape != shape:
+                    raise ValueError(
+                        f"{name}.load_state_dict: {key!r} of parameter {i} has shape "
+                        f"{value.shape}, the parameter {shape}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient: ``p.grad = None`` (torch's default), or with

@@ -160,3 +160,29 @@ def test_one_tensor_as_params_is_a_type_error(engine):
     with pytest.raises(TypeError, match=r"params must be an iterable of Tensors.*pass \[tensor\]"):
         optim.SGD(weight, lr=0.1)
     optim.SGD([weight], lr=0.1)  # the list is fine
+
+
+def _trained(out_features, make):
+    model = shared_nn.Linear(3, out_features, engine="tensor")
+    opt = make(model.parameters())
+    F.mse_loss(model(np.ones((2, 3))), np.zeros((2, out_features))).backward()
+    opt.step()
+    return opt
+
+
+def test_a_state_for_other_shapes_or_another_optimizer_is_refused_before_loading():
+    """An SGD state over Linear(3, 2) loaded into one over Linear(3, 5) made step() fail with
+    a broadcast error; an SGD state loaded into Adam set lr silently, then hit a KeyError."""
+    sgd = lambda params: optim.SGD(params, lr=0.1, momentum=0.9)  # noqa: E731
+    saved = _trained(2, sgd).state_dict()
+    wider = _trained(5, sgd)
+    before = wider.state_dict()
+    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(2, 3\), "
+                                         r"the parameter \(5, 3\)"):
+        wider.load_state_dict(saved)
+    assert wider.state_dict()["param_groups"] == before["param_groups"]
+    adam = _trained(2, lambda params: optim.Adam(params, lr=0.01))
+    with pytest.raises(ValueError, match=r"lacks Adam's settings \['amsgrad', 'betas', 'eps'\]"):
+        adam.load_state_dict(saved)
+    assert adam.param_groups[0]["lr"] == 0.01
+    _trained(2, sgd).load_state_dict(saved)  # the same kind over the same shapes loads
