@@ -147,10 +147,20 @@ def is_tensor(x: object) -> bool:
     return engine_of(x) is not None
 
 
-def as_numpy(value: Any) -> np.ndarray:
+def rectangular(value: Any, what: str) -> np.ndarray:
+    """``np.asarray(value)``, with a ragged nested list (rows of different lengths) refused in
+    words that name ``what`` rather than numpy's "inhomogeneous shape"."""
+    try:
+        return np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{what}: nested lists of different lengths (ragged) make no array; "
+                         f"every row needs the same length") from None
+
+
+def as_numpy(value: Any, what: str = "value") -> np.ndarray:
     """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor (for state dicts,
     and for a gradient: ``as_numpy(p.grad)`` reads a ``.grad`` Tensor without copying on the
-    tensor and torch engines)."""
+    tensor and torch engines). ``what`` names the value in the error for a ragged list."""
     cls = type(value)
     if cls is np.ndarray:  # a gradient some code assigned as an array
         return value
@@ -159,7 +169,7 @@ def as_numpy(value: Any) -> np.ndarray:
         return values if type(values) is np.ndarray else np.asarray(values)
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor (torch not imported)
         return value.detach().cpu().numpy()
-    return np.asarray(value)
+    return rectangular(value, what)
 
 
 def index_array(value: Any, what: str, engine: str | None = None) -> np.ndarray:
@@ -176,5 +186,5 @@ def index_array(value: Any, what: str, engine: str | None = None) -> np.ndarray:
         if value.dtype.kind not in "iu":
             raise TypeError(f"{what}: indices must be an int64 tensor, got dtype {value.dtype}")
         return np.asarray(value.numpy(), dtype=np.int64)
-    array = np.asarray(value)
+    array = rectangular(value, what)
     return array.astype(np.int64, copy=False) if array.dtype.kind in "iu" else array

@@ -278,7 +278,7 @@ class Module:
         for key, param in own.items():
             if key not in state:
                 continue
-            array = as_numpy(state[key])
+            array = as_numpy(state[key], f"{type(self).__name__}.load_state_dict: {key!r}")
             if array.dtype.kind not in "fiub":
                 raise TypeError(f"load_state_dict: {key!r} holds {array.dtype} values, not numbers")
             if tuple(array.shape) != tuple(param.shape):

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import init
-from ..engine import is_tensor
+from ..engine import is_tensor, rectangular
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate"]
 
@@ -44,13 +44,13 @@ class Dataset:
         raise NotImplementedError(f"{type(self).__name__} does not define __len__")
 
 
-def _as_array(value: Any) -> np.ndarray:
+def _as_array(value: Any, what: str = "TensorDataset") -> np.ndarray:
     """An ndarray from an ndarray, a list, an engine Tensor or a torch tensor."""
     if is_tensor(value):
         return np.array(value.numpy(), copy=True)
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
         return value.detach().cpu().numpy()
-    return np.asarray(value)
+    return rectangular(value, what)
 
 
 class TensorDataset(Dataset):
@@ -60,7 +60,7 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors: Any) -> None:
         if not tensors:
             raise ValueError("TensorDataset needs at least one array")
-        arrays = tuple(_as_array(t) for t in tensors)
+        arrays = tuple(_as_array(t, f"TensorDataset: array {i}") for i, t in enumerate(tensors))
         for a in arrays:
             if a.ndim == 0:
                 raise ValueError("TensorDataset: every array needs a first (sample) dimension")

@@ -255,3 +255,21 @@ def test_load_state_dict_wants_a_mapping(bad):
     model = shared_nn.Linear(3, 2, engine="tensor")
     with pytest.raises(TypeError, match=r"expected state_dict to be dict-like.*got "):
         model.load_state_dict(bad)
+
+
+def test_ragged_lists_are_named_where_they_were_given():
+    """numpy's "inhomogeneous shape" named no key or argument; each entry point now does."""
+    from shared_nn.models import GPT, GPTConfig
+    from shared_nn.utils.data import TensorDataset
+
+    ragged = [[1.0, 2.0], [3.0]]
+    cases = [
+        (lambda: Linear(2, 2, engine="tensor").load_state_dict({"weight": ragged, "bias": [0, 0]}),
+         "Linear.load_state_dict: 'weight': nested lists of different lengths"),
+        (lambda: TensorDataset(np.zeros(2), ragged), "TensorDataset: array 1: nested lists"),
+        (lambda: GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=4),
+                     engine="tensor").generate([[1, 2], [3]], 2), "idx: nested lists"),
+    ]
+    for call, words in cases:
+        with pytest.raises(ValueError, match=words):
+            call()
