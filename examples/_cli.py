@@ -196,9 +196,10 @@ def int_list(high: int | None = None) -> Callable[[str], list[int]]:
     item = int_in(1, high)
 
     def parse(text: str) -> list[int]:
-        parts = [p for p in text.replace(" ", "").split(",") if p]
-        if not parts:
-            raise argparse.ArgumentTypeError("expected a comma-separated list such as 8,16,32")
+        parts = text.replace(" ", "").split(",")
+        if not text.strip() or "" in parts:  # "4,,8" or "8,": a missing number, not a skip
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers such "
+                                             f"as 8,16,32, got {text!r} (an entry is empty)")
         return [item(p) for p in parts]
 
     parse.__name__ = "list"
@@ -353,7 +354,7 @@ def writable_base(suffixes: Sequence[str]) -> Callable[[str], Path]:
 
     def parse(text: str) -> Path:
         base = _path(text)
-        if base.is_dir():
+        if base.is_dir() or text.endswith(("/", os.sep)):
             raise argparse.ArgumentTypeError(
                 f"{base} is a folder; give a file name without suffix, e.g. {base / 'model'}")
         for path in with_suffixes(base, suffixes):

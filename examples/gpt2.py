@@ -135,9 +135,9 @@ def read_gpt2_config(path: Path) -> Any:
         raise argparse.ArgumentTypeError(
             f"{path} holds a JSON {type(hf).__name__}, not an object of GPT-2 settings")
     try:
-        config = GPTConfig.from_hf(hf)
+        config = GPTConfig.from_hf(hf, source=str(path))  # its messages name the file
     except (ValueError, TypeError) as err:
-        raise argparse.ArgumentTypeError(f"{path}: {err}") from None
+        raise argparse.ArgumentTypeError(str(err)) from None
     eps = config.layer_norm_epsilon
     if not (math.isfinite(eps) and eps > 0):
         raise argparse.ArgumentTypeError(

@@ -414,6 +414,9 @@ GPT2 = [
     case("--weights", "empty", files=a_dir("empty"), expect="config.json"),
     case("--weights", "w", "--engine", "scalar", files=gpt2_dir(), expect="scalar"),
     case("--weights", "w", files=gpt2_dir(config_with(n_head=3)), expect="divisible"),
+    case("--weights", "w", files=gpt2_dir(raw_config=b'{"n_layer": 1}'),
+         expect="w/config.json: lacks the GPT-2 fields",
+         name="the file is named once (it read 'config.json: config.json: ...')"),
     case("--weights", "w", files=gpt2_dir(config_with(layer_norm_epsilon="abc")),
          expect="abc"),
     case("--weights", "w", files=gpt2_dir(raw_config=b'{"n_layer": 1, "n_head": 2, '

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
         (_cli.non_negative_float, ["0", "3.5"], ["-1e-300", "nan", "inf"]),
         (_cli.seed, ["0", str(2**32 - 1)], ["-1", str(2**32), "0.5"]),
         (_cli.temperature, ["0", "0.001", "1e6"], ["1e-4", "-1", "nan", "inf"]),
-        (_cli.int_list(128), ["8,16", "4"], ["", ",", "8,0", "8,129", "8;16"]),
+        (_cli.int_list(128), ["8,16", "4", "8, 16"],
+         ["", ",", "8,0", "8,129", "8;16", "4,,8", "8,"]),  # an empty entry is not skipped
         (_cli.prompt, ["x", "def "], ["", "x" * (_cli.MAX_PROMPT + 1)]),
         (_cli.threads, ["1", str(_cli.available_cpus())], ["0", str(_cli.available_cpus() + 1)]),
     ],
@@ -66,6 +67,8 @@ def test_writable_paths(tmp_path):
             parse(str(tmp_path / bad))
     with pytest.raises(argparse.ArgumentTypeError, match="no file name"):
         _cli.with_suffixes(Path("."), [".json"])
+    with pytest.raises(argparse.ArgumentTypeError, match="is a folder"):  # once newdir.json
+        _cli.writable_base([".json"])(f"{tmp_path}/newdir/")
 
 
 def test_the_environment_engine_is_checked_even_with_a_flag(monkeypatch):
