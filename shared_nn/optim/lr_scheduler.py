@@ -92,6 +92,10 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch and write the new learning rates into the optimizer.
         ``epoch`` (deprecated in torch too) jumps to that epoch using the closed form."""
+        if self._step_count == 1 and not getattr(self.optimizer, "steps_taken", 1):
+            warnings.warn("lr_scheduler.step() was called before optimizer.step(): the first "
+                          "value of the schedule is skipped (call optimizer.step() first, as "
+                          "torch's warning says too)", UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
             warnings.warn("scheduler.step(epoch) is deprecated (as in torch); call step()",

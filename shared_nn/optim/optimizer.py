@@ -53,6 +53,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}
+        self.steps_taken = 0  # step() calls; a scheduler stepped before the first one warns
         for group in groups:
             self.add_param_group(group)
 
@@ -157,6 +158,7 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        self.steps_taken += 1
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad  # read once: on some engines each read wraps the array anew

@@ -65,6 +65,7 @@ def test_same_learning_rates_as_torch(name):
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
+@pytest.mark.filterwarnings("ignore:lr_scheduler.step")  # it steps only the schedule, on purpose
 def test_state_dict_survives_json_and_resumes_the_sequence(name):
     make, kind = SCHEDULES[name]
     opt, _ = _optimizers(kind)
@@ -137,3 +138,23 @@ def test_bad_scheduler_arguments():
         ours.SequentialLR(opt, [ours.StepLR(opt, 2)], [3])
     with pytest.raises(KeyError, match="initial_lr"):
         ours.StepLR(_optimizers()[0], 2, last_epoch=5)
+
+
+def test_a_scheduler_stepped_before_the_optimizer_warns_as_torch():
+    """The common slip (``scheduler.step()`` first) skips the schedule's first value: torch
+    warns, and so do we; in the right order nothing is said."""
+    import warnings
+
+    model = shared_nn.Linear(2, 2, engine="tensor")
+    opt = shared_nn.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = shared_nn.optim.lr_scheduler.StepLR(opt, step_size=1)
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\) was called before "
+                                         r"optimizer.step\(\)"):
+        scheduler.step()
+    opt = shared_nn.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = shared_nn.optim.lr_scheduler.StepLR(opt, step_size=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+        scheduler.step()
+        scheduler.step()
