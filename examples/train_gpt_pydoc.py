@@ -117,8 +117,12 @@ def combined_problem(args: argparse.Namespace) -> str | None:
         return (f"--n-layer {args.n_layer} --n-embd {args.n_embd} makes about {n:,} "
                 f"parameters; at most {MAX_PARAMETERS:,} train on numpy in useful time")
     if args.checkpoint is not None:
-        if args.checkpoint.resolve() == args.out.resolve():
-            return "--checkpoint and --out are the same path; the model would overwrite it"
+        saved = {path.resolve() for path in with_suffixes(args.checkpoint, CHECKPOINT_SUFFIXES)}
+        model = {path.resolve() for path in with_suffixes(args.out, SUFFIXES)}
+        if args.checkpoint.resolve() == args.out.resolve() or saved & model:
+            clash = ", ".join(sorted(map(str, saved & model))) or str(args.out)
+            return (f"--checkpoint {args.checkpoint} and --out {args.out} are the same path "
+                    f"({clash}); the model would overwrite the checkpoint")
         if args.resume:
             try:
                 for path in with_suffixes(args.checkpoint, CHECKPOINT_SUFFIXES):
@@ -159,19 +163,46 @@ def estimate_loss(model: GPT, data: np.ndarray, args: argparse.Namespace, seed: 
     return float(np.mean(losses))
 
 
+TRAINING_OPTIONS = ("lr", "min_lr", "warmup", "weight_decay")
+"""The options a resumed run must keep: the optimizer's and the schedule's state restored from
+the checkpoint carry them, so a new value would be ignored without a word. (``--max-steps``
+may grow, to train longer; ``--batch-size`` and ``--grad-clip`` take effect.)"""
+
+
+def training_options(args: argparse.Namespace) -> dict[str, float]:
+    return {name: getattr(args, name) for name in TRAINING_OPTIONS}
+
+
+def check_same_options(path: Path, saved: dict[str, float] | None,
+                       args: argparse.Namespace) -> None:
+    """A UsageError naming every training option ``--resume`` was given that differs from the
+    checkpoint's (checkpoints from before the options were saved are not checked)."""
+    if saved is None:
+        return
+    ours = training_options(args)
+    changed = [f"--{name.replace('_', '-')} {ours[name]} (the checkpoint's: {saved[name]})"
+               for name in TRAINING_OPTIONS if name in saved and saved[name] != ours[name]]
+    if changed:
+        raise UsageError(f"{path}: --resume continues the saved run, whose optimizer and "
+                         f"schedule would ignore {', '.join(changed)}; drop them, or start a "
+                         f"new run without --resume")
+
+
 def save_state(path: Path, model: GPT, opt: AdamW, sched: LRScheduler, step: int,
-               rng: np.random.Generator, history: list) -> None:  # fmt: skip
+               rng: np.random.Generator, history: list,
+               args: argparse.Namespace) -> None:  # fmt: skip
     """The library's training state (weights, AdamW moments, schedule, step) plus what is
     this script's own: the batch generator, the loss history and the config to check."""
     path.parent.mkdir(parents=True, exist_ok=True)
     shared_nn.save_training_state(
         with_suffixes(path, CHECKPOINT_SUFFIXES)[0], model=model, optimizer=opt, scheduler=sched,
         step=step, extra={"data_rng": rng.bit_generator.state, "history": history,
-                          "config": model.config.to_dict()})  # fmt: skip
+                          "config": model.config.to_dict(),
+                          "options": training_options(args)})  # fmt: skip
 
 
-def load_state(path: Path, model: GPT, opt: AdamW,
-               sched: LRScheduler) -> tuple[int, np.random.Generator, list]:  # fmt: skip
+def load_state(path: Path, model: GPT, opt: AdamW, sched: LRScheduler,
+               args: argparse.Namespace) -> tuple[int, np.random.Generator, list]:  # fmt: skip
     """What :func:`save_state` wrote, restored into ``model``, ``opt`` and ``sched``; a file
     that does not fit this run is a :class:`UsageError` naming it."""
     file = with_suffixes(path, CHECKPOINT_SUFFIXES)[0]
@@ -180,6 +211,7 @@ def load_state(path: Path, model: GPT, opt: AdamW,
         if GPTConfig.from_dict(extra["config"]) != model.config:
             raise UsageError(f"{path}: checkpoint config {extra['config']} differs from this "
                              "run's")  # fmt: skip
+        check_same_options(path, extra.get("options"), args)
         info = shared_nn.load_training_state(file, model=model, optimizer=opt, scheduler=sched)
         rng = np.random.default_rng()
         rng.bit_generator.state = extra["data_rng"]
@@ -240,7 +272,7 @@ def train_loop(args: argparse.Namespace, model: GPT, opt: AdamW, sched: LRSchedu
                 history.append({"step": step, "train_loss": loss_value, "val_loss": val_loss})
                 bar.write(f"step {step}: train loss {loss_value:.4f}, val loss {val_loss:.4f}")
                 if args.checkpoint is not None:
-                    save_state(args.checkpoint, model, opt, sched, step, rng, history)
+                    save_state(args.checkpoint, model, opt, sched, step, rng, history, args)
     return step
 
 
@@ -267,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         sched = schedule(opt, args)
         step, rng, history = 0, np.random.default_rng(args.seed), []
         if args.resume:
-            step, rng, history = load_state(args.checkpoint, model, opt, sched)
+            step, rng, history = load_state(args.checkpoint, model, opt, sched, args)
         print(banner(args.engine, blas))
         if args.resume:
             print(f"resumed at step {step}")
@@ -280,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         require_finite(train_loss + val_loss, step, "lower --lr or --grad-clip")
         print(f"finished at step {step}: train loss {train_loss:.4f}, val loss {val_loss:.4f}")
         if args.checkpoint is not None:
-            save_state(args.checkpoint, model, opt, sched, step, rng, history)
+            save_state(args.checkpoint, model, opt, sched, step, rng, history, args)
         model.save(args.out, metadata={
             "tokenizer": "char", "vocab": tok.chars,
             "training": {"data": "pydoc_data.topics (Python " + sys.version.split()[0] + ")",

@@ -478,6 +478,8 @@ TRAIN = [
     case("--eval-every", "0", expect="--eval-every"),
     case("--eval-batches", "0", expect="--eval-batches"),
     case("--resume", expect="--checkpoint"),
+    case("--out", "x", "--checkpoint", "x.safetensors", expect="x.safetensors); the model",
+         name="the model file would overwrite the checkpoint"),
     case("--resume", "--checkpoint", "ck", expect="not found"),
     case("--resume", "--checkpoint", "ck", files=checkpoint(b"{broken"), expect="ck",
          name="corrupt checkpoint"),

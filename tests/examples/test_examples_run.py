@@ -481,6 +481,11 @@ def test_train_gpt_pydoc_resumed_run_equals_the_uninterrupted_one(tmp_path):
                                                 "--checkpoint", "ck", "--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed at step 2" in resumed.stdout
+    # A new --lr would be ignored (the optimizer's saved state carries the old one): refused.
+    relr = run_script("train_gpt_pydoc.py", [*args, "--max-steps", "4", "--out", "c",
+                                             "--checkpoint", "ck", "--resume", "--lr", "0.5",
+                                             "--min-lr", "0.01"], tmp_path)
+    assert relr.returncode == 2 and "--lr 0.5 (the checkpoint's: 0.01)" in relr.stderr
     want, _ = GPT.load(tmp_path / "a")
     got, _ = GPT.load(tmp_path / "b")
     for name, value in want.state_dict().items():
