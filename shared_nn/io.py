@@ -352,6 +352,9 @@ def _stage(path: str | os.PathLike, data: bytes) -> tuple[str, Path]:
             else:  # pragma: no cover - Windows
                 os.chmod(tmp, mode)
             os.fsync(f.fileno())
+    except OSError as err:  # a full disk: say which file could not be saved
+        os.unlink(tmp)
+        raise type(err)(err.errno, f"cannot save {target}: {err.strerror}") from None
     except BaseException:
         os.unlink(tmp)
         raise

@@ -344,3 +344,20 @@ def test_long_file_names_save(tmp_path, length):
     save_state_dict({"w": np.arange(3.0)}, path)
     assert load_state_dict_file(path)["w"].tolist() == [0.0, 1.0, 2.0]
     assert os.listdir(tmp_path) == [path.name]
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch):
+    import errno
+
+    path = tmp_path / "x.safetensors"
+    save_state_dict({"w": np.zeros(2)}, path)
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=r"cannot save .*x\.safetensors: No space left") as info:
+        save_state_dict({"w": np.ones(2)}, path)
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["x.safetensors"]
