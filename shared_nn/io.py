@@ -14,7 +14,9 @@ would hide that the checkpoint is not what the user thinks.
 
 Writing. Saving is atomic: the bytes go to a temporary file in the target's folder, are
 flushed to disk (fsync), and the temporary file is renamed over the target (``os.replace``).
-A crash or an error leaves either the old file or the new one, never half of one. A symlink
+A crash or an error leaves either the old file or the new one, never half of one (a process
+killed mid-save leaves its hidden temporary file, which the next save to the same file
+removes once it is an hour old). A symlink
 is written through (its target is replaced, the link stays); a directory, FIFO or device is
 refused. A new file gets the mode a plain ``open()`` would give it (0o666 minus the umask);
 a replaced file keeps its mode.
@@ -26,11 +28,13 @@ file is ``IsADirectoryError`` / ``FileExistsError`` (``OSError``s).
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -337,10 +341,28 @@ def _short(name: str) -> str:
     return name if len(encoded) <= 200 else encoded[:200].decode(errors="ignore")
 
 
+_STALE_AFTER_S = 3600.0
+"""A temporary file of a save to the same target older than this was left by a process that
+was killed mid-save (SIGKILL, power loss): the next save removes it."""
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete what killed saves to ``target`` left behind (an hour old or more, so that a
+    concurrent save's own temporary file is never touched)."""
+    cutoff = time.time() - _STALE_AFTER_S
+    for stale in target.parent.glob(f".{glob.escape(_short(target.name))}.*.tmp"):
+        try:
+            if stale.is_file() and stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove: the save goes on
+
+
 def _stage(path: str | os.PathLike, data: bytes) -> tuple[str, Path]:
     """Write ``data`` to a new temporary file beside ``path``'s target, with the target's
     mode, flushed to disk. Returns (temporary path, target)."""
     target, mode = _save_target(path)
+    _remove_stale_temporaries(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{_short(target.name)}.", suffix=".tmp",
                                dir=target.parent)
     try:

@@ -361,3 +361,21 @@ def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch
         save_state_dict({"w": np.ones(2)}, path)
     assert info.value.errno == errno.ENOSPC
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["x.safetensors"]
+
+
+def test_the_next_save_removes_what_a_killed_save_left_behind(tmp_path):
+    """A SIGKILL between writing the temporary file and renaming it leaves ``.x.*.tmp``
+    forever; the next save of the same file removes those an hour old or more, and never a
+    fresh one (another process may be saving right now) or another file's."""
+    path = tmp_path / "x.safetensors"
+    stale = tmp_path / ".x.safetensors.abc123.tmp"
+    fresh = tmp_path / ".x.safetensors.def456.tmp"
+    other = tmp_path / ".y.safetensors.abc123.tmp"
+    for leftover in (stale, fresh, other):
+        leftover.write_bytes(b"half a checkpoint")
+    old = os.path.getmtime(stale) - 2 * 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    save_state_dict({"w": np.zeros(2)}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [path.name, fresh.name, other.name])
