@@ -407,7 +407,19 @@ def resolve_engine(requested: str | None) -> str:
     from_env = raw.strip().lower()
     if from_env and from_env not in ENGINES:
         raise UsageError(f"DUALGRAD_ENGINE={raw!r} is not one of {', '.join(ENGINES)}")
+    check_value_budget()
     return requested or from_env or "tensor"
+
+
+def check_value_budget() -> None:
+    """``$DUALGRAD_VALUE_BUDGET`` checked now, before any data loads (the scalar engine would
+    read it only at its first tensor)."""
+    import scalar_engine
+
+    try:
+        scalar_engine.value_budget()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 # ---------------------------------------------------------------------------- BLAS threads

@@ -38,6 +38,7 @@ from .tensor import (  # noqa: F401
     set_value_budget,
     stack,
     tensor,
+    value_budget,
     where,
     zeros,
 )
@@ -53,4 +54,4 @@ from .value import (  # noqa: F401
 
 fused = None  # the scalar engine has no fused ops: shared_nn composes softmax & co.
 
-__all__ = [*ENGINE_NAMES, "Value", "set_value_budget"]
+__all__ = [*ENGINE_NAMES, "Value", "set_value_budget", "value_budget"]

@@ -95,7 +95,7 @@ from .value import (
 from .value import backward as _value_backward
 
 __all__ = ["NAME", "Tensor", "tensor", "zeros", "ones", "cat", "stack", "where",
-           "set_value_budget"]
+           "set_value_budget", "value_budget"]
 
 NAME = "scalar"
 _DEFAULT_BUDGET = 20_000_000
@@ -152,9 +152,7 @@ def _float_array(data: object, op: str = "tensor") -> np.ndarray:
 
 def _check_budget(count: int, what: object) -> None:
     """Refuse, before allocating, an op that would create more Values than the budget."""
-    if not _budget.limit:
-        _budget.limit = _budget_from_env()
-    if count > _budget.limit:
+    if count > value_budget():
         raise MemoryError(
             f"scalar_engine: {what} needs {count:,} Value nodes, over the budget of "
             f"{_budget.limit:,} (each node takes about 100 bytes); raise it with "
@@ -168,6 +166,15 @@ def set_value_budget(limit: int) -> None:
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
         raise ValueError(f"value budget must be a positive int, got {limit!r}")
     _budget.limit = int(limit)
+
+
+def value_budget() -> int:
+    """The most Value nodes one op may create: what ``set_value_budget`` set, else
+    ``$DUALGRAD_VALUE_BUDGET``, else 20 million. Reading it checks the variable, so a program
+    can refuse a bad value before it loads its data (the examples do)."""
+    if not _budget.limit:
+        _budget.limit = _budget_from_env()
+    return _budget.limit
 
 
 def _budget_from_env() -> int:

@@ -230,6 +230,8 @@ def common_cases() -> list[Case]:
         case("--engine", "", expect="--engine"),
         case(env={"DUALGRAD_ENGINE": "bogus"}, expect="DUALGRAD_ENGINE"),
         case("--engine", "tensor", env={"DUALGRAD_ENGINE": "quantum"}, expect="quantum"),
+        case(env={"DUALGRAD_VALUE_BUDGET": "²"}, expect="DUALGRAD_VALUE_BUDGET",
+             name="a bad value budget, refused before any data loads"),
         case("--no-such-option"),
         case("stray-word"),
     ]

@@ -61,4 +61,6 @@ def test_a_bad_budget_variable_is_a_clear_error(monkeypatch, text):
     still name the variable."""
     monkeypatch.setenv("DUALGRAD_VALUE_BUDGET", text)
     with pytest.raises(ValueError, match=r"DUALGRAD_VALUE_BUDGET must be a positive integer"):
+        se.value_budget()  # what a program calls to refuse it before loading data
+    with pytest.raises(ValueError, match=r"DUALGRAD_VALUE_BUDGET must be a positive integer"):
         se.zeros(3)
