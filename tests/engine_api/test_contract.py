@@ -139,3 +139,28 @@ def test_in_place_arithmetic_keeps_the_dtype(name: str) -> None:
     assert ints.tolist() == [2, 2] and ints.dtype == np.int64
     ints[0] = 5.9
     assert ints.tolist() == [5, 2]
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+@pytest.mark.parametrize("alias", ["data", "detach"])
+def test_a_write_into_the_node_backward_starts_from(name: str, alias: str) -> None:
+    """``y = x.exp()`` saves its own output for backward; writing into ``y`` through an alias
+    must not yield a gradient that disagrees with ``y``'s values without a word. The tensor
+    engine refuses (it checks the root node's own memory, not only its parents': a mutation
+    that dropped that check survived the suite); the torch engine refuses for ``detach()``
+    (torch's version counter) and, for ``.data``, does what torch does (``.data`` is outside
+    the version counter: the gradient uses the written values, documented); the scalar engine's
+    aliases of a non-leaf are copies, so ``y`` keeps its values and the gradient is theirs."""
+    E = ENGINES[name]
+    x = E.tensor(np.array([0.5, 1.0]), dtype="float64", requires_grad=True)
+    y = x.exp()
+    (y.data if alias == "data" else y.detach()).add_(1.0)
+    refuses = name == "tensor" or (name == "torch" and alias == "detach")
+    if refuses:
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.backward(np.ones(2))
+        return
+    y.backward(np.ones(2))
+    if name == "scalar":
+        np.testing.assert_allclose(y.numpy(), np.exp([0.5, 1.0]), rtol=0, atol=0)
+    np.testing.assert_allclose(x.grad.numpy(), y.numpy(), rtol=1e-15)
