@@ -490,3 +490,18 @@ def test_train_gpt_pydoc_resumed_run_equals_the_uninterrupted_one(tmp_path):
     got, _ = GPT.load(tmp_path / "b")
     for name, value in want.state_dict().items():
         np.testing.assert_array_equal(got.state_dict()[name], value, err_msg=name)
+
+
+def test_the_readme_demo_table_has_the_node_counts_the_demo_prints(tmp_path, capsys):
+    """The README's printed demo table once showed 10 tensor-engine nodes and "15,606x" where
+    the demo printed 4 and 39,016x. Node counts do not depend on the machine, so the README's
+    must be what ``compare.py`` (the demo's defaults, one step) counts now."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = re.search(r"│ graph nodes per step\s+│\s+([\d,]+) │\s+([\d,]+) │\s+([\d,]+)x │", readme)
+    assert row, "the README's demo table has no 'graph nodes per step' row"
+    scalar, tensor, ratio = (int(group.replace(",", "")) for group in row.groups())
+    result = compare.main(["--steps", "1", "--no-scaling", "--no-plots", "--out", str(tmp_path)])
+    runs = result["runs"]
+    assert (scalar, tensor) == (runs["scalar"].nodes[0], runs["tensor"].nodes[0])
+    assert ratio == round(scalar / tensor)
+    capsys.readouterr()
