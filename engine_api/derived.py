@@ -124,8 +124,6 @@ _TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
                "int64": "torch.LongTensor", "bool": "torch.BoolTensor"}
 _COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
                 "gt": np.greater, "ge": np.greater_equal}
-_LOGICAL = {"logical_and": np.logical_and, "logical_or": np.logical_or,
-            "logical_xor": np.logical_xor}
 _BITWISE = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
             "bitwise_xor": np.bitwise_xor}
 _LN10, _LN2 = math.log(10.0), math.log(2.0)
